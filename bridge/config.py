@@ -1,0 +1,345 @@
+"""The bridge's configuration: schema, YAML loading, ``${ENV}`` interpolation, validation.
+
+A config is one YAML file (see ``config/bridge.yaml``). Loading it either returns a frozen
+`BridgeConfig` or raises one `ConfigError` whose message names the file, the key path and what
+was expected, so an operator can fix it without reading code. Secrets are `SecretStr` and never
+appear in `repr`, logs or error messages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bridge.errors import ConfigError
+from bridge.mapping.paths import parse_path
+
+# librdkafka property names whose values are secrets (sasl.password, ssl.key.password,
+# sasl.oauthbearer.client.secret, ...): masked whenever the config is shown.
+_SECRET_PROPERTY = re.compile(r"password|secret|credential|\.key\.pem|token", re.IGNORECASE)
+MASK = "******"
+
+
+class _Frozen(BaseModel):
+    # Unknown keys are errors (a typo must not be silently ignored); nothing changes after load.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_pattern(topic: str) -> str:
+    """A topic starting with ``^`` is a regular expression, as librdkafka's subscribe reads it."""
+    if topic.startswith("^"):
+        try:
+            re.compile(topic)
+        except re.error as exc:
+            raise ValueError(f"bad topic pattern {topic!r}: {exc}") from exc
+    elif not topic:
+        raise ValueError("a topic name cannot be empty")
+    return topic
+
+
+TopicSpec = Annotated[str, Field(min_length=1)]
+
+
+class KafkaConfig(_Frozen):
+    bootstrap_servers: str = Field(min_length=1)
+    group_id: str = Field(default="gameball-bridge", min_length=1)
+    # Names, or regular expressions starting with "^". Empty: every topic the mappings name.
+    topics: tuple[TopicSpec, ...] = ()
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    session_timeout_ms: int = Field(default=45_000, ge=1_000)
+    max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
+    # Any other librdkafka property (security.protocol, sasl.*, ssl.*, client.id, ...).
+    properties: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("topics")
+    @classmethod
+    def _topics_valid(cls, topics: tuple[str, ...]) -> tuple[str, ...]:
+        for topic in topics:
+            _check_pattern(topic)
+        return topics
+
+    @field_validator("properties")
+    @classmethod
+    def _no_managed_properties(
+        cls, props: dict[str, str | int | float | bool]
+    ) -> dict[str, str | int | float | bool]:
+        # These decide when offsets are committed: letting a user turn auto-commit back on
+        # would commit records that were never delivered.
+        managed = {"enable.auto.commit", "enable.auto.offset.store", "group.id"}
+        clash = sorted(managed & props.keys())
+        if clash:
+            raise ValueError(f"{', '.join(clash)} is managed by the bridge and cannot be set")
+        return props
+
+
+class Timeouts(_Frozen):
+    connect: float = Field(default=5.0, gt=0)
+    read: float = Field(default=10.0, gt=0)
+    write: float = Field(default=10.0, gt=0)
+    pool: float = Field(default=10.0, gt=0)
+
+
+class GameballConfig(_Frozen):
+    base_url: str = "https://api.gameball.co"
+    api_version: Literal["v4.0", "v4.1"] = "v4.0"
+    api_key: SecretStr
+    secret_key: SecretStr | None = None
+    timeouts: Timeouts = Timeouts()
+    max_connections: int = Field(default=100, ge=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError(f"expected an http(s) URL, got {url!r}")
+        return url.rstrip("/")
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_present(cls, key: SecretStr) -> SecretStr:
+        if not key.get_secret_value():
+            raise ValueError("the Gameball API key is empty (set GAMEBALL_API_KEY)")
+        return key
+
+    @field_validator("secret_key")
+    @classmethod
+    def _empty_secret_is_none(cls, key: SecretStr | None) -> SecretStr | None:
+        # "${GAMEBALL_SECRET_KEY:-}" yields "" when unset: that means "no secret key".
+        if key is not None and not key.get_secret_value():
+            return None
+        return key
+
+    @model_validator(mode="after")
+    def _v41_needs_both_keys(self) -> GameballConfig:
+        if self.api_version == "v4.1" and self.secret_key is None:
+            raise ValueError("api_version v4.1 requires secret_key as well as api_key")
+        return self
+
+
+class RetryConfig(_Frozen):
+    initial_backoff: float = Field(default=0.2, gt=0)
+    max_backoff: float = Field(default=30.0, gt=0)
+    # While Gameball refuses the keys or the account, one request tries again this often.
+    access_retry_interval: float = Field(default=60.0, gt=0)
+    # Dead-letter the generic failures (codes 4000/4500) after this many attempts.
+    generic_failure_attempts: int = Field(default=5, ge=1)
+
+
+class DeliveryConfig(_Frozen):
+    # "customer": one request at a time per customer, customers concurrently.
+    # "partition": one request at a time per partition (strict partition order).
+    ordering: Literal["customer", "partition"] = "customer"
+    max_in_flight: int = Field(default=500, ge=1)
+    commit_interval: float = Field(default=1.0, gt=0)
+    drain_timeout: float = Field(default=30.0, ge=0)
+    retry: RetryConfig = RetryConfig()
+
+
+class DeadLetterConfig(_Frozen):
+    topic: str = Field(min_length=1)
+    # Larger source records are dead-lettered unread rather than decoded.
+    max_record_bytes: int = Field(default=1_000_000, ge=1)
+    properties: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class LoggingConfig(_Frozen):
+    format: Literal["json", "console"] = "json"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    stats_interval: float = Field(default=30.0, gt=0)
+
+
+def _check_path(path: str) -> str:
+    parse_path(path)  # raises ValueError naming what is wrong
+    return path
+
+
+Path_ = Annotated[str, Field(min_length=1)]
+
+
+class ValueSpec(_Frozen):
+    """A value taken from the record (`path`) or fixed (`const`). A bare string is a path."""
+
+    path: str | None = None
+    const: str | int | float | bool | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ValueSpec:
+        if (self.path is None) == (self.const is None):
+            raise ValueError("give exactly one of 'path' or 'const'")
+        if self.path is not None:
+            _check_path(self.path)
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_string_is_path(cls, data: Any) -> Any:
+        return {"path": data} if isinstance(data, str) else data
+
+
+class EventOutput(_Frozen):
+    customer_id: ValueSpec
+    name: ValueSpec
+    # Gameball metadata key -> where its value is in the record. Missing values are omitted.
+    metadata: dict[str, ValueSpec] = Field(default_factory=dict)
+    email: ValueSpec | None = None
+    mobile: ValueSpec | None = None
+
+
+class MappingConfig(_Frozen):
+    name: str = Field(min_length=1)
+    topics: tuple[TopicSpec, ...] = Field(min_length=1)
+    event: EventOutput
+
+    @field_validator("topics")
+    @classmethod
+    def _topics_valid(cls, topics: tuple[str, ...]) -> tuple[str, ...]:
+        for topic in topics:
+            _check_pattern(topic)
+        return topics
+
+
+class BridgeConfig(_Frozen):
+    kafka: KafkaConfig
+    gameball: GameballConfig
+    dead_letter: DeadLetterConfig
+    delivery: DeliveryConfig = DeliveryConfig()
+    logging: LoggingConfig = LoggingConfig()
+    mappings: tuple[MappingConfig, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> BridgeConfig:
+        seen: set[str] = set()
+        for mapping in self.mappings:
+            if mapping.name in seen:
+                raise ValueError(f"two mappings are named {mapping.name!r}")
+            seen.add(mapping.name)
+        if self.dead_letter.topic in self.subscribed_topics():
+            raise ValueError("the dead-letter topic cannot also be a source topic")
+        return self
+
+    def subscribed_topics(self) -> tuple[str, ...]:
+        """What the consumer subscribes to: `kafka.topics`, or else every mapping's topics."""
+        if self.kafka.topics:
+            return self.kafka.topics
+        topics: dict[str, None] = {}
+        for mapping in self.mappings:
+            topics.update(dict.fromkeys(mapping.topics))
+        return tuple(topics)
+
+    def redacted(self) -> dict[str, Any]:
+        """The resolved configuration as plain data with every secret masked, for logs."""
+        data = self.model_dump(mode="json")
+        gb = data["gameball"]
+        gb["api_key"] = MASK
+        if gb["secret_key"] is not None:
+            gb["secret_key"] = MASK
+        for section in (data["kafka"], data["dead_letter"]):
+            section["properties"] = mask_properties(section["properties"])
+        return data
+
+
+def mask_properties(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (MASK if _SECRET_PROPERTY.search(k) else v) for k, v in props.items()}
+
+
+# --- loading -------------------------------------------------------------------------------
+
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: Any, where: str, env: Mapping[str, str]) -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string; ``$$`` is a literal ``$``."""
+    if isinstance(value, dict):
+        return {
+            k: _interpolate(v, f"{where}.{k}" if where else str(k), env) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_interpolate(v, f"{where}[{i}]", env) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{where}: environment variable {name} is not set "
+            f"(set it, or write ${{{name}:-default}})"
+        )
+
+    return _ENV_REF.sub(substitute, value)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration ({exc.error_count()} problem(s))"]
+    for err in exc.errors(include_url=False, include_input=False):
+        # pydantic adds the union branch or validator name to the location; drop those.
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see config/bridge.yaml for every key)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"  {_location(loc)}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(
+    data: Any, *, source: str = "<config>", env: Mapping[str, str] | None = None
+) -> BridgeConfig:
+    """Validate already-parsed YAML data. `source` names the file in error messages."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections at the top level")
+    try:
+        resolved = _interpolate(data, "", os.environ if env is None else env)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    try:
+        return BridgeConfig.model_validate(resolved)
+    except ValidationError as exc:
+        # `from None`: pydantic's own rendering would print the inputs, secrets included.
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> BridgeConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    return parse_config(data, source=str(path), env=env)

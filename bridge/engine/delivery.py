@@ -1,0 +1,167 @@
+"""Deliver one job: post its operations in order with retries, or dead-letter the record.
+
+What each Gameball answer leads to is decided by `bridge.gameball.outcomes.classify`; this
+module decides how long to wait and when to give up:
+
+- retryable (timeouts, connection errors, 5xx, 2001): retried with backoff, never given up;
+- 429: wait Retry-After when given, else back off; never given up;
+- generic failure (4000/4500): retried `generic_failure_attempts` times, then dead-lettered;
+- permanent (other 4xx): dead-lettered at once;
+- access denied (401/403/6000): the gate closes for everyone; the record waits and is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+
+from bridge.config import DeliveryConfig
+from bridge.engine.access_gate import AccessGate
+from bridge.engine.backoff import Backoff
+from bridge.engine.jobs import Abandoned, Job
+from bridge.errors import (
+    DeadLetterError,
+    DeliveryError,
+    GameballAccessError,
+    GenericFailureError,
+    PermanentDeliveryError,
+    RateLimitedError,
+    RetryableDeliveryError,
+)
+from bridge.gameball.client import GameballClient
+from bridge.kafka.dead_letter import DeadLetterProducer, DeadLetterReason
+from bridge.observability.stats import Counters
+from bridge.record import Operation
+
+log = structlog.get_logger("bridge.engine")
+
+
+class Delivery:
+    def __init__(
+        self,
+        config: DeliveryConfig,
+        *,
+        client: GameballClient,
+        dead_letters: DeadLetterProducer,
+        counters: Counters,
+        is_current: Callable[[Job], bool],
+        max_concurrent_requests: int,
+    ) -> None:
+        self._client = client
+        self._dead_letters = dead_letters
+        self._counters = counters
+        self._is_current = is_current
+        self._backoff = Backoff(config.retry.initial_backoff, config.retry.max_backoff)
+        self._generic_attempts = config.retry.generic_failure_attempts
+        self.gate = AccessGate(config.retry.access_retry_interval)
+        # No more requests in flight than the HTTP pool has connections: a request queued
+        # for a connection would otherwise count its wait against the pool timeout.
+        self._requests = asyncio.Semaphore(max_concurrent_requests)
+
+    async def deliver(self, job: Job) -> None:
+        """Return once the job is done (delivered or dead-lettered). Raises `Abandoned`."""
+        if job.mapping_error is not None:
+            error = job.mapping_error
+            await self.dead_letter(job, DeadLetterReason(kind=error.kind, message=error.message))
+            return
+        for operation in job.operations:
+            failure, attempts = await self._send(job, operation)
+            if failure is not None:
+                reason = DeadLetterReason(
+                    kind=failure.kind,
+                    message=f"{operation.resource.value}: {failure.message}",
+                    attempts=attempts,
+                    http_status=failure.status,
+                    gameball_code=failure.code,
+                )
+                await self.dead_letter(job, reason)
+                return
+        self._counters.delivered += 1
+
+    async def _send(self, job: Job, operation: Operation) -> tuple[DeliveryError | None, int]:
+        """Post until accepted (None) or failed for good (the error); with the attempt count."""
+        attempt = 0
+        while True:
+            attempt += 1
+            await self.gate.enter()
+            self._check_current(job)
+            try:
+                async with self._requests:
+                    await self._client.send(operation)
+            except GameballAccessError as exc:
+                self.gate.denied(exc)
+                attempt -= 1  # not the record's attempt: its fate waits on the operator
+                continue
+            except PermanentDeliveryError as exc:
+                return exc, attempt
+            except GenericFailureError as exc:
+                if attempt >= self._generic_attempts:
+                    return exc, attempt
+                delay = self._backoff.delay(attempt)
+                self._log_retry(job, exc, attempt, delay)
+            except RateLimitedError as exc:
+                delay = (
+                    exc.retry_after if exc.retry_after is not None else self._backoff.delay(attempt)
+                )
+                self._log_retry(job, exc, attempt, delay)
+            except RetryableDeliveryError as exc:
+                delay = self._backoff.delay(attempt)
+                self._log_retry(job, exc, attempt, delay)
+            else:
+                self.gate.succeeded()
+                self._counters.requests += 1
+                return None, attempt
+            await asyncio.sleep(delay)
+
+    def _log_retry(self, job: Job, exc: DeliveryError, attempt: int, delay: float) -> None:
+        self._counters.retried += 1
+        log.warning(
+            "gameball.retry",
+            **job.log_context(),
+            kind=exc.kind,
+            status=exc.status,
+            code=exc.code,
+            error=exc.message,
+            attempt=attempt,
+            retry_in=round(delay, 3),
+        )
+
+    async def dead_letter(self, job: Job, reason: DeadLetterReason) -> None:
+        """Write the record to the dead-letter topic, retrying until the broker acknowledges
+        it: until then its offset is not done, so nothing is lost if this never succeeds."""
+        attempt = 0
+        while True:
+            attempt += 1
+            self._check_current(job)
+            try:
+                await self._dead_letters.write(job.record, reason)
+            except DeadLetterError as exc:
+                delay = self._backoff.delay(attempt)
+                log.error(
+                    "dead_letter.write_failed",
+                    **job.log_context(),
+                    dead_letter_topic=self._dead_letters.topic,
+                    error=str(exc),
+                    attempt=attempt,
+                    retry_in=round(delay, 3),
+                )
+                await asyncio.sleep(delay)
+                continue
+            self._counters.dead_lettered += 1
+            log.warning(
+                "record.dead_lettered",
+                **job.log_context(),
+                dead_letter_topic=self._dead_letters.topic,
+                kind=reason.kind,
+                reason=reason.message,
+                status=reason.http_status,
+                code=reason.gameball_code,
+                attempts=reason.attempts,
+            )
+            return
+
+    def _check_current(self, job: Job) -> None:
+        if not self._is_current(job):
+            raise Abandoned

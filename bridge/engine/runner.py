@@ -1,0 +1,290 @@
+"""The bridge's main loop: fetch, map, schedule, commit what is done; rebalances; shutdown.
+
+    KafkaSource.poll ──> Mapper.map ──> Lanes (per customer) ──> Delivery ──> Gameball
+          ^                                                         └──> dead-letter topic
+          └── commit: OffsetTracker's contiguous done prefix, every commit_interval
+
+Everything here runs on one asyncio event loop; the Kafka consumer's calls run on their own
+thread behind `KafkaSource`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Hashable
+
+import structlog
+
+from bridge.config import BridgeConfig
+from bridge.engine.delivery import Delivery
+from bridge.engine.jobs import Abandoned, Job
+from bridge.engine.lanes import Lanes
+from bridge.errors import MappingError
+from bridge.gameball.client import GameballClient
+from bridge.kafka.consumer import KafkaSource
+from bridge.kafka.dead_letter import DeadLetterProducer, DeadLetterReason
+from bridge.kafka.offsets import OffsetTracker, TopicPartition
+from bridge.mapping.mapper import Mapper
+from bridge.observability.stats import Counters
+from bridge.record import Operation, SourceRecord
+
+log = structlog.get_logger("bridge.engine")
+
+# How long a revoke waits for the revoked partitions' in-flight records at most: the group's
+# rebalance waits for us meanwhile, so this is kept short.
+MAX_REVOKE_WAIT = 10.0
+POLL_TIMEOUT = 0.1
+MAX_POLL_BATCH = 500
+
+
+class Bridge:
+    def __init__(
+        self,
+        config: BridgeConfig,
+        *,
+        source: KafkaSource,
+        client: GameballClient,
+        dead_letters: DeadLetterProducer,
+        mapper: Mapper,
+    ) -> None:
+        self._config = config
+        self._delivery_config = config.delivery
+        self._source = source
+        self._client = client
+        self._dead_letters = dead_letters
+        self._mapper = mapper
+        self.counters = Counters()
+        self._tracker = OffsetTracker()
+        self._generation: dict[TopicPartition, int] = {}
+        self._next_generation = 0
+        self._lanes = Lanes(self._process)
+        self._delivery = Delivery(
+            config.delivery,
+            client=client,
+            dead_letters=dead_letters,
+            counters=self.counters,
+            is_current=self._is_current,
+            max_concurrent_requests=config.gameball.max_connections,
+        )
+        self._in_flight = 0
+        self._paused: set[TopicPartition] = set()
+        self._closing = False
+        self._progress = asyncio.Event()
+        self._by_customer = config.delivery.ordering == "customer"
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    # -- main loop ----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, force_stop: asyncio.Event | None = None) -> None:
+        """Run until `stop` is set, then drain and close. `force_stop` cuts the drain short."""
+        force_stop = force_stop or asyncio.Event()
+        await self._source.start(self)
+        background = [
+            asyncio.create_task(self._commit_periodically(), name="commits"),
+            asyncio.create_task(self._report_stats(), name="stats"),
+        ]
+        try:
+            while not stop.is_set():
+                await self._apply_backpressure()
+                room = self._delivery_config.max_in_flight - self._in_flight
+                records = await self._source.poll(min(max(room, 1), MAX_POLL_BATCH), POLL_TIMEOUT)
+                for record in records:
+                    self._admit(record)
+        finally:
+            await self._shutdown(background, force_stop)
+
+    def _admit(self, record: SourceRecord) -> None:
+        tp = (record.topic, record.partition)
+        generation = self._generation.get(tp)
+        if generation is None:  # fetched just before its partition was revoked
+            return
+        self._tracker.received(tp, record.offset)
+        self.counters.received += 1
+        operations: list[Operation] = []
+        mapping_error: MappingError | None = None
+        try:
+            operations = self._mapper.map(record)
+        except MappingError as exc:
+            mapping_error = exc
+        except Exception as exc:  # a bug in a mapping must cost one record, not the bridge
+            log.exception("mapping.unexpected_error", topic=record.topic, offset=record.offset)
+            mapping_error = MappingError("internal_error", f"{type(exc).__name__}: {exc}")
+        job = Job(record, operations, mapping_error, generation)
+        if not operations and mapping_error is None:
+            self.counters.skipped += 1
+            self._tracker.completed(tp, record.offset)
+            return
+        self._in_flight += 1
+        self._lanes.submit(self._lane_key(job), job)
+
+    def _lane_key(self, job: Job) -> Hashable:
+        if self._by_customer and job.operations:
+            return job.operations[0].customer_id
+        # Dead letters (and everything in partition mode) keep their partition's order.
+        return job.tp
+
+    async def _process(self, job: Job) -> None:
+        try:
+            if self._is_current(job):
+                await self._delivery.deliver(job)
+                self._tracker.completed(job.tp, job.record.offset)
+            else:
+                self.counters.abandoned += 1
+        except Abandoned:
+            self.counters.abandoned += 1
+        except Exception as exc:  # never let one record stop its lane
+            log.exception("engine.unexpected_error", **job.log_context())
+            reason = DeadLetterReason(kind="internal_error", message=f"{type(exc).__name__}: {exc}")
+            try:
+                await self._delivery.dead_letter(job, reason)
+                self._tracker.completed(job.tp, job.record.offset)
+            except Abandoned:
+                self.counters.abandoned += 1
+        finally:
+            self._in_flight -= 1
+            self._progress.set()
+
+    def _is_current(self, job: Job) -> bool:
+        return self._generation.get(job.tp) == job.generation
+
+    async def _apply_backpressure(self) -> None:
+        """Pause every partition at `max_in_flight` records in flight; resume at half. Polling
+        goes on meanwhile, so the consumer stays in its group."""
+        limit = self._delivery_config.max_in_flight
+        if self._in_flight >= limit:
+            # Partitions assigned while paused are paused too.
+            unpaused = [tp for tp in self._generation if tp not in self._paused]
+            if unpaused:
+                await self._source.pause(unpaused)
+                self._paused.update(unpaused)
+                log.debug("engine.paused", in_flight=self._in_flight)
+        elif self._paused and self._in_flight <= limit // 2:
+            paused = [tp for tp in self._paused if tp in self._generation]
+            self._paused.clear()
+            await self._source.resume(paused)
+            log.debug("engine.resumed", in_flight=self._in_flight)
+
+    # -- commits ------------------------------------------------------------------------------
+
+    async def commit(self) -> None:
+        plan = self._tracker.commit_plan()
+        if plan:
+            self._tracker.committed(await self._source.commit(plan))
+
+    async def _commit_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self._delivery_config.commit_interval)
+            await self.commit()
+
+    # -- rebalances (called by KafkaSource on the event loop) --------------------------------
+
+    async def partitions_assigned(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._next_generation += 1
+            self._generation[tp] = self._next_generation
+            self._tracker.assign(tp)
+        log.info("partition.assigned", partitions=_names(partitions))
+
+    async def partitions_revoked(
+        self, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        revoked = set(partitions)
+        if not self._closing:
+            # Give the revoked partitions' in-flight records a moment to finish, so that the
+            # next owner does not deliver them again.
+            deadline = time.monotonic() + min(self._delivery_config.drain_timeout, MAX_REVOKE_WAIT)
+            while any(self._tracker.pending(tp) for tp in revoked):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._progress.clear()
+                try:
+                    await asyncio.wait_for(self._progress.wait(), remaining)
+                except TimeoutError:
+                    break
+        plan = self._tracker.commit_plan(only=revoked)
+        self._release(partitions)
+        log.info("partition.revoked", partitions=_names(partitions), committing=_names_at(plan))
+        return plan
+
+    async def partitions_lost(self, partitions: list[TopicPartition]) -> None:
+        self._release(partitions)
+        log.warning("partition.lost", partitions=_names(partitions))
+
+    def _release(self, partitions: list[TopicPartition]) -> None:
+        # Jobs of these partitions still queued find their generation gone and are dropped.
+        for tp in partitions:
+            self._generation.pop(tp, None)
+            self._tracker.forget(tp)
+            self._paused.discard(tp)
+
+    # -- shutdown -----------------------------------------------------------------------------
+
+    async def _shutdown(self, background: list[asyncio.Task[None]], force: asyncio.Event) -> None:
+        log.info("shutdown.started", in_flight=self._in_flight)
+        deadline = time.monotonic() + self._delivery_config.drain_timeout
+        while self._in_flight and not force.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._progress.clear()
+            waiter = asyncio.create_task(self._progress.wait())
+            forcer = asyncio.create_task(force.wait())
+            await asyncio.wait(
+                {waiter, forcer}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+            waiter.cancel()
+            forcer.cancel()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        abandoned = await self._lanes.cancel()
+        self.counters.abandoned += abandoned
+        await self.commit()
+        self._closing = True
+        await self._source.close()
+        unacked = await asyncio.to_thread(self._dead_letters.close)
+        await self._client.aclose()
+        log.info(
+            "shutdown.complete",
+            abandoned=abandoned,
+            dead_letters_unacknowledged=unacked,
+            **self.counters.snapshot(),
+        )
+
+    # -- stats --------------------------------------------------------------------------------
+
+    async def _report_stats(self) -> None:
+        interval = self._config.logging.stats_interval
+        last = self.counters.snapshot()
+        while True:
+            await asyncio.sleep(interval)
+            delta = self.counters.since(last)
+            last = self.counters.snapshot()
+            lag = await self._source.lag(list(self._generation))
+            log.info(
+                "stats",
+                interval_s=interval,
+                **delta,
+                delivered_per_s=round(delta["delivered"] / interval, 1),
+                in_flight=self._in_flight,
+                lanes=len(self._lanes),
+                gameball_open=self._delivery.gate.is_open,
+                committed=_names_at(self._tracker.committed_offsets()),
+                lag=_names_at(lag),
+                total_lag=sum(lag.values()),
+            )
+
+
+def _names(partitions: list[TopicPartition]) -> list[str]:
+    return [f"{t}[{p}]" for t, p in partitions]
+
+
+def _names_at(
+    offsets: dict[TopicPartition, int] | dict[TopicPartition, int | None],
+) -> dict[str, int | None]:
+    return {f"{t}[{p}]": o for (t, p), o in offsets.items()}

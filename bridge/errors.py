@@ -1,0 +1,118 @@
+"""The bridge's exceptions, drawn once.
+
+    BridgeError
+    ├── ConfigError                 bad configuration: the process stops at start-up
+    ├── MappingError                a record cannot become Gameball operations (dead-letter it)
+    ├── DeliveryError               posting an operation to Gameball failed
+    │   ├── RetryableDeliveryError  transient: timeouts, connection errors, 5xx, code 2001
+    │   │   ├── RateLimitedError    429: wait `retry_after` seconds (or back off) and retry
+    │   │   └── GenericFailureError codes 4000/4500: retried, dead-lettered after N attempts
+    │   ├── PermanentDeliveryError  the record itself is at fault: dead-letter it
+    │   └── GameballAccessError     credentials or account (401/403/6000): stop sending,
+    │                               keep the record, tell the operator what to fix
+    ├── DeadLetterError             the dead-letter topic did not acknowledge a write
+    ├── KafkaClientError            the Kafka consumer failed in a way it cannot recover from
+    └── LocalKafkaError             the local development broker could not be fetched or started
+
+Foreign exceptions (httpx, confluent_kafka) are translated into these at the two doors to
+the outside, `bridge.gameball.client` and `bridge.kafka`, with `raise ... from exc`; nothing
+else catches them.
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base of every error the bridge raises on purpose."""
+
+
+class ConfigError(BridgeError):
+    """The configuration is invalid; the message names the file, the key path and what was
+    expected."""
+
+
+class MappingError(BridgeError):
+    """A record cannot be turned into Gameball operations.
+
+    `kind` is a short stable name (``invalid_json``, ``missing_field``, ...) that goes into the
+    dead-letter headers and the logs; the message says where and what.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class DeliveryError(BridgeError):
+    """Posting one operation to Gameball did not succeed."""
+
+    kind = "delivery_failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class RetryableDeliveryError(DeliveryError):
+    """A transient failure: the same request may succeed later. Never dead-lettered (but for
+    `GenericFailureError` after its bounded attempts)."""
+
+    kind = "retryable"
+
+
+class RateLimitedError(RetryableDeliveryError):
+    """Gameball answered 429. `retry_after` is its Retry-After in seconds, when it sent one."""
+
+    kind = "rate_limited"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = 429,
+        code: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
+
+
+class GenericFailureError(RetryableDeliveryError):
+    """Gameball's generic failure (codes 4000, 4500): it may be passing, or it may be the
+    record; API.md says to retry a bounded number of times and then dead-letter."""
+
+    kind = "generic_failure"
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Gameball rejected the request for a reason that retrying cannot fix."""
+
+    kind = "rejected"
+
+
+class GameballAccessError(DeliveryError):
+    """The account or its keys are refused (401, 403, code 6000). Not the record's fault:
+    sending stops until it is fixed, and the record is kept."""
+
+    kind = "access_denied"
+
+
+class DeadLetterError(BridgeError):
+    """Writing to the dead-letter topic failed; the source offset must not be committed."""
+
+
+class KafkaClientError(BridgeError):
+    """The Kafka consumer could not start, or hit a fatal error."""
+
+
+class LocalKafkaError(BridgeError):
+    """The local development broker could not be fetched or started."""

@@ -1,0 +1,1 @@
+"""Operations -> HTTP: the Gameball client, outcome classification."""

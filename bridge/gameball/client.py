@@ -1,0 +1,68 @@
+"""The one door to Gameball's HTTP API.
+
+One pooled `httpx.AsyncClient` per process, explicit timeouts, bodies encoded with orjson.
+Every httpx exception is translated here into the bridge's own errors; nothing outside this
+module imports httpx.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import orjson
+
+from bridge.config import GameballConfig
+from bridge.errors import RetryableDeliveryError
+from bridge.gameball.outcomes import classify
+from bridge.record import Operation, Resource
+
+
+class GameballClient:
+    def __init__(
+        self, config: GameballConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        headers = {
+            "apikey": config.api_key.get_secret_value(),
+            "content-type": "application/json",
+            "accept": "application/json",
+            "user-agent": "gameball-kafka-bridge",
+        }
+        # Sending the secret key on every call is safe (API.md) and covers accounts in
+        # "high security mode", which want it everywhere.
+        if config.secret_key is not None:
+            headers["secretkey"] = config.secret_key.get_secret_value()
+        t = config.timeouts
+        self._client = httpx.AsyncClient(
+            base_url=f"{config.base_url}/api/{config.api_version}/integrations/",
+            headers=headers,
+            timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
+            limits=httpx.Limits(
+                max_connections=config.max_connections,
+                max_keepalive_connections=config.max_connections,
+            ),
+            transport=transport,
+            follow_redirects=False,
+        )
+        self._paths = {resource: resource.value for resource in Resource}
+
+    async def send(self, operation: Operation) -> float:
+        """Post one operation. Returns the request's latency in seconds when Gameball accepted
+        it; raises a `DeliveryError` subclass saying what to do otherwise."""
+        content = orjson.dumps(operation.body)
+        started = time.perf_counter()
+        try:
+            response = await self._client.post(self._paths[operation.resource], content=content)
+        except httpx.TimeoutException as exc:
+            raise RetryableDeliveryError(f"timed out: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            # Connection refused/reset, DNS, protocol errors: the request may not have
+            # reached Gameball at all, so it is safe to try again.
+            raise RetryableDeliveryError(f"connection failed: {type(exc).__name__}: {exc}") from exc
+        error = classify(response.status_code, response.headers, response.content)
+        if error is not None:
+            raise error
+        return time.perf_counter() - started
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,212 @@
+"""The consumer door: a confluent-kafka consumer driven from asyncio.
+
+librdkafka's consumer is not thread-safe, so every call into it runs on one dedicated thread,
+and the engine awaits them. Rebalance callbacks fire inside `consume()` on that thread; they
+are forwarded to the engine's async `RebalanceListener` on the event loop and waited for,
+which is what lets the engine finish work and commit before a partition is released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Sequence
+from typing import Any, Protocol, cast
+
+import structlog
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import TopicPartition as KafkaTopicPartition
+
+from bridge.config import KafkaConfig
+from bridge.errors import KafkaClientError
+from bridge.kafka.offsets import TopicPartition
+from bridge.kafka.properties import consumer_properties
+from bridge.record import SourceRecord
+
+log = structlog.get_logger("bridge.kafka")
+
+
+class RebalanceListener(Protocol):
+    async def partitions_assigned(self, partitions: list[TopicPartition]) -> None: ...
+
+    async def partitions_revoked(
+        self, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        """Finish what can be finished; return the offsets to commit before release."""
+        ...
+
+    async def partitions_lost(self, partitions: list[TopicPartition]) -> None: ...
+
+
+def to_record(msg: Message) -> SourceRecord:
+    # A message without error always has topic, partition and offset; the stubs allow None.
+    headers = cast(list[tuple[str, bytes | None]] | None, msg.headers())
+    ts_type, ts = msg.timestamp()
+    return SourceRecord(
+        topic=cast(str, msg.topic()),
+        partition=cast(int, msg.partition()),
+        offset=cast(int, msg.offset()),
+        value=msg.value(),
+        key=msg.key(),
+        headers=tuple(headers) if headers else (),
+        timestamp_ms=ts if ts_type else None,
+    )
+
+
+class KafkaSource:
+    """Subscribes to the configured topics and hands out records as `SourceRecord`s."""
+
+    def __init__(self, config: KafkaConfig, topics: Sequence[str]) -> None:
+        self._props = consumer_properties(config)
+        self._props["error_cb"] = self._on_error
+        self._topics = list(topics)
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kafka")
+        self._consumer: Any = None
+        self._listener: RebalanceListener | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self, listener: RebalanceListener) -> None:
+        self._listener = listener
+        self._loop = asyncio.get_running_loop()
+        await self._run(self._start)
+
+    def _start(self) -> None:
+        try:
+            self._consumer = Consumer(self._props)
+            self._consumer.subscribe(
+                self._topics,
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
+            )
+        except KafkaException as exc:
+            raise KafkaClientError(f"cannot start the Kafka consumer: {exc}") from exc
+
+    async def close(self) -> None:
+        """Leave the group (revoking, and so committing, what is done) and close."""
+        if self._consumer is not None:
+            await self._run(self._consumer.close)
+        self._thread.shutdown(wait=True)
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    # -- records ------------------------------------------------------------------------------
+
+    async def poll(self, max_records: int, timeout: float) -> list[SourceRecord]:
+        result: list[SourceRecord] = await self._run(self._poll, max_records, timeout)
+        return result
+
+    def _poll(self, max_records: int, timeout: float) -> list[SourceRecord]:
+        records = []
+        for msg in self._consumer.consume(num_messages=max_records, timeout=timeout):
+            err = msg.error()
+            if err is None:
+                records.append(to_record(msg))
+            elif err.fatal():
+                raise KafkaClientError(f"fatal Kafka consumer error: {err.str()}")
+            else:
+                log.warning("kafka.consume_error", error=err.str(), code=err.name())
+        return records
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+        """Commit synchronously; return the part of `offsets` the broker accepted."""
+        accepted: dict[TopicPartition, int] = await self._run(self._commit, offsets)
+        return accepted
+
+    def _commit(self, offsets: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+        if not offsets:
+            return {}
+        # A commit for a partition that has moved to another member would overwrite the new
+        # owner's position; the plan may predate the rebalance, so check ownership here.
+        owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        request = [KafkaTopicPartition(t, p, o) for (t, p), o in offsets.items() if (t, p) in owned]
+        if not request:
+            return {}
+        try:
+            result = self._consumer.commit(offsets=request, asynchronous=False)
+        except KafkaException as exc:
+            log.warning("kafka.commit_failed", error=str(exc.args[0]), partitions=len(offsets))
+            return {}
+        accepted = {}
+        for tp in result or []:
+            if tp.error is None:
+                accepted[(tp.topic, tp.partition)] = tp.offset
+            else:
+                log.warning(
+                    "kafka.commit_failed",
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    error=str(tp.error),
+                )
+        return accepted
+
+    async def pause(self, partitions: list[TopicPartition]) -> None:
+        await self._run(self._pause_resume, partitions, True)
+
+    async def resume(self, partitions: list[TopicPartition]) -> None:
+        await self._run(self._pause_resume, partitions, False)
+
+    def _pause_resume(self, partitions: list[TopicPartition], pause: bool) -> None:
+        tps = [KafkaTopicPartition(t, p) for t, p in partitions]
+        try:
+            (self._consumer.pause if pause else self._consumer.resume)(tps)
+        except KafkaException as exc:
+            # A partition revoked a moment ago: nothing to pause or resume any more.
+            log.debug("kafka.pause_resume_failed", error=str(exc.args[0]), pause=pause)
+
+    async def lag(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Records between the committed position and the partition end, from cached
+        watermarks (no broker round-trip); partitions without data yet are left out."""
+        result: dict[TopicPartition, int] = await self._run(self._lag, partitions)
+        return result
+
+    def _lag(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        lag: dict[TopicPartition, int] = {}
+        tps = [KafkaTopicPartition(t, p) for t, p in partitions]
+        try:
+            positions = self._consumer.position(tps)
+        except KafkaException:
+            return lag
+        for tp in positions:
+            try:
+                _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            except KafkaException:
+                continue
+            if high >= 0 and tp.offset >= 0:
+                lag[(tp.topic, tp.partition)] = max(high - tp.offset, 0)
+        return lag
+
+    # -- rebalance callbacks (run on the Kafka thread, inside consume()) ----------------------
+
+    def _call_listener(self, coro: Any) -> Any:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def _on_assign(self, _consumer: Any, partitions: list[KafkaTopicPartition]) -> None:
+        assert self._listener is not None
+        tps = [(tp.topic, tp.partition) for tp in partitions]
+        self._call_listener(self._listener.partitions_assigned(tps))
+
+    def _on_revoke(self, _consumer: Any, partitions: list[KafkaTopicPartition]) -> None:
+        # Revoked (an orderly rebalance, or our own close): the partitions are still ours for
+        # the length of this callback, so what is done is committed now, or the next owner
+        # would deliver it again.
+        assert self._listener is not None
+        tps = [(tp.topic, tp.partition) for tp in partitions]
+        offsets = self._call_listener(self._listener.partitions_revoked(tps))
+        if offsets:
+            self._commit(offsets)
+
+    def _on_lost(self, _consumer: Any, partitions: list[KafkaTopicPartition]) -> None:
+        # Lost (session timed out, fenced): another member may own them already, and a commit
+        # from us could move its position backwards or forwards. Commit nothing.
+        assert self._listener is not None
+        tps = [(tp.topic, tp.partition) for tp in partitions]
+        self._call_listener(self._listener.partitions_lost(tps))
+
+    def _on_error(self, err: KafkaError) -> None:
+        # librdkafka reports transient trouble (broker down, DNS) here and retries by itself.
+        log.warning("kafka.client_error", error=err.str(), code=err.name(), fatal=err.fatal())

@@ -1,0 +1,102 @@
+"""The dead-letter producer: a failed record, with headers that say why, acknowledged by the
+broker before its source offset may be committed."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from bridge.config import DeadLetterConfig, KafkaConfig
+from bridge.errors import DeadLetterError
+from bridge.kafka.properties import producer_properties
+from bridge.record import SourceRecord
+
+HEADER_PREFIX = "bridge."
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterReason:
+    kind: str  # stable name: invalid_json, missing_field, rejected, generic_failure, ...
+    message: str
+    attempts: int = 0
+    http_status: int | None = None
+    gameball_code: int | None = None
+
+    def headers(self, record: SourceRecord, failed_at: datetime) -> list[tuple[str, bytes]]:
+        fields: dict[str, object | None] = {
+            "error.kind": self.kind,
+            "error.message": self.message[:2000],
+            "error.http_status": self.http_status,
+            "error.gameball_code": self.gameball_code,
+            "error.attempts": self.attempts,
+            "source.topic": record.topic,
+            "source.partition": record.partition,
+            "source.offset": record.offset,
+            "failed_at": failed_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        }
+        return [
+            (HEADER_PREFIX + name, str(value).encode())
+            for name, value in fields.items()
+            if value is not None
+        ]
+
+
+class DeadLetterProducer:
+    def __init__(self, kafka: KafkaConfig, config: DeadLetterConfig) -> None:
+        self.topic = config.topic
+        self._producer = Producer(producer_properties(kafka, config))
+        self._closed = threading.Event()
+        # Delivery callbacks fire inside poll(); a thread of its own keeps calling it so
+        # acknowledgements arrive while the event loop does other work.
+        self._poller = threading.Thread(target=self._poll, name="dead-letter", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._closed.is_set():
+            self._producer.poll(0.1)
+
+    async def write(self, record: SourceRecord, reason: DeadLetterReason) -> None:
+        """Produce the record with its original key, value and headers plus the reason;
+        return once the broker acknowledged it, or raise `DeadLetterError`."""
+        loop = asyncio.get_running_loop()
+        acked: asyncio.Future[None] = loop.create_future()
+
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            loop.call_soon_threadsafe(_settle, acked, err)
+
+        headers: list[tuple[str, Any]] = list(record.headers)
+        headers += reason.headers(record, datetime.now(UTC))
+        try:
+            self._producer.produce(
+                self.topic,
+                value=record.value,
+                key=record.key,
+                headers=headers,
+                on_delivery=on_delivery,
+            )
+        except BufferError as exc:
+            raise DeadLetterError("the dead-letter producer's queue is full") from exc
+        except KafkaException as exc:
+            raise DeadLetterError(f"cannot produce to {self.topic}: {exc.args[0]}") from exc
+        await acked
+
+    def close(self, timeout: float = 10.0) -> int:
+        """Flush, stop the poller; return how many messages were still unacknowledged."""
+        remaining: int = self._producer.flush(timeout)
+        self._closed.set()
+        self._poller.join()
+        return remaining
+
+
+def _settle(future: asyncio.Future[None], err: KafkaError | None) -> None:
+    if future.done():  # the writer gave up waiting (shutdown)
+        return
+    if err is None:
+        future.set_result(None)
+    else:
+        future.set_exception(DeadLetterError(f"the broker refused the dead letter: {err.str()}"))

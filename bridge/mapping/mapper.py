@@ -1,0 +1,73 @@
+"""The mapper: route a record to its mapping by topic, decode it, run the mapping's outputs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from bridge.config import MappingConfig
+from bridge.errors import MappingError
+from bridge.mapping.outputs import EventOperation
+from bridge.record import Operation, SourceRecord
+
+
+class CompiledMapping:
+    def __init__(self, spec: MappingConfig) -> None:
+        self.name = spec.name
+        self._names = frozenset(t for t in spec.topics if not t.startswith("^"))
+        self._patterns = [re.compile(t) for t in spec.topics if t.startswith("^")]
+        self._outputs = [EventOperation(spec.event)]
+
+    def matches(self, topic: str) -> bool:
+        return topic in self._names or any(p.match(topic) for p in self._patterns)
+
+    def apply(self, doc: Any) -> list[Operation]:
+        return [output(doc) for output in self._outputs]
+
+
+class Mapper:
+    """`map(record) -> operations`, or `MappingError` saying why not. Holds no state per record.
+
+    The first mapping (in config order) whose topics match the record's topic applies; the
+    choice is cached per topic, since a consumer sees few distinct topics.
+    """
+
+    def __init__(self, mappings: Sequence[MappingConfig], *, max_record_bytes: int) -> None:
+        self._mappings = [CompiledMapping(m) for m in mappings]
+        self._by_topic: dict[str, CompiledMapping | None] = {}
+        self._max_record_bytes = max_record_bytes
+
+    def mapping_for(self, topic: str) -> CompiledMapping | None:
+        try:
+            return self._by_topic[topic]
+        except KeyError:
+            found = next((m for m in self._mappings if m.matches(topic)), None)
+            self._by_topic[topic] = found
+            return found
+
+    def map(self, record: SourceRecord) -> list[Operation]:
+        mapping = self.mapping_for(record.topic)
+        if mapping is None:
+            raise MappingError("no_mapping", f"no mapping is configured for topic {record.topic!r}")
+        value = record.value
+        if value is None:
+            raise MappingError("no_value", "the record has no value (a tombstone?)")
+        if len(value) > self._max_record_bytes:
+            raise MappingError(
+                "too_large",
+                f"the value is {len(value)} bytes, over dead_letter.max_record_bytes "
+                f"({self._max_record_bytes})",
+            )
+        try:
+            doc = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise MappingError("invalid_json", f"the value is not valid JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise MappingError("wrong_type", "the value is JSON but not an object")
+        try:
+            return mapping.apply(doc)
+        except MappingError as exc:
+            raise MappingError(exc.kind, f"mapping {mapping.name!r}: {exc.message}") from None

@@ -1,0 +1,1 @@
+"""Logging setup and the periodic stats line."""

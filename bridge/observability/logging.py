@@ -1,0 +1,73 @@
+"""structlog setup: JSON lines on stdout by default, a console format for people.
+
+Every line carries `event` (a stable name such as ``record.dead_lettered``), `level` and
+`timestamp`. Secrets never reach a log call (config is logged through `redacted()`); the
+`_mask_secrets` processor is the last line of defence for values passed by mistake.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+import orjson
+import structlog
+from structlog.typing import EventDict, WrappedLogger
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+class _MaskSecrets:
+    """Replace any occurrence of the given secret strings in string values."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = [s for s in secrets if len(s) >= 4]
+
+    def __call__(self, _logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
+        if not self._secrets:
+            return event
+        for key, value in event.items():
+            if isinstance(value, str):
+                for secret in self._secrets:
+                    if secret in value:
+                        value = value.replace(secret, "******")
+                event[key] = value
+        return event
+
+
+def _dumps(obj: Any, default: Any = None) -> str:
+    return orjson.dumps(obj, default=default or str).decode()
+
+
+def configure_logging(
+    *,
+    format: str = "json",
+    level: str = "info",
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> None:
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _MaskSecrets(secrets),
+    ]
+    renderer: Any
+    if format == "console":
+        renderer = structlog.dev.ConsoleRenderer(colors=False)
+    else:
+        processors.append(structlog.processors.format_exc_info)
+        renderer = structlog.processors.JSONRenderer(serializer=_dumps)
+    structlog.configure(
+        processors=[*processors, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
+        cache_logger_on_first_use=False,
+    )
