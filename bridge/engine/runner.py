@@ -250,10 +250,7 @@ class Bridge:
         unacked = await asyncio.to_thread(self._dead_letters.close)
         await self._client.aclose()
         log.info(
-            "shutdown.complete",
-            abandoned=abandoned,
-            dead_letters_unacknowledged=unacked,
-            **self.counters.snapshot(),
+            "shutdown.complete", dead_letters_unacknowledged=unacked, **self.counters.snapshot()
         )
 
     # -- stats --------------------------------------------------------------------------------

@@ -4,13 +4,44 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
+
 from bridge.config import DeadLetterConfig, KafkaConfig
+
+# librdkafka's syslog levels -> ours.
+_LEVELS = {
+    0: "critical",
+    1: "critical",
+    2: "critical",
+    3: "error",
+    4: "warning",
+    5: "info",
+    6: "info",
+    7: "debug",
+}
+
+
+class _LibrdkafkaLog:
+    """Receives librdkafka's own log lines (confluent-kafka calls `.log()`) so that they come
+    out as structured `kafka.client_log` lines instead of raw text on stderr."""
+
+    def __init__(self) -> None:
+        self._log = structlog.get_logger("bridge.kafka")
+
+    def log(self, level: int, fmt: str, *args: Any) -> None:
+        text = fmt % args if args else fmt
+        name = "debug" if level >= 6 else _LEVELS.get(level, "warning")
+        getattr(self._log, name)("kafka.client_log", message=text)
 
 
 def _common(kafka: KafkaConfig) -> dict[str, Any]:
     # User properties (security.protocol, sasl.*, ssl.*, ...) apply to every client, so the
     # dead-letter producer reaches the same cluster the same way.
-    return {"bootstrap.servers": kafka.bootstrap_servers, **kafka.properties}
+    return {
+        "bootstrap.servers": kafka.bootstrap_servers,
+        "logger": _LibrdkafkaLog(),
+        **kafka.properties,
+    }
 
 
 def consumer_properties(kafka: KafkaConfig) -> dict[str, Any]:

@@ -1,0 +1,44 @@
+"""Wire the pieces of one bridge process together and run it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from bridge import __version__
+from bridge.config import BridgeConfig
+from bridge.engine.runner import Bridge
+from bridge.gameball.client import GameballClient
+from bridge.kafka.consumer import KafkaSource
+from bridge.kafka.dead_letter import DeadLetterProducer
+from bridge.mapping.mapper import Mapper
+from bridge.observability.stats import Counters
+
+log = structlog.get_logger("bridge")
+
+
+def build(config: BridgeConfig) -> Bridge:
+    mapper = Mapper(config.mappings, max_record_bytes=config.dead_letter.max_record_bytes)
+    return Bridge(
+        config,
+        source=KafkaSource(config.kafka, config.subscribed_topics()),
+        client=GameballClient(config.gameball),
+        dead_letters=DeadLetterProducer(config.kafka, config.dead_letter),
+        mapper=mapper,
+    )
+
+
+async def run(
+    config: BridgeConfig, stop: asyncio.Event, force_stop: asyncio.Event | None = None
+) -> Counters:
+    """Run one bridge until `stop` is set; return its final counters."""
+    bridge = build(config)
+    log.info(
+        "bridge.started",
+        version=__version__,
+        topics=list(config.subscribed_topics()),
+        config=config.redacted(),
+    )
+    await bridge.run(stop, force_stop)
+    return bridge.counters

@@ -1,0 +1,130 @@
+"""`bridge demo`: the whole path on one machine, with nothing to set up.
+
+Starts a local Apache Kafka broker and the Gameball emulator, produces the sample records
+from ``config/samples/<topic>.jsonl`` to their topics, runs the bridge with
+``config/bridge.yaml`` until every record is done (its offset committed), and prints what
+Gameball received and what went to the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import orjson
+
+from bridge import app
+from bridge.config import BridgeConfig, load_config
+from bridge.errors import BridgeError
+from bridge.kafka.admin import ensure_topics
+from bridge.kafka.dead_letter import HEADER_PREFIX
+from bridge.observability.logging import configure_logging
+from bridge.sandbox import kafka_tools
+from bridge.sandbox.emulator import GameballEmulator
+from bridge.sandbox.local_kafka import LocalKafka
+
+API_KEY, SECRET_KEY = "demo-api-key", "demo-secret-key"
+PARTITIONS = 3
+
+
+def run_demo(
+    *,
+    config_path: str = "config/bridge.yaml",
+    samples: str = "config/samples",
+    log_format: str = "console",
+    timeout: float = 120.0,
+) -> int:
+    sample_files = sorted(Path(samples).glob("*.jsonl"))
+    if not sample_files:
+        print(f"no sample records found in {samples}/*.jsonl", file=sys.stderr)
+        return 2
+    try:
+        with LocalKafka() as kafka, GameballEmulator(api_key=API_KEY, secret_key=SECRET_KEY) as emu:
+            print(f"Kafka at {kafka.bootstrap_servers}; Gameball emulator at {emu.url}")
+            os.environ.update(
+                KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers,
+                GAMEBALL_BASE_URL=emu.url,
+                GAMEBALL_API_KEY=API_KEY,
+                GAMEBALL_SECRET_KEY=SECRET_KEY,
+                BRIDGE_GROUP_ID="gameball-bridge-demo",
+            )
+            config = load_config(config_path)
+            configure_logging(format=log_format, level="info", secrets=[API_KEY, SECRET_KEY])
+            return _run(config, kafka.bootstrap_servers, sample_files, emu, timeout)
+    except BridgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(
+    config: BridgeConfig,
+    bootstrap: str,
+    sample_files: list[Path],
+    emu: GameballEmulator,
+    timeout: float,
+) -> int:
+    topics = {f.stem: PARTITIONS for f in sample_files}
+    ensure_topics(
+        {"bootstrap.servers": bootstrap, "log_level": kafka_tools.QUIET},
+        {**topics, config.dead_letter.topic: 1},
+    )
+    produced = 0
+    for sample in sample_files:
+        lines = [line.encode() for line in sample.read_text().splitlines() if line.strip()]
+        produced += kafka_tools.produce(bootstrap, sample.stem, lines)
+    print(f"produced {produced} sample records to {', '.join(topics)}")
+
+    stop = asyncio.Event()
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(
+        target=lambda: loop.run_until_complete(app.run(config, stop)), name="bridge"
+    )
+    runner.start()
+    started = time.monotonic()
+    try:
+        done = _wait_until_committed(bootstrap, config.kafka.group_id, topics, started + timeout)
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        runner.join()
+        loop.close()
+    elapsed = time.monotonic() - started
+
+    _print_report(emu, bootstrap, config.dead_letter.topic)
+    if not done:
+        print(f"\nnot every record was done within {timeout:.0f}s", file=sys.stderr)
+        return 1
+    print(f"\nall {produced} records done in {elapsed:.1f}s; offsets committed")
+    return 0
+
+
+def _wait_until_committed(
+    bootstrap: str, group: str, topics: dict[str, int], deadline: float
+) -> bool:
+    while time.monotonic() < deadline:
+        if all(
+            kafka_tools.committed_offsets(bootstrap, group, topic)
+            == kafka_tools.end_offsets(bootstrap, topic)
+            for topic in topics
+        ):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _print_report(emu: GameballEmulator, bootstrap: str, dead_letter_topic: str) -> None:
+    received = emu.received()
+    print(f"\n== Gameball received {len(received)} request(s) ==")
+    for request in received:
+        print(f"  POST {request.path}  {orjson.dumps(request.body).decode()}")
+    dead = kafka_tools.read_topic(bootstrap, dead_letter_topic)
+    print(f"\n== dead-letter topic {dead_letter_topic}: {len(dead)} record(s) ==")
+    for record in dead:
+        kind = record.headers.get(HEADER_PREFIX + "error.kind", b"").decode()
+        reason = record.headers.get(HEADER_PREFIX + "error.message", b"").decode()
+        source = record.headers.get(HEADER_PREFIX + "source.offset", b"").decode()
+        value = (record.value or b"").decode("utf-8", "replace")
+        print(f"  [{kind}] {reason}\n      source offset {source}: {value}")

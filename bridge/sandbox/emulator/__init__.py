@@ -1,0 +1,21 @@
+"""A local Gameball v4 API emulator for tests, demos and throughput benchmarks.
+
+A real HTTP/1.1 server on loopback (asyncio + orjson only) that validates bodies like
+Gameball, answers in Gameball's error format, records what it accepted, and injects faults
+on request: latency, scripted answers, outages, rate limits.
+
+    with GameballEmulator(api_key="k") as emu:
+        ...  # point a client at emu.url
+        assert emu.wait_for(10, "events")
+        emu.received("events")[0].body
+
+Control over HTTP (no auth): GET /_emulator/stats, GET /_emulator/received?resource=events,
+GET|POST /_emulator/faults, POST /_emulator/reset, GET /_emulator/health.
+"""
+
+from .faults import FaultStep
+from .limits import DEFAULT_LIMITS
+from .server import GameballEmulator
+from .state import ReceivedRequest
+
+__all__ = ["DEFAULT_LIMITS", "FaultStep", "GameballEmulator", "ReceivedRequest"]

@@ -1,0 +1,70 @@
+"""`python -m bridge.sandbox.emulator`: run the emulator in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+import orjson
+
+from .routes import Router
+from .server import serve
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bridge.sandbox.emulator",
+        description="Serve a local emulation of Gameball's v4 integration API.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    parser.add_argument("--api-key", default="test-api-key")
+    parser.add_argument("--secret-key", default=None)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--rate-limits", action="store_true", help="enforce Gameball's limits")
+    parser.add_argument(
+        "--no-retry-after", action="store_true", help="omit Retry-After from 429 answers"
+    )
+    parser.add_argument(
+        "--no-record-bodies", action="store_true", help="keep counts only (long benchmarks)"
+    )
+    parser.add_argument(
+        "--order-key", default=None, help="field whose value must grow per customer"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        router = Router(
+            api_key=args.api_key,
+            secret_key=args.secret_key,
+            latency_ms=args.latency_ms,
+            rate_limits=args.rate_limits,
+            retry_after=not args.no_retry_after,
+            record_bodies=not args.no_record_bodies,
+            order_key=args.order_key,
+        )
+        return asyncio.run(_serve_until_signalled(router, args.host, args.port))
+    except (OSError, ValueError) as exc:
+        print(f"emulator: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _serve_until_signalled(router: Router, host: str, port: int) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+    def announce(bound_host: str, bound_port: int) -> None:
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        line = {"url": f"http://{shown}:{bound_port}", "port": bound_port, "pid": os.getpid()}
+        print(orjson.dumps(line).decode(), flush=True)
+
+    await serve(router, host, port, stop, announce)
+    return 0

@@ -1,0 +1,68 @@
+"""Gameball's per-resource rate limits: a request count per second and per 30 seconds."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from types import MappingProxyType
+
+# (per second, per 30 s), from API.md's table. Payments fall under "others".
+DEFAULT_LIMITS: Mapping[str, tuple[int, int]] = MappingProxyType(
+    {
+        "events": (100, 1200),
+        "orders": (30, 360),
+        "customers": (30, 360),
+        "payments": (30, 360),
+    }
+)
+
+_SHORT_WINDOW = 1.0
+_LONG_WINDOW = 30.0
+
+
+def merge_limits(overrides: Mapping[str, tuple[int, int]] | None) -> dict[str, tuple[int, int]]:
+    merged = dict(DEFAULT_LIMITS)
+    for resource, pair in (overrides or {}).items():
+        if resource not in merged:
+            raise ValueError(f"unknown resource for rate limits: {resource!r}")
+        per_second, per_30s = pair
+        if not (isinstance(per_second, int) and isinstance(per_30s, int)):
+            raise ValueError(f"rate limits for {resource!r} must be two integers")
+        if per_second < 1 or per_30s < 1:
+            raise ValueError(f"rate limits for {resource!r} must be positive")
+        merged[resource] = (per_second, per_30s)
+    return merged
+
+
+class RateLimiter:
+    """Sliding-window limiter: exact, because it keeps the times of the latest admitted
+    requests (at most the larger limit per resource). Rejected requests are not counted,
+    so a client that keeps knocking while limited is not locked out for longer."""
+
+    def __init__(self, limits: Mapping[str, tuple[int, int]] | None = None) -> None:
+        self._limits = merge_limits(limits)
+        self._admitted: dict[str, deque[float]] = {}
+        self.reset()
+
+    @property
+    def limits(self) -> dict[str, tuple[int, int]]:
+        return dict(self._limits)
+
+    def reset(self) -> None:
+        self._admitted = {r: deque(maxlen=max(pair)) for r, pair in self._limits.items()}
+
+    def acquire(self, resource: str, now: float) -> float:
+        """Admit a request at `now` (monotonic seconds) and return 0.0, or return how many
+        seconds until one would be admitted."""
+        admitted = self._admitted[resource]
+        per_second, per_30s = self._limits[resource]
+        wait = 0.0
+        count = len(admitted)
+        if count >= per_second:
+            wait = admitted[-per_second] + _SHORT_WINDOW - now
+        if count >= per_30s:
+            wait = max(wait, admitted[-per_30s] + _LONG_WINDOW - now)
+        if wait > 0:
+            return wait
+        admitted.append(now)
+        return 0.0

@@ -1,0 +1,337 @@
+"""Deciding the answer to each request: Gameball's endpoints and the /_emulator controls.
+
+Checks run in the order a request meets them at Gameball: injected faults (they stand for
+the service failing before it looks at anything), authentication, rate limits, payload
+parsing and validation, the per-customer lock (2001), duplicate transaction ids (9004).
+
+All state is guarded by one lock, because tests call the Python API from their own thread
+while the event loop thread serves requests.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from functools import partial
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from . import replies
+from .faults import Faults, FaultStep, Outage, StepSpec, parse_outage
+from .limits import RateLimiter, merge_limits
+from .protocol import Reply, Request
+from .state import RESOURCES, ReceivedRequest, Recorder
+from .validation import validate
+
+VERSIONS = ("v4.0", "v4.1")
+_ROUTES: dict[str, tuple[str, str]] = {
+    f"/api/{version}/integrations/{resource}": (version, resource)
+    for version in VERSIONS
+    for resource in RESOURCES
+}
+# Resources that need the secret key whenever one is configured (API.md, "Base, versions,
+# auth"); on v4.1 every resource does.
+_SECRET_RESOURCES = frozenset({"orders", "payments"})
+_CONTROL_PREFIX = "/_emulator/"
+_FAULT_KEYS = frozenset(
+    {"latency_ms", "script", "script_resource", "outage", "rate_limits", "retry_after", "limits"}
+)
+
+
+class Router:
+    def __init__(
+        self,
+        api_key: str,
+        secret_key: str | None = None,
+        latency_ms: float = 0,
+        rate_limits: bool = False,
+        retry_after: bool = True,
+        record_bodies: bool = True,
+        order_key: str | None = None,
+        limits: Mapping[str, tuple[int, int]] | None = None,
+    ) -> None:
+        self.lock = threading.Lock()
+        self._api_key = api_key
+        self._secret_key = secret_key
+        self._defaults = (_latency_seconds(latency_ms), rate_limits, retry_after)
+        self._latency, self._rate_limits, self._retry_after = self._defaults
+        self._limiter = RateLimiter(limits)
+        self._faults = Faults()
+        self.recorder = Recorder(record_bodies=record_bodies, order_key=order_key)
+
+    # fault and behaviour settings (callers from other threads go through these) -----------
+
+    def set_latency(self, latency_ms: float) -> None:
+        seconds = _latency_seconds(latency_ms)
+        with self.lock:
+            self._latency = seconds
+
+    def script(self, steps: Iterable[StepSpec], resource: str | None = None) -> None:
+        if resource is not None and resource not in RESOURCES:
+            raise ValueError(f"unknown resource: {resource!r}")
+        steps = list(steps)
+        with self.lock:
+            self._faults.script(steps, resource)
+
+    def set_outage(self, outage: Outage) -> None:
+        outage = parse_outage(outage)
+        with self.lock:
+            self._faults.outage = outage
+
+    def set_rate_limits(
+        self, enabled: bool, limits: Mapping[str, tuple[int, int]] | None = None
+    ) -> None:
+        limiter = RateLimiter(limits) if limits is not None else None
+        with self.lock:
+            self._rate_limits = enabled
+            if limiter is not None:
+                self._limiter = limiter
+
+    def set_retry_after(self, enabled: bool) -> None:
+        with self.lock:
+            self._retry_after = enabled
+
+    def reset(self) -> None:
+        """Forget everything seen, clear faults, restore the constructor's settings."""
+        with self.lock:
+            self.recorder.reset()
+            self._limiter.reset()
+            self._faults.clear()
+            self._latency, self._rate_limits, self._retry_after = self._defaults
+
+    def faults(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "latency_ms": self._latency * 1000,
+                "outage": self._faults.outage,
+                "script_pending": self._faults.pending(),
+                "rate_limits": self._rate_limits,
+                "retry_after": self._retry_after,
+                "limits": self._limiter.limits,
+            }
+
+    def received(self, resource: str | None = None, since: int = 0) -> list[ReceivedRequest]:
+        with self.lock:
+            return self.recorder.received(resource, since)
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return self.recorder.stats()
+
+    def accepted_count(self, resource: str | None = None) -> int:
+        with self.lock:
+            return self.recorder.accepted_count(resource)
+
+    # serving ------------------------------------------------------------------------------
+
+    def protocol_error(self, status: int, message: str) -> Reply:
+        return replies.error(status, 4000 if status < 500 else 5000, message)
+
+    def handle(self, request: Request) -> Reply:
+        path, _, query = request.target.partition("?")
+        route = _ROUTES.get(path)
+        if route is None:
+            if path.startswith(_CONTROL_PREFIX):
+                return self._control(request, path[len(_CONTROL_PREFIX) :], query)
+            return replies.error(404, 4004, f"No such endpoint: {path}")
+        if request.method != "POST":
+            return replies.error(405, 4000, "Method not allowed", (("allow", "POST"),))
+        version, resource = route
+        with self.lock:
+            reply = self._serve(request, version, resource, path)
+            recorder = self.recorder
+            recorder.total_requests += 1
+            recorder.requests[resource] += 1
+            if reply.drop:
+                recorder.dropped += 1
+            else:
+                recorder.statuses[reply.status] += 1
+        return reply
+
+    def _serve(self, request: Request, version: str, resource: str, path: str) -> Reply:
+        delay = self._latency
+        step = self._faults.take(resource)
+        if step is not None:
+            if step.delay_ms is not None:
+                delay = step.delay_ms / 1000
+            if not step.passes:
+                reply = self._fault(step)
+                reply.delay = delay
+                return reply
+        reply = self._process(request, version, resource, path, delay)
+        reply.delay = delay
+        return reply
+
+    def _fault(self, step: FaultStep) -> Reply:
+        if step.drop:
+            return Reply(0, drop=True)
+        status = step.status
+        headers: tuple[tuple[str, str], ...] = ()
+        if status == 429:
+            self.recorder.rate_limited += 1
+            if step.retry_after is not None:
+                headers = replies.retry_after_header(step.retry_after)
+            elif self._retry_after:
+                headers = replies.retry_after_header(1)
+        elif step.retry_after is not None:
+            headers = replies.retry_after_header(step.retry_after)
+        code = step.code if step.code is not None else replies.default_code(status)
+        return replies.error(status, code, step.message, headers)
+
+    def _process(
+        self, request: Request, version: str, resource: str, path: str, delay: float
+    ) -> Reply:
+        headers = request.headers
+        if headers.get("apikey") != self._api_key:
+            return replies.error(401, 1000)
+        secret = self._secret_key
+        if (
+            secret is not None
+            and (version == "v4.1" or resource in _SECRET_RESOURCES)
+            and headers.get("secretkey") != secret
+        ):
+            return replies.error(401, 1001)
+        if self._rate_limits:
+            wait = self._limiter.acquire(resource, time.monotonic())
+            if wait > 0:
+                self.recorder.rate_limited += 1
+                extra = replies.retry_after_header(wait) if self._retry_after else ()
+                return replies.error(429, 429, None, extra)
+        try:
+            body = orjson.loads(request.body)
+        except orjson.JSONDecodeError as exc:
+            return replies.error(400, 3016, f"Invalid JSON payload: {exc}")
+        if not isinstance(body, dict):
+            return replies.error(400, 3016, "The payload must be a JSON object")
+        problem = validate(resource, body)
+        if problem is not None:
+            return replies.error(problem.status, problem.code, problem.message)
+        recorder = self.recorder
+        customer_id: str = body["customerId"]
+        if recorder.is_in_flight(customer_id):
+            recorder.overlap_violations += 1
+            return replies.error(422, 2001)
+        if resource == "orders" or resource == "payments":
+            key = "orderId" if resource == "orders" else "paymentId"
+            if not recorder.claim_transaction(resource, body[key]):
+                recorder.duplicates += 1
+                return replies.error(422, 9004, f"{key} {body[key]!r} already exists")
+        recorder.check_order(resource, customer_id, body)
+        recorder.accept(resource, path, version, customer_id, body)
+        reply = self._success(resource, customer_id, body)
+        if delay > 0:
+            token = recorder.hold(customer_id)
+            reply.on_done = partial(self._release, customer_id, token)
+        return reply
+
+    def _success(self, resource: str, customer_id: str, body: dict[str, Any]) -> Reply:
+        if resource == "events":
+            return Reply(200, replies.EVENTS_ACCEPTED)
+        if resource == "customers":
+            return replies.json_reply({"gameballId": self.recorder.gameball_id(customer_id)})
+        points = int(body["totalPaid"]) if body["totalPaid"] > 0 else 0
+        return replies.json_reply(
+            {"customerId": customer_id, "redeemedPoints": 0, "rewardedPoints": points}
+        )
+
+    def _release(self, customer_id: str, token: int) -> None:
+        with self.lock:
+            self.recorder.release(customer_id, token)
+
+    # /_emulator/ controls (no auth: they exist for tests and demos on loopback) -----------
+
+    def _control(self, request: Request, name: str, query: str) -> Reply:
+        method = request.method
+        if name == "health" and method == "GET":
+            return replies.json_reply({"ok": True})
+        if name == "stats" and method == "GET":
+            return replies.json_reply(self.stats())
+        if name == "received" and method == "GET":
+            return self._control_received(query)
+        if name == "faults" and method == "GET":
+            return replies.json_reply(self.faults())
+        if name == "faults" and method == "POST":
+            return self._control_faults(request.body)
+        if name == "reset" and method == "POST":
+            self.reset()
+            return replies.json_reply({"reset": True})
+        return replies.error(404, 4004, f"No such control endpoint: {method} /_emulator/{name}")
+
+    def _control_received(self, query: str) -> Reply:
+        params = parse_qs(query)
+        resource = params.get("resource", [None])[-1]
+        if resource is not None and resource not in RESOURCES:
+            return replies.error(400, 4000, f"unknown resource: {resource!r}")
+        since_text = params.get("since", ["0"])[-1]
+        if not since_text.isdigit():
+            return replies.error(400, 4000, "'since' must be a non-negative integer")
+        rows = self.received(resource, int(since_text))
+        return replies.json_reply([row.as_json() for row in rows])
+
+    def _control_faults(self, raw: bytes) -> Reply:
+        try:
+            settings = orjson.loads(raw or b"{}")
+        except orjson.JSONDecodeError as exc:
+            return replies.error(400, 3016, f"Invalid JSON payload: {exc}")
+        try:
+            self.configure(settings)
+        except (ValueError, TypeError) as exc:
+            return replies.error(400, 4000, str(exc))
+        return replies.json_reply(self.faults())
+
+    def configure(self, settings: object) -> None:
+        """Apply a /_emulator/faults body; every key is optional. Validated before any of
+        it is applied, so a bad request changes nothing."""
+        if not isinstance(settings, dict):
+            raise ValueError("the faults body must be a JSON object")
+        unknown = set(settings) - _FAULT_KEYS
+        if unknown:
+            raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        latency = settings.get("latency_ms")
+        latency_s = _latency_seconds(latency) if latency is not None else None
+        outage = parse_outage(settings["outage"]) if "outage" in settings else None
+        scope = settings.get("script_resource")
+        if scope is not None and scope not in RESOURCES:
+            raise ValueError(f"unknown resource: {scope!r}")
+        steps = settings.get("script")
+        if steps is not None and not isinstance(steps, list):
+            raise ValueError("'script' must be a list")
+        parsed = [FaultStep.parse(step) for step in steps] if steps is not None else None
+        toggles = {}
+        for key in ("rate_limits", "retry_after"):
+            if key in settings:
+                if not isinstance(settings[key], bool):
+                    raise ValueError(f"'{key}' must be a boolean")
+                toggles[key] = settings[key]
+        limiter = None
+        if settings.get("limits") is not None:
+            limits = settings["limits"]
+            if not isinstance(limits, dict):
+                raise ValueError("'limits' must map resource to [per_second, per_30s]")
+            limiter = RateLimiter(merge_limits({r: _pair(v) for r, v in limits.items()}))
+        with self.lock:
+            if latency_s is not None:
+                self._latency = latency_s
+            if "outage" in settings:
+                self._faults.outage = outage
+            if parsed is not None:
+                self._faults.script(parsed, scope)
+            self._rate_limits = toggles.get("rate_limits", self._rate_limits)
+            self._retry_after = toggles.get("retry_after", self._retry_after)
+            if limiter is not None:
+                self._limiter = limiter
+
+
+def _latency_seconds(latency_ms: object) -> float:
+    if isinstance(latency_ms, bool) or not isinstance(latency_ms, int | float) or latency_ms < 0:
+        raise ValueError("latency_ms must be a non-negative number")
+    return float(latency_ms) / 1000
+
+
+def _pair(value: object) -> tuple[int, int]:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValueError("each limit is [per_second, per_30s]")
+    return (value[0], value[1])
