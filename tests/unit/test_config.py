@@ -1,0 +1,190 @@
+"""Config loading: every error names the file, the key path and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bridge.config import MASK, load_config, parse_config
+from bridge.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "sk_live_very_secret_value"
+
+
+def minimal(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "kafka": {"bootstrap_servers": "127.0.0.1:9092"},
+        "gameball": {"api_key": SECRET},
+        "dead_letter": {"topic": "dlq"},
+        "mappings": [
+            {
+                "name": "app",
+                "topics": ["app-events"],
+                "event": {"customer_id": "user.id", "name": {"const": "signup"}},
+            }
+        ],
+    }
+    for dotted, value in overrides.items():
+        node = data
+        *parents, last = dotted.split("__")
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node[last] = value
+    return data
+
+
+def error_of(data: Any, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, source="conf.yaml", env=env or {})
+    return str(info.value)
+
+
+def test_shipped_example_config_is_valid() -> None:
+    config = load_config(REPO / "config" / "bridge.yaml", env={"GAMEBALL_API_KEY": "k"})
+    assert config.subscribed_topics() == ("app-events",)
+    assert config.gameball.secret_key is None  # "${GAMEBALL_SECRET_KEY:-}" unset -> no key
+    assert config.gameball.base_url == "https://api.gameball.co"
+
+
+def test_minimal_config_takes_defaults() -> None:
+    config = parse_config(minimal(), env={})
+    assert config.kafka.group_id == "gameball-bridge"
+    assert config.gameball.api_version == "v4.0"
+    assert config.delivery.ordering == "customer"
+
+
+@pytest.mark.parametrize(
+    ("data", "location", "expected"),
+    [
+        (minimal(kafka__bogus=1), "kafka.bogus", "unknown key"),
+        (minimal(gameball__timeouts={"conect": 1}), "gameball.timeouts.conect", "unknown key"),
+        ({**minimal(), "dead_letter": {}}, "dead_letter.topic", "required key is missing"),
+        (minimal(delivery={"max_in_flight": "many"}), "delivery.max_in_flight", "integer"),
+        (minimal(delivery={"ordering": "random"}), "delivery.ordering", "'customer'"),
+        (minimal(kafka__topics=["^(bad"]), "kafka.topics", "bad topic pattern"),
+        (minimal(mappings__0__topics=["^[x"]), "mappings[0].topics", "bad topic pattern"),
+        (
+            minimal(mappings__0__event={"customer_id": "a..b", "name": {"const": "x"}}),
+            "mappings[0].event.customer_id",
+            "bad path 'a..b'",
+        ),
+        (
+            minimal(mappings__0__event={"customer_id": "id", "name": {"const": "x", "path": "y"}}),
+            "mappings[0].event.name",
+            "exactly one of 'path' or 'const'",
+        ),
+        (minimal(gameball__base_url="ftp://x"), "gameball.base_url", "http(s) URL"),
+        (minimal(gameball__api_version="v5"), "gameball.api_version", "'v4.0'"),
+        (
+            minimal(kafka__properties={"enable.auto.commit": True}),
+            "kafka.properties",
+            "managed by the bridge",
+        ),
+        (minimal(mappings=[]), "mappings", "at least 1"),
+    ],
+)
+def test_each_error_names_the_file_the_key_and_what_was_expected(
+    data: dict[str, Any], location: str, expected: str
+) -> None:
+    message = error_of(data)
+    assert message.startswith("conf.yaml: invalid configuration")
+    line = next((ln for ln in message.splitlines() if ln.strip().startswith(location + ":")), "")
+    assert line, f"no line for {location} in:\n{message}"
+    assert expected in line
+
+
+def test_v41_requires_the_secret_key() -> None:
+    assert "v4.1 requires secret_key" in error_of(minimal(gameball__api_version="v4.1"))
+
+
+def test_dead_letter_topic_cannot_be_a_source() -> None:
+    assert "cannot also be a source" in error_of(minimal(dead_letter={"topic": "app-events"}))
+
+
+def test_duplicate_mapping_names_are_refused() -> None:
+    data = minimal()
+    data["mappings"].append(dict(data["mappings"][0]))
+    assert "two mappings are named 'app'" in error_of(data)
+
+
+def test_env_interpolation_with_defaults_and_escapes() -> None:
+    data = minimal(
+        kafka__bootstrap_servers="${BROKERS}",
+        kafka__group_id="${GROUP:-fallback}",
+        dead_letter={"topic": "cost-$$5"},
+    )
+    config = parse_config(data, env={"BROKERS": "b1:9092,b2:9092"})
+    assert config.kafka.bootstrap_servers == "b1:9092,b2:9092"
+    assert config.kafka.group_id == "fallback"
+    assert config.dead_letter.topic == "cost-$5"
+
+
+def test_missing_env_variable_names_the_key_and_the_variable() -> None:
+    message = error_of(minimal(gameball__api_key="${GAMEBALL_API_KEY}"))
+    assert "conf.yaml: gameball.api_key: environment variable GAMEBALL_API_KEY is not set" in (
+        message
+    )
+
+
+def test_empty_api_key_is_an_error() -> None:
+    assert "API key is empty" in error_of(minimal(gameball__api_key=""))
+
+
+def test_secrets_never_appear_in_errors_or_repr() -> None:
+    # A wrong type next to the secret: pydantic would echo inputs if we let it.
+    data = minimal(gameball__secret_key=SECRET, gameball__max_connections="lots")
+    data["kafka"]["properties"] = {"sasl.password": SECRET}
+    assert SECRET not in error_of(data)
+    config = parse_config(minimal(gameball__secret_key=SECRET), env={})
+    assert SECRET not in repr(config)
+    assert SECRET not in str(config.redacted())
+
+
+def test_redacted_masks_keys_and_secret_librdkafka_properties() -> None:
+    data = minimal(gameball__secret_key="s3cr3t-key")
+    data["kafka"]["properties"] = {"sasl.password": "pw123456", "client.id": "bridge-1"}
+    shown = parse_config(data, env={}).redacted()
+    assert shown["gameball"]["api_key"] == MASK
+    assert shown["gameball"]["secret_key"] == MASK
+    assert shown["kafka"]["properties"] == {"sasl.password": MASK, "client.id": "bridge-1"}
+
+
+def test_config_is_frozen() -> None:
+    config = parse_config(minimal(), env={})
+    with pytest.raises(Exception, match="frozen"):
+        config.kafka.group_id = "other"  # type: ignore[misc]
+
+
+def test_load_config_reports_yaml_syntax_with_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("kafka:\n  bootstrap_servers: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML at line \d+"):
+        load_config(path, env={})
+
+
+def test_load_config_reports_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the config file"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text(yaml.safe_dump([1, 2]))
+    with pytest.raises(ConfigError, match="expected a mapping of sections"):
+        load_config(path, env={})
+
+
+def test_topics_default_to_every_mapping_topic() -> None:
+    data = minimal()
+    data["mappings"].append(
+        {
+            "name": "shop",
+            "topics": ["orders", "app-events"],
+            "event": {"customer_id": "c", "name": {"const": "x"}},
+        }
+    )
+    assert parse_config(data, env={}).subscribed_topics() == ("app-events", "orders")

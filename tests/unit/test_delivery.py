@@ -1,0 +1,215 @@
+"""Delivery of one job: retries, dead letters, the access gate, abandonment.
+
+Gameball is scripted through httpx.MockTransport; the dead-letter topic is a fake that
+records writes (the real producer is covered by the integration tests)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+import pytest
+
+from bridge.config import DeliveryConfig, GameballConfig
+from bridge.engine.delivery import Delivery
+from bridge.engine.jobs import Abandoned, Job
+from bridge.errors import DeadLetterError, MappingError
+from bridge.gameball.client import GameballClient
+from bridge.kafka.dead_letter import DeadLetterReason
+from bridge.observability.stats import Counters
+from bridge.record import Operation, Resource, SourceRecord
+
+RECORD = SourceRecord("app", 2, 40, b'{"user": 1}', key=b"k", headers=(("trace", b"t1"),))
+
+
+class FakeDeadLetters:
+    topic = "dlq"
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.written: list[tuple[SourceRecord, DeadLetterReason]] = []
+
+    async def write(self, record: SourceRecord, reason: DeadLetterReason) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise DeadLetterError("broker said no")
+        self.written.append((record, reason))
+
+
+Answer = int | tuple[int, dict[str, Any]] | tuple[int, dict[str, Any], dict[str, str]] | Exception
+
+
+def scripted(answers: Iterable[Answer]) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    queue = list(answers)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        answer = queue.pop(0) if queue else 200
+        if isinstance(answer, Exception):
+            raise answer
+        if isinstance(answer, int):
+            return httpx.Response(answer, json={})
+        status, doc, *headers = answer
+        return httpx.Response(status, json=doc, headers=headers[0] if headers else None)
+
+    return httpx.MockTransport(handler), seen
+
+
+def run_job(
+    answers: Iterable[Answer],
+    job: Job | None = None,
+    *,
+    dead_letters: FakeDeadLetters | None = None,
+    current: bool = True,
+    **retry: Any,
+) -> tuple[Counters, FakeDeadLetters, list[httpx.Request]]:
+    transport, seen = scripted(answers)
+    dead = dead_letters or FakeDeadLetters()
+    counters = Counters()
+    config = DeliveryConfig.model_validate(
+        {"retry": {"initial_backoff": 0.001, "max_backoff": 0.01, **retry}}
+    )
+
+    async def go() -> None:
+        client = GameballClient(
+            GameballConfig.model_validate({"base_url": "https://gb.test", "api_key": "k"}),
+            transport=transport,
+        )
+        delivery = Delivery(
+            config,
+            client=client,
+            dead_letters=dead,  # type: ignore[arg-type]
+            counters=counters,
+            is_current=lambda _job: current,
+            max_concurrent_requests=4,
+        )
+        try:
+            await delivery.deliver(job or make_job())
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+    return counters, dead, seen
+
+
+def make_job(*operations: Operation, error: MappingError | None = None) -> Job:
+    ops = list(operations) or [
+        Operation(Resource.EVENTS, "c1", {"customerId": "c1", "events": {"e": {}}})
+    ]
+    return Job(RECORD, [] if error else ops, error, generation=1)
+
+
+def test_delivered_first_time() -> None:
+    counters, dead, seen = run_job([200])
+    assert (counters.delivered, counters.retried, counters.requests) == (1, 0, 1)
+    assert not dead.written and len(seen) == 1
+
+
+def test_transient_failures_are_retried_until_delivered() -> None:
+    answers: list[Answer] = [
+        503,
+        (500, {"code": 5000}),
+        (422, {"code": 2001}),
+        httpx.ConnectError("refused"),
+        httpx.ReadTimeout("slow"),
+        200,
+    ]
+    counters, dead, seen = run_job(answers)
+    assert counters.delivered == 1
+    assert counters.retried == 5
+    assert not dead.written
+    assert len(seen) == 6
+
+
+def test_rate_limit_waits_retry_after() -> None:
+    counters, dead, seen = run_job([(429, {}, {"Retry-After": "0.2"}), 200])
+    assert counters.delivered == 1 and counters.retried == 1 and not dead.written
+    assert len(seen) == 2
+
+
+def test_rejection_dead_letters_with_the_reason() -> None:
+    counters, dead, _ = run_job([(400, {"code": 3000, "message": "customerId is required"})])
+    assert counters.delivered == 0 and counters.dead_lettered == 1
+    [(record, reason)] = dead.written
+    assert record is RECORD
+    assert reason.kind == "rejected"
+    assert (reason.http_status, reason.gameball_code, reason.attempts) == (400, 3000, 1)
+    assert "customerId is required" in reason.message
+    assert reason.message.startswith("events: ")
+
+
+def test_duplicate_order_counts_as_delivered() -> None:
+    op = Operation(Resource.ORDERS, "c1", {"customerId": "c1", "orderId": "o1"})
+    counters, dead, _ = run_job([(422, {"code": 9004})], make_job(op))
+    assert counters.delivered == 1 and not dead.written
+
+
+def test_generic_failure_is_dead_lettered_after_bounded_attempts() -> None:
+    counters, dead, seen = run_job([(400, {"code": 4000})] * 10, generic_failure_attempts=3)
+    assert len(seen) == 3
+    [(_, reason)] = dead.written
+    assert reason.kind == "generic_failure" and reason.attempts == 3
+
+
+def test_access_denied_holds_the_record_and_never_dead_letters() -> None:
+    answers: list[Answer] = [(401, {"code": 1000}), (403, {"code": 1002}), (422, {"code": 6000}), 200]
+    counters, dead, seen = run_job(answers, access_retry_interval=0.01)
+    assert counters.delivered == 1
+    assert not dead.written
+    assert len(seen) == 4
+
+
+def test_operations_go_in_order_and_a_failure_stops_the_rest() -> None:
+    ops = [
+        Operation(Resource.CUSTOMERS, "c1", {"customerId": "c1"}),
+        Operation(Resource.ORDERS, "c1", {"customerId": "c1", "orderId": "o"}),
+        Operation(Resource.EVENTS, "c1", {"customerId": "c1", "events": {}}),
+    ]
+    counters, dead, seen = run_job([200, (400, {"code": 3000})], make_job(*ops))
+    assert [r.url.path.rsplit("/", 1)[1] for r in seen] == ["customers", "orders"]
+    assert counters.delivered == 0 and len(dead.written) == 1
+    assert dead.written[0][1].message.startswith("orders: ")
+
+
+def test_mapping_error_goes_straight_to_the_dead_letters() -> None:
+    job = make_job(error=MappingError("invalid_json", "the value is not valid JSON"))
+    counters, dead, seen = run_job([], job)
+    assert not seen
+    [(_, reason)] = dead.written
+    assert (reason.kind, reason.message, reason.attempts) == (
+        "invalid_json",
+        "the value is not valid JSON",
+        0,
+    )
+
+
+def test_dead_letter_write_is_retried_until_acknowledged() -> None:
+    dead = FakeDeadLetters(failures=3)
+    counters, dead, _ = run_job([(404, {"code": 7000})], dead_letters=dead)
+    assert len(dead.written) == 1 and counters.dead_lettered == 1
+
+
+def test_job_of_a_revoked_partition_is_abandoned() -> None:
+    with pytest.raises(Abandoned):
+        run_job([200], current=False)
+
+
+def test_dead_letter_headers_describe_the_failure() -> None:
+    from datetime import UTC, datetime
+
+    reason = DeadLetterReason("rejected", "events: HTTP 400", 2, 400, 3000)
+    headers = dict(reason.headers(RECORD, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)))
+    assert headers == {
+        "bridge.error.kind": b"rejected",
+        "bridge.error.message": b"events: HTTP 400",
+        "bridge.error.http_status": b"400",
+        "bridge.error.gameball_code": b"3000",
+        "bridge.error.attempts": b"2",
+        "bridge.source.topic": b"app",
+        "bridge.source.partition": b"2",
+        "bridge.source.offset": b"40",
+        "bridge.failed_at": b"2026-01-02T03:04:05.000Z",
+    }

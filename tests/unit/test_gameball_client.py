@@ -1,0 +1,211 @@
+"""Outcome classification (API.md's error table) and the client, through httpx.MockTransport."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+import orjson
+import pytest
+from pydantic import SecretStr
+
+from bridge.config import GameballConfig
+from bridge.errors import (
+    DeliveryError,
+    GameballAccessError,
+    GenericFailureError,
+    PermanentDeliveryError,
+    RateLimitedError,
+    RetryableDeliveryError,
+)
+from bridge.gameball.client import GameballClient
+from bridge.gameball.outcomes import classify, parse_error_body
+from bridge.record import Operation, Resource
+
+
+def body(code: int | None = None, **extra: object) -> bytes:
+    doc: dict[str, object] = {"message": "boom", **extra}
+    if code is not None:
+        doc["code"] = code
+    return orjson.dumps(doc)
+
+
+@pytest.mark.parametrize(
+    ("status", "raw", "expected"),
+    [
+        (200, b"", None),
+        (201, body(), None),
+        (204, b"", None),
+        (422, body(9004), None),  # order id exists: an earlier attempt landed
+        (429, body(), RateLimitedError),
+        (401, body(1000), GameballAccessError),
+        (401, body(1001), GameballAccessError),
+        (403, body(1002), GameballAccessError),
+        (422, body(6000), GameballAccessError),
+        (422, body(2001), RetryableDeliveryError),
+        (500, body(5000), RetryableDeliveryError),
+        (503, body(5003), RetryableDeliveryError),
+        (502, b"<html>bad gateway</html>", RetryableDeliveryError),
+        (408, b"", RetryableDeliveryError),
+        (400, body(4000), GenericFailureError),
+        (400, body(4500), GenericFailureError),
+        (412, body(2000), PermanentDeliveryError),
+        (400, body(3000), PermanentDeliveryError),
+        (400, body(3016), PermanentDeliveryError),
+        (422, body(3003), PermanentDeliveryError),
+        (415, body(3013), PermanentDeliveryError),
+        (404, body(4004), PermanentDeliveryError),
+        (404, body(7000), PermanentDeliveryError),
+        (302, b"", GameballAccessError),
+    ],
+)
+def test_classify_follows_the_api_table(
+    status: int, raw: bytes, expected: type[DeliveryError] | None
+) -> None:
+    error = classify(status, {}, raw)
+    if expected is None:
+        assert error is None
+    else:
+        assert type(error) is expected
+        assert error is not None and error.status == status
+
+
+def test_retryable_subclasses_are_still_retryable() -> None:
+    assert issubclass(RateLimitedError, RetryableDeliveryError)
+    assert issubclass(GenericFailureError, RetryableDeliveryError)
+    assert not issubclass(GameballAccessError, RetryableDeliveryError)
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "message"),
+    [
+        (b'{"code": 3000, "type": "x", "message": "customerId missing"}', 3000, "customerId missing"),
+        (b'{"error": 4004, "message": "nope"}', 4004, "nope"),
+        (b'{"code": "2001", "message": "busy"}', 2001, "busy"),
+        (b'{"code": true}', None, ""),
+        (b"plain text", None, "plain text"),
+        (b"", None, ""),
+        (b"[1]", None, "[1]"),
+    ],
+)
+def test_error_bodies_of_every_documented_shape(raw: bytes, code: int | None, message: str) -> None:
+    assert parse_error_body(raw) == (code, message)
+
+
+@pytest.mark.parametrize(("header", "seconds"), [("3", 3.0), ("0.5", 0.5), ("soon", None), (None, None), ("99999", None)])
+def test_retry_after(header: str | None, seconds: float | None) -> None:
+    headers = {"retry-after": header} if header is not None else {}
+    error = classify(429, headers, b"")
+    assert isinstance(error, RateLimitedError)
+    assert error.retry_after == seconds
+
+
+def test_error_message_carries_status_code_and_gameball_message() -> None:
+    error = classify(400, {}, body(3000, message="customerId is required"))
+    assert error is not None
+    assert error.message == "HTTP 400, code 3000: customerId is required"
+    assert error.code == 3000
+
+
+def test_access_errors_say_what_to_fix() -> None:
+    assert "api_key" in str(classify(401, {}, body(1000)))
+    assert "disabled" in str(classify(422, {}, body(6000)))
+
+
+# -- the client over MockTransport --------------------------------------------------------
+
+API_KEY, SECRET_KEY = "api-key-123", "secret-key-456"
+OP = Operation(Resource.EVENTS, "c1", {"customerId": "c1", "events": {"signup": {}}})
+
+
+def client(handler: Callable[[httpx.Request], httpx.Response], **cfg: object) -> GameballClient:
+    config = GameballConfig.model_validate(
+        {"base_url": "https://gb.test", "api_key": API_KEY, **cfg}
+    )
+    return GameballClient(config, transport=httpx.MockTransport(handler))
+
+
+def send(c: GameballClient, op: Operation = OP) -> float:
+    async def go() -> float:
+        try:
+            return await c.send(op)
+        finally:
+            await c.aclose()
+
+    return asyncio.run(go())
+
+
+def test_posts_the_body_with_auth_headers_to_the_versioned_path() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"success": True})
+
+    send(client(handler, secret_key=SECRET_KEY, api_version="v4.1"), OP)
+    [request] = seen
+    assert request.method == "POST"
+    assert str(request.url) == "https://gb.test/api/v4.1/integrations/events"
+    assert request.headers["apikey"] == API_KEY
+    assert request.headers["secretkey"] == SECRET_KEY
+    assert request.headers["content-type"] == "application/json"
+    assert orjson.loads(request.content) == OP.body
+    assert API_KEY not in str(request.url)
+
+
+def test_no_secret_key_header_when_none_is_configured() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    send(client(handler), Operation(Resource.ORDERS, "c1", {"customerId": "c1"}))
+    assert "secretkey" not in seen[0].headers
+    assert seen[0].url.path == "/api/v4.0/integrations/orders"
+
+
+@pytest.mark.parametrize(
+    ("exc", "says"),
+    [
+        (httpx.ConnectError("refused"), "connection failed"),
+        (httpx.ReadTimeout("slow"), "timed out"),
+        (httpx.ConnectTimeout("slow"), "timed out"),
+        (httpx.RemoteProtocolError("dropped"), "connection failed"),
+    ],
+)
+def test_network_failures_are_retryable(exc: Exception, says: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    with pytest.raises(RetryableDeliveryError, match=says) as info:
+        send(client(handler))
+    assert not isinstance(info.value, RateLimitedError)
+
+
+def test_429_with_retry_after_raises_rate_limited() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": "2"}, json={"message": "slow down"})
+
+    with pytest.raises(RateLimitedError) as info:
+        send(client(handler))
+    assert info.value.retry_after == 2.0
+
+
+def test_rejection_raises_permanent_with_code() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"code": 3000, "message": "customerId missing"})
+
+    with pytest.raises(PermanentDeliveryError) as info:
+        send(client(handler))
+    assert (info.value.status, info.value.code) == (400, 3000)
+
+
+def test_keys_never_appear_in_error_messages() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(RetryableDeliveryError) as info:
+        send(client(handler, secret_key=SECRET_KEY))
+    assert API_KEY not in str(info.value) and SECRET_KEY not in str(info.value)
