@@ -105,11 +105,7 @@ def _wait_until_committed(
     bootstrap: str, group: str, topics: dict[str, int], deadline: float
 ) -> bool:
     while time.monotonic() < deadline:
-        if all(
-            kafka_tools.committed_offsets(bootstrap, group, topic)
-            == kafka_tools.end_offsets(bootstrap, topic)
-            for topic in topics
-        ):
+        if all(kafka_tools.fully_committed(bootstrap, group, topic) for topic in topics):
             return True
         time.sleep(0.5)
     return False

@@ -112,6 +112,14 @@ def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
+def fully_committed(bootstrap: str, group: str, topic: str) -> bool:
+    """True when the group has committed every partition up to its end (an empty partition,
+    with nothing to commit, counts as done)."""
+    ends = end_offsets(bootstrap, topic)
+    committed = committed_offsets(bootstrap, group, topic)
+    return all(committed.get(p, -1) == end or end == 0 for p, end in ends.items())
+
+
 def read_topic(bootstrap: str, topic: str, *, timeout: float = 10.0) -> list[ReadRecord]:
     """Every record of the topic from the beginning to its current end."""
     ends = end_offsets(bootstrap, topic)
