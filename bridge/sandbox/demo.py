@@ -20,15 +20,14 @@ import orjson
 from bridge import app
 from bridge.config import BridgeConfig, load_config
 from bridge.errors import BridgeError
-from bridge.kafka.admin import ensure_topics
 from bridge.kafka.dead_letter import HEADER_PREFIX
 from bridge.observability.logging import configure_logging
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.emulator import GameballEmulator
 from bridge.sandbox.local_kafka import LocalKafka
+from bridge.sandbox.produce_samples import produce_samples
 
 API_KEY, SECRET_KEY = "demo-api-key", "demo-secret-key"
-PARTITIONS = 3
 
 
 def run_demo(
@@ -38,8 +37,7 @@ def run_demo(
     log_format: str = "console",
     timeout: float = 120.0,
 ) -> int:
-    sample_files = sorted(Path(samples).glob("*.jsonl"))
-    if not sample_files:
+    if not any(Path(samples).glob("*.jsonl")):
         print(f"no sample records found in {samples}/*.jsonl", file=sys.stderr)
         return 2
     try:
@@ -54,7 +52,7 @@ def run_demo(
             )
             config = load_config(config_path)
             configure_logging(format=log_format, level="info", secrets=[API_KEY, SECRET_KEY])
-            return _run(config, kafka.bootstrap_servers, sample_files, emu, timeout)
+            return _run(config, kafka.bootstrap_servers, Path(samples), emu, timeout)
     except BridgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -63,20 +61,13 @@ def run_demo(
 def _run(
     config: BridgeConfig,
     bootstrap: str,
-    sample_files: list[Path],
+    samples: Path,
     emu: GameballEmulator,
     timeout: float,
 ) -> int:
-    topics = {f.stem: PARTITIONS for f in sample_files}
-    ensure_topics(
-        {"bootstrap.servers": bootstrap, "log_level": kafka_tools.QUIET},
-        {**topics, config.dead_letter.topic: 1},
-    )
-    produced = 0
-    for sample in sample_files:
-        lines = [line.encode() for line in sample.read_text().splitlines() if line.strip()]
-        produced += kafka_tools.produce(bootstrap, sample.stem, lines)
-    print(f"produced {produced} sample records to {', '.join(topics)}")
+    counts = produce_samples(bootstrap, samples, config.dead_letter.topic)
+    produced = sum(counts.values())
+    print(f"produced {produced} sample records to {', '.join(counts)}")
 
     stop = asyncio.Event()
     loop = asyncio.new_event_loop()
@@ -86,7 +77,7 @@ def _run(
     runner.start()
     started = time.monotonic()
     try:
-        done = _wait_until_committed(bootstrap, config.kafka.group_id, topics, started + timeout)
+        done = _wait_until_committed(bootstrap, config.kafka.group_id, counts, started + timeout)
     finally:
         loop.call_soon_threadsafe(stop.set)
         runner.join()

@@ -69,8 +69,11 @@ def config_data(
         "kafka": {"bootstrap_servers": kafka.bootstrap_servers, "group_id": f"{topic}-group"},
         "gameball": {"base_url": emu.url, "api_key": API_KEY, "secret_key": SECRET_KEY},
         "dead_letter": {"topic": dead_letter_topic(topic)},
-        "delivery": {"commit_interval": 0.2, "drain_timeout": 10,
-                     "retry": {"initial_backoff": 0.05, "max_backoff": 0.5}},
+        "delivery": {
+            "commit_interval": 0.2,
+            "drain_timeout": 10,
+            "retry": {"initial_backoff": 0.05, "max_backoff": 0.5},
+        },
         "logging": {"stats_interval": 5},
         "mappings": [
             {

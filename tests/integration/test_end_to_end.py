@@ -41,7 +41,8 @@ def test_records_across_partitions_arrive_once_in_order_and_are_committed(
     stats = emulator.stats()
     assert stats["overlap_violations"] == 0  # never two requests for one customer at once
     assert stats["out_of_order_violations"] == 0  # each customer's records in offset order
-    assert counters.delivered == 1000 and counters.dead_lettered == 0
+    assert counters.delivered == 1000
+    assert counters.dead_lettered == 0
     assert kafka_tools.read_topic(bootstrap, dead_letter_topic(topic)) == []
 
 
@@ -75,9 +76,10 @@ def test_bad_records_go_to_the_dead_letter_topic_with_the_reason_and_are_committ
     assert by_kind["invalid_json"].value == bad["invalid_json"]
     assert by_kind["invalid_json"].headers["bridge.source.topic"] == topic.encode()
     assert by_kind["invalid_json"].headers["bridge.source.offset"] == b"10"
-    assert b"customer_id (path user.id) is missing" in by_kind["missing_field"].headers[
-        "bridge.error.message"
-    ]
+    assert (
+        b"customer_id (path user.id) is missing"
+        in by_kind["missing_field"].headers["bridge.error.message"]
+    )
     assert by_kind["no_value"].value is None
     assert "bridge.failed_at" in by_kind["too_large"].headers
 
@@ -97,7 +99,8 @@ def test_a_record_gameball_rejects_is_dead_lettered_with_status_and_code(
     assert dead.headers["bridge.error.gameball_code"] == b"3000"
     assert dead.headers["bridge.error.attempts"] == b"1"
     assert orjson.loads(dead.value or b"")["seq"] == 0
-    assert counters.dead_lettered == 1 and received_seqs(emulator) == []
+    assert counters.dead_lettered == 1
+    assert received_seqs(emulator) == []
 
 
 def test_an_outage_holds_commits_at_the_first_undelivered_record_then_drains(
@@ -118,14 +121,13 @@ def test_an_outage_holds_commits_at_the_first_undelivered_record_then_drains(
         counters = bridge.stop()
 
     assert sorted(received_seqs(emulator)) == list(range(200))
-    assert counters.dead_lettered == 0 and counters.retried > 0
+    assert counters.dead_lettered == 0
+    assert counters.retried > 0
     assert emulator.stats()["out_of_order_violations"] == 0
     assert kafka_tools.read_topic(bootstrap, dead_letter_topic(topic)) == []
 
 
-def test_refused_keys_stop_sending_and_keep_every_record(
-    kafka: LocalKafka, topic: str
-) -> None:
+def test_refused_keys_stop_sending_and_keep_every_record(kafka: LocalKafka, topic: str) -> None:
     bootstrap, group = kafka.bootstrap_servers, f"{topic}-group"
     produce_events(bootstrap, topic, range(30))
     with GameballEmulator(api_key="the-real-key") as emu:  # the bridge sends another key
@@ -145,7 +147,8 @@ def test_refused_keys_stop_sending_and_keep_every_record(
     # While refused: one probe per access_retry_interval (about 6 in 3 s), not a request per
     # record per retry (30 lanes retrying with backoff would send hundreds).
     assert 2 <= during <= 9
-    assert counters.dead_lettered == 0 and counters.delivered == 0
+    assert counters.dead_lettered == 0
+    assert counters.delivered == 0
     assert kafka_tools.committed_offsets(bootstrap, group, topic) == dict.fromkeys(range(3), -1001)
     assert kafka_tools.read_topic(bootstrap, dead_letter_topic(topic)) == []
 
@@ -167,7 +170,9 @@ def test_two_instances_share_the_partitions_and_lose_nothing_on_rebalance(
     seqs = received_seqs(emulator)
     assert set(seqs) == set(range(1500))
     duplicates = len(seqs) - len(set(seqs))
-    print(f"rebalance: first delivered {c1.delivered}, second {c2.delivered}, duplicates {duplicates}")
+    print(
+        f"rebalance: first delivered {c1.delivered}, second {c2.delivered}, duplicates {duplicates}"
+    )
     assert c2.delivered > 0, "the second instance got partitions"
     # Revoked partitions are committed after their in-flight work, so only what was in
     # flight when the rebalance started could be sent twice.

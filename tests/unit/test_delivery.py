@@ -105,7 +105,8 @@ def make_job(*operations: Operation, error: MappingError | None = None) -> Job:
 def test_delivered_first_time() -> None:
     counters, dead, seen = run_job([200])
     assert (counters.delivered, counters.retried, counters.requests) == (1, 0, 1)
-    assert not dead.written and len(seen) == 1
+    assert not dead.written
+    assert len(seen) == 1
 
 
 def test_transient_failures_are_retried_until_delivered() -> None:
@@ -126,13 +127,16 @@ def test_transient_failures_are_retried_until_delivered() -> None:
 
 def test_rate_limit_waits_retry_after() -> None:
     counters, dead, seen = run_job([(429, {}, {"Retry-After": "0.2"}), 200])
-    assert counters.delivered == 1 and counters.retried == 1 and not dead.written
+    assert counters.delivered == 1
+    assert counters.retried == 1
+    assert not dead.written
     assert len(seen) == 2
 
 
 def test_rejection_dead_letters_with_the_reason() -> None:
     counters, dead, _ = run_job([(400, {"code": 3000, "message": "customerId is required"})])
-    assert counters.delivered == 0 and counters.dead_lettered == 1
+    assert counters.delivered == 0
+    assert counters.dead_lettered == 1
     [(record, reason)] = dead.written
     assert record is RECORD
     assert reason.kind == "rejected"
@@ -144,18 +148,25 @@ def test_rejection_dead_letters_with_the_reason() -> None:
 def test_duplicate_order_counts_as_delivered() -> None:
     op = Operation(Resource.ORDERS, "c1", {"customerId": "c1", "orderId": "o1"})
     counters, dead, _ = run_job([(422, {"code": 9004})], make_job(op))
-    assert counters.delivered == 1 and not dead.written
+    assert counters.delivered == 1
+    assert not dead.written
 
 
 def test_generic_failure_is_dead_lettered_after_bounded_attempts() -> None:
-    counters, dead, seen = run_job([(400, {"code": 4000})] * 10, generic_failure_attempts=3)
+    _counters, dead, seen = run_job([(400, {"code": 4000})] * 10, generic_failure_attempts=3)
     assert len(seen) == 3
     [(_, reason)] = dead.written
-    assert reason.kind == "generic_failure" and reason.attempts == 3
+    assert reason.kind == "generic_failure"
+    assert reason.attempts == 3
 
 
 def test_access_denied_holds_the_record_and_never_dead_letters() -> None:
-    answers: list[Answer] = [(401, {"code": 1000}), (403, {"code": 1002}), (422, {"code": 6000}), 200]
+    answers: list[Answer] = [
+        (401, {"code": 1000}),
+        (403, {"code": 1002}),
+        (422, {"code": 6000}),
+        200,
+    ]
     counters, dead, seen = run_job(answers, access_retry_interval=0.01)
     assert counters.delivered == 1
     assert not dead.written
@@ -170,13 +181,14 @@ def test_operations_go_in_order_and_a_failure_stops_the_rest() -> None:
     ]
     counters, dead, seen = run_job([200, (400, {"code": 3000})], make_job(*ops))
     assert [r.url.path.rsplit("/", 1)[1] for r in seen] == ["customers", "orders"]
-    assert counters.delivered == 0 and len(dead.written) == 1
+    assert counters.delivered == 0
+    assert len(dead.written) == 1
     assert dead.written[0][1].message.startswith("orders: ")
 
 
 def test_mapping_error_goes_straight_to_the_dead_letters() -> None:
     job = make_job(error=MappingError("invalid_json", "the value is not valid JSON"))
-    counters, dead, seen = run_job([], job)
+    _counters, dead, seen = run_job([], job)
     assert not seen
     [(_, reason)] = dead.written
     assert (reason.kind, reason.message, reason.attempts) == (
@@ -189,7 +201,8 @@ def test_mapping_error_goes_straight_to_the_dead_letters() -> None:
 def test_dead_letter_write_is_retried_until_acknowledged() -> None:
     dead = FakeDeadLetters(failures=3)
     counters, dead, _ = run_job([(404, {"code": 7000})], dead_letters=dead)
-    assert len(dead.written) == 1 and counters.dead_lettered == 1
+    assert len(dead.written) == 1
+    assert counters.dead_lettered == 1
 
 
 def test_job_of_a_revoked_partition_is_abandoned() -> None:

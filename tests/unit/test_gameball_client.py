@@ -8,7 +8,6 @@ from collections.abc import Callable
 import httpx
 import orjson
 import pytest
-from pydantic import SecretStr
 
 from bridge.config import GameballConfig
 from bridge.errors import (
@@ -68,7 +67,8 @@ def test_classify_follows_the_api_table(
         assert error is None
     else:
         assert type(error) is expected
-        assert error is not None and error.status == status
+        assert error is not None
+        assert error.status == status
 
 
 def test_retryable_subclasses_are_still_retryable() -> None:
@@ -80,7 +80,11 @@ def test_retryable_subclasses_are_still_retryable() -> None:
 @pytest.mark.parametrize(
     ("raw", "code", "message"),
     [
-        (b'{"code": 3000, "type": "x", "message": "customerId missing"}', 3000, "customerId missing"),
+        (
+            b'{"code": 3000, "type": "x", "message": "customerId missing"}',
+            3000,
+            "customerId missing",
+        ),
         (b'{"error": 4004, "message": "nope"}', 4004, "nope"),
         (b'{"code": "2001", "message": "busy"}', 2001, "busy"),
         (b'{"code": true}', None, ""),
@@ -93,7 +97,9 @@ def test_error_bodies_of_every_documented_shape(raw: bytes, code: int | None, me
     assert parse_error_body(raw) == (code, message)
 
 
-@pytest.mark.parametrize(("header", "seconds"), [("3", 3.0), ("0.5", 0.5), ("soon", None), (None, None), ("99999", None)])
+@pytest.mark.parametrize(
+    ("header", "seconds"), [("3", 3.0), ("0.5", 0.5), ("soon", None), (None, None), ("99999", None)]
+)
 def test_retry_after(header: str | None, seconds: float | None) -> None:
     headers = {"retry-after": header} if header is not None else {}
     error = classify(429, headers, b"")
@@ -208,4 +214,5 @@ def test_keys_never_appear_in_error_messages() -> None:
 
     with pytest.raises(RetryableDeliveryError) as info:
         send(client(handler, secret_key=SECRET_KEY))
-    assert API_KEY not in str(info.value) and SECRET_KEY not in str(info.value)
+    assert API_KEY not in str(info.value)
+    assert SECRET_KEY not in str(info.value)

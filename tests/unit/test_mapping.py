@@ -58,7 +58,9 @@ def test_lookup(path: str, value: Any) -> None:
 
 def mapper(**event: Any) -> Mapper:
     spec = {"customer_id": "user.id", "name": {"path": "type"}, **event}
-    config = MappingConfig.model_validate({"name": "app", "topics": ["app", "^shop\\."], "event": spec})
+    config = MappingConfig.model_validate(
+        {"name": "app", "topics": ["app", "^shop\\."], "event": spec}
+    )
     return Mapper([config], max_record_bytes=1000)
 
 
@@ -73,12 +75,20 @@ def test_event_with_metadata_email_and_mobile() -> None:
         email="user.email",
         mobile="user.phone",
     )
-    doc = {"type": "review", "user": {"id": "c9", "email": "e@x.io"}, "p": {"id": "P1", "rating": 5}}
+    doc = {
+        "type": "review",
+        "user": {"id": "c9", "email": "e@x.io"},
+        "p": {"id": "P1", "rating": 5},
+    }
     assert m.map(record(doc)) == [
         Operation(
             Resource.EVENTS,
             "c9",
-            {"customerId": "c9", "events": {"review": {"product": "P1", "rating": 5}}, "email": "e@x.io"},
+            {
+                "customerId": "c9",
+                "events": {"review": {"product": "P1", "rating": 5}},
+                "email": "e@x.io",
+            },
         )
     ]
 
@@ -113,7 +123,11 @@ def test_topic_patterns_route_records() -> None:
         ({"type": "t", "user": {"id": True}}, "wrong_type", "got boolean"),
         ({"type": "t", "user": {"id": {"x": 1}}}, "wrong_type", "got object"),
         ({"user": {"id": "c"}}, "missing_field", "event name (path type) is missing"),
-        ({"type": 5, "user": {"id": "c"}}, "wrong_type", "event name (path type): expected a non-empty string, got integer"),
+        (
+            {"type": 5, "user": {"id": "c"}},
+            "wrong_type",
+            "event name (path type): expected a non-empty string, got integer",
+        ),
         (b"x" * 1001, "too_large", "over dead_letter.max_record_bytes"),
     ],
 )

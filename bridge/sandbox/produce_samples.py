@@ -1,0 +1,58 @@
+"""`python -m bridge.sandbox.produce_samples`: create the sample topics and produce the
+records of ``config/samples/<topic>.jsonl`` to them (used by docker-compose's one-shot
+producer; the demo does the same in-process)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from confluent_kafka import KafkaException
+
+from bridge.errors import KafkaClientError
+from bridge.kafka.admin import ensure_topics
+from bridge.sandbox import kafka_tools
+
+PARTITIONS = 3
+
+
+def produce_samples(bootstrap: str, samples: Path, dead_letter_topic: str) -> dict[str, int]:
+    files = sorted(samples.glob("*.jsonl"))
+    topics = {f.stem: PARTITIONS for f in files}
+    ensure_topics(
+        {"bootstrap.servers": bootstrap, "log_level": kafka_tools.QUIET},
+        {**topics, dead_letter_topic: 1},
+    )
+    produced = {}
+    for sample in files:
+        lines = [line.encode() for line in sample.read_text().splitlines() if line.strip()]
+        produced[sample.stem] = kafka_tools.produce(bootstrap, sample.stem, lines)
+    return produced
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bridge.sandbox.produce_samples")
+    parser.add_argument("--bootstrap-servers", default="127.0.0.1:9092")
+    parser.add_argument("--samples", type=Path, default=Path("config/samples"))
+    parser.add_argument("--dead-letter-topic", default="gameball-bridge-dlq")
+    parser.add_argument("--wait", type=float, default=60, help="seconds to wait for Kafka")
+    args = parser.parse_args(argv)
+    deadline = time.monotonic() + args.wait
+    while True:
+        try:
+            produced = produce_samples(args.bootstrap_servers, args.samples, args.dead_letter_topic)
+            break
+        except (KafkaException, KafkaClientError) as exc:
+            if time.monotonic() > deadline:
+                print(f"error: cannot produce the samples: {exc}", file=sys.stderr)
+                return 1
+            time.sleep(2)
+    for topic, count in produced.items():
+        print(f"produced {count} records to {topic}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
