@@ -102,7 +102,18 @@ class Bridge:
         generation = self._generation.get(tp)
         if generation is None:  # fetched just before its partition was revoked
             return
-        self._tracker.received(tp, record.offset)
+        try:
+            self._tracker.received(tp, record.offset)
+        except ValueError:
+            # Fetched again (a fetch position reset after pause/resume): it is already in
+            # flight or done; admitting it twice would deliver it twice.
+            log.debug(
+                "record.refetched",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+            )
+            return
         self.counters.received += 1
         operations: list[Operation] = []
         mapping_error: MappingError | None = None
@@ -129,24 +140,30 @@ class Bridge:
 
     async def _process(self, job: Job) -> None:
         try:
-            if self._is_current(job):
+            if not self._is_current(job):
+                raise Abandoned
+            try:
                 await self._delivery.deliver(job)
-                self._tracker.completed(job.tp, job.record.offset)
-            else:
-                self.counters.abandoned += 1
+            except (Abandoned, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # a bug must cost one record, not its lane
+                log.exception("engine.unexpected_error", **job.log_context())
+                message = f"{type(exc).__name__}: {exc}"
+                await self._delivery.dead_letter(job, DeadLetterReason("internal_error", message))
+            self._done(job)
         except Abandoned:
             self.counters.abandoned += 1
-        except Exception as exc:  # never let one record stop its lane
-            log.exception("engine.unexpected_error", **job.log_context())
-            reason = DeadLetterReason(kind="internal_error", message=f"{type(exc).__name__}: {exc}")
-            try:
-                await self._delivery.dead_letter(job, reason)
-                self._tracker.completed(job.tp, job.record.offset)
-            except Abandoned:
-                self.counters.abandoned += 1
         finally:
             self._in_flight -= 1
             self._progress.set()
+
+    def _done(self, job: Job) -> None:
+        # The partition may have been revoked while the request was out: then the record
+        # belongs to the next owner, who will send it again (a duplicate, never a loss).
+        if self._is_current(job):
+            self._tracker.completed(job.tp, job.record.offset)
+        else:
+            self.counters.abandoned += 1
 
     def _is_current(self, job: Job) -> bool:
         return self._generation.get(job.tp) == job.generation
@@ -262,7 +279,13 @@ class Bridge:
             await asyncio.sleep(interval)
             delta = self.counters.since(last)
             last = self.counters.snapshot()
-            lag = await self._source.lag(list(self._generation))
+            committed = self._tracker.committed_offsets()
+            ends = await self._source.end_offsets(list(self._generation))
+            lag = {
+                tp: max(end - position, 0)
+                for tp, end in ends.items()
+                if (position := committed.get(tp)) is not None
+            }
             log.info(
                 "stats",
                 interval_s=interval,
@@ -271,7 +294,7 @@ class Bridge:
                 in_flight=self._in_flight,
                 lanes=len(self._lanes),
                 gameball_open=self._delivery.gate.is_open,
-                committed=_names_at(self._tracker.committed_offsets()),
+                committed=_names_at(committed),
                 lag=_names_at(lag),
                 total_lag=sum(lag.values()),
             )

@@ -157,27 +157,24 @@ class KafkaSource:
             # A partition revoked a moment ago: nothing to pause or resume any more.
             log.debug("kafka.pause_resume_failed", error=str(exc.args[0]), pause=pause)
 
-    async def lag(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-        """Records between the committed position and the partition end, from cached
-        watermarks (no broker round-trip); partitions without data yet are left out."""
-        result: dict[TopicPartition, int] = await self._run(self._lag, partitions)
+    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Each partition's high watermark as last seen by the fetcher (no broker round-trip);
+        partitions not fetched from yet are left out."""
+        result: dict[TopicPartition, int] = await self._run(self._end_offsets, partitions)
         return result
 
-    def _lag(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-        lag: dict[TopicPartition, int] = {}
-        tps = [KafkaTopicPartition(t, p) for t, p in partitions]
-        try:
-            positions = self._consumer.position(tps)
-        except KafkaException:
-            return lag
-        for tp in positions:
+    def _end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        ends: dict[TopicPartition, int] = {}
+        for topic, partition in partitions:
             try:
-                _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                _low, high = self._consumer.get_watermark_offsets(
+                    KafkaTopicPartition(topic, partition), cached=True
+                )
             except KafkaException:
                 continue
-            if high >= 0 and tp.offset >= 0:
-                lag[(tp.topic, tp.partition)] = max(high - tp.offset, 0)
-        return lag
+            if high >= 0:
+                ends[(topic, partition)] = high
+        return ends
 
     # -- rebalance callbacks (run on the Kafka thread, inside consume()) ----------------------
 

@@ -37,6 +37,9 @@ class FakeDeadLetters:
             raise DeadLetterError("broker said no")
         self.written.append((record, reason))
 
+    def close(self, timeout: float = 10.0) -> int:
+        return 0
+
 
 Answer = int | tuple[int, dict[str, Any]] | tuple[int, dict[str, Any], dict[str, str]] | Exception
 

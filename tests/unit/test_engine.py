@@ -1,0 +1,300 @@
+"""The engine loop with a scripted Kafka source and Gameball behind httpx.MockTransport:
+commits, backpressure, revocation while a request is out, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import orjson
+
+from bridge.config import parse_config
+from bridge.engine.runner import Bridge
+from bridge.gameball.client import GameballClient
+from bridge.kafka.offsets import TopicPartition
+from bridge.mapping.mapper import Mapper
+from bridge.record import SourceRecord
+
+from .test_delivery import FakeDeadLetters
+
+TP0, TP1 = ("t", 0), ("t", 1)
+
+
+class FakeSource:
+    """Hands out scripted batches; records commits, pauses and resumes."""
+
+    def __init__(self, *batches: list[SourceRecord]) -> None:
+        self.batches = deque(batches)
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.paused: list[list[TopicPartition]] = []
+        self.resumed: list[list[TopicPartition]] = []
+        self.assigned = [TP0, TP1]
+        self.listener: Any = None
+        self.is_paused = False
+
+    async def start(self, listener: Any) -> None:
+        self.listener = listener
+        await listener.partitions_assigned(self.assigned)
+
+    async def poll(self, max_records: int, timeout: float) -> list[SourceRecord]:
+        if self.batches and not self.is_paused:
+            batch = self.batches.popleft()
+            if len(batch) > max_records:
+                self.batches.appendleft(batch[max_records:])
+            return batch[:max_records]
+        await asyncio.sleep(0.005)
+        return []
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+        self.commits.append(dict(offsets))
+        return dict(offsets)
+
+    async def pause(self, partitions: list[TopicPartition]) -> None:
+        self.paused.append(partitions)
+        self.is_paused = True
+
+    async def resume(self, partitions: list[TopicPartition]) -> None:
+        self.resumed.append(partitions)
+        self.is_paused = False
+
+    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {}
+
+    async def close(self) -> None:
+        plan = await self.listener.partitions_revoked(self.assigned)
+        if plan:
+            self.commits.append(plan)
+
+    def last_commit(self, tp: TopicPartition) -> int | None:
+        return next((c[tp] for c in reversed(self.commits) if tp in c), None)
+
+
+def rec(partition: int, offset: int, customer: str) -> SourceRecord:
+    value = orjson.dumps({"user": {"id": customer}, "type": "e", "n": offset})
+    return SourceRecord("t", partition, offset, value)
+
+
+Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
+
+
+async def ok(_request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200)
+
+
+def build(source: FakeSource, handler: Handler, **delivery: Any) -> tuple[Bridge, FakeDeadLetters]:
+    config = parse_config(
+        {
+            "kafka": {"bootstrap_servers": "unused:9092"},
+            "gameball": {"base_url": "https://gb.test", "api_key": "k"},
+            "dead_letter": {"topic": "dlq"},
+            "delivery": {"commit_interval": 0.01, "drain_timeout": 5, **delivery},
+            "mappings": [
+                {
+                    "name": "m",
+                    "topics": ["t"],
+                    "event": {
+                        "customer_id": "user.id",
+                        "name": {"path": "type"},
+                        "metadata": {"n": "n"},
+                    },
+                }
+            ],
+        },
+        env={},
+    )
+    dead = FakeDeadLetters()
+    bridge = Bridge(
+        config,
+        source=source,  # type: ignore[arg-type]
+        client=GameballClient(config.gameball, transport=httpx.MockTransport(handler)),
+        dead_letters=dead,  # type: ignore[arg-type]
+        mapper=Mapper(config.mappings, max_record_bytes=10_000),
+    )
+    return bridge, dead
+
+
+async def run_until(bridge: Bridge, condition: Callable[[], bool], timeout: float = 5) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(bridge.run(stop))
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+    stop.set()
+    await task
+
+
+def test_everything_delivered_is_committed_per_partition() -> None:
+    source = FakeSource([rec(0, 0, "a"), rec(0, 1, "b"), rec(1, 0, "a"), rec(0, 2, "c")])
+    bridge, dead = build(source, ok)
+    asyncio.run(run_until(bridge, lambda: bridge.counters.delivered == 4))
+    assert source.last_commit(TP0) == 3
+    assert source.last_commit(TP1) == 1
+    assert not dead.written
+
+
+def test_a_slow_earlier_record_holds_the_commit_of_later_ones() -> None:
+    release = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if orjson.loads(request.content)["customerId"] == "slow":
+            await release.wait()
+        return httpx.Response(200)
+
+    source = FakeSource([rec(0, 0, "slow"), rec(0, 1, "b"), rec(0, 2, "c")])
+    bridge, _ = build(source, handler)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(bridge.run(stop))
+        async with asyncio.timeout(5):
+            while bridge.counters.delivered < 2:
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)  # several commit intervals pass
+        assert source.last_commit(TP0) is None  # offsets 1 and 2 are done, 0 is not
+        release.set()
+        async with asyncio.timeout(5):
+            while source.last_commit(TP0) != 3:
+                await asyncio.sleep(0.005)
+        stop.set()
+        await task
+
+    asyncio.run(scenario())
+
+
+def test_one_customer_is_sent_in_offset_order_one_at_a_time() -> None:
+    active: set[str] = set()
+    order: list[int] = []
+    overlaps = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal overlaps
+        body = orjson.loads(request.content)
+        if body["customerId"] in active:
+            overlaps += 1
+        active.add(body["customerId"])
+        await asyncio.sleep(0.001)
+        if body["customerId"] == "a":
+            order.append(body["events"]["e"]["n"])
+        active.discard(body["customerId"])
+        return httpx.Response(200)
+
+    records = [rec(0, i, "a" if i % 2 else f"other{i}") for i in range(40)]
+    source = FakeSource(records)
+    bridge, _ = build(source, handler)
+    asyncio.run(run_until(bridge, lambda: bridge.counters.delivered == 40))
+    assert order == [i for i in range(40) if i % 2]
+    assert overlaps == 0
+
+
+def test_backpressure_pauses_at_the_bound_and_resumes_at_half() -> None:
+    release = asyncio.Event()
+
+    async def handler(_request: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return httpx.Response(200)
+
+    source = FakeSource([rec(0, i, f"c{i}") for i in range(10)])
+    bridge, _ = build(source, handler, max_in_flight=4)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(bridge.run(stop))
+        async with asyncio.timeout(5):
+            while not source.paused:
+                await asyncio.sleep(0.005)
+        assert bridge.in_flight == 4  # fetched no further than the bound
+        release.set()
+        async with asyncio.timeout(5):
+            while bridge.counters.delivered < 10:
+                await asyncio.sleep(0.005)
+        stop.set()
+        await task
+
+    asyncio.run(scenario())
+    assert source.resumed
+    assert source.last_commit(TP0) == 10
+
+
+def test_partition_revoked_while_its_request_is_out_is_not_committed_by_us() -> None:
+    release = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return httpx.Response(200)
+
+    source = FakeSource([rec(0, 0, "a"), rec(1, 0, "b")])
+    bridge, dead = build(source, handler, drain_timeout=0.05)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(bridge.run(stop))
+        async with asyncio.timeout(5):
+            while bridge.in_flight < 2:
+                await asyncio.sleep(0.005)
+        # The revoke waits (at most drain_timeout) and finds nothing done to commit.
+        plan = await bridge.partitions_revoked([TP0])
+        assert plan == {}
+        source.assigned = [TP1]
+        release.set()
+        async with asyncio.timeout(5):
+            while bridge.in_flight:
+                await asyncio.sleep(0.005)
+        stop.set()
+        await task
+
+    asyncio.run(scenario())
+    assert bridge.counters.abandoned == 1  # delivered, but the next owner will redo it
+    assert source.last_commit(TP0) is None
+    assert source.last_commit(TP1) == 1
+    assert not dead.written
+
+
+def test_revoke_commits_what_finished_within_the_wait() -> None:
+    async def handler(_request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.05)
+        return httpx.Response(200)
+
+    source = FakeSource([rec(0, 0, "a"), rec(0, 1, "a")])
+    bridge, _ = build(source, handler, commit_interval=60)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(bridge.run(stop))
+        async with asyncio.timeout(5):
+            while bridge.in_flight < 2:
+                await asyncio.sleep(0.001)
+        plan = await bridge.partitions_revoked([TP0])
+        assert plan == {TP0: 2}  # waited for both in-flight records
+        source.assigned = [TP1]
+        stop.set()
+        await task
+
+    asyncio.run(scenario())
+
+
+def test_lost_partition_commits_nothing_even_when_work_finishes() -> None:
+    source = FakeSource([rec(0, 0, "a")])
+    bridge, _ = build(source, ok, commit_interval=60)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(bridge.run(stop))
+        await bridge.partitions_lost([TP0])
+        source.assigned = [TP1]
+        await asyncio.sleep(0.05)
+        stop.set()
+        await task
+
+    asyncio.run(scenario())
+    assert source.last_commit(TP0) is None
+
+
+def test_mapping_failure_is_dead_lettered_and_committed() -> None:
+    bad = SourceRecord("t", 0, 0, b"{oops")
+    source = FakeSource([bad, rec(0, 1, "a")])
+    bridge, dead = build(source, ok)
+    asyncio.run(run_until(bridge, lambda: source.last_commit(TP0) == 2))
+    assert [reason.kind for _, reason in dead.written] == ["invalid_json"]
