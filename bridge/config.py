@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -39,15 +40,26 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+
+
+def _check_topic_name(topic: str) -> str:
+    if not _TOPIC_NAME.fullmatch(topic) or topic in (".", ".."):
+        raise ValueError(
+            f"bad topic name {topic!r}: Kafka allows 1 to 249 of a-z A-Z 0-9 . _ - "
+            "(start it with ^ to make it a pattern)"
+        )
+    return topic
+
+
 def _check_pattern(topic: str) -> str:
     """A topic starting with ``^`` is a regular expression, as librdkafka's subscribe reads it."""
-    if topic.startswith("^"):
-        try:
-            re.compile(topic)
-        except re.error as exc:
-            raise ValueError(f"bad topic pattern {topic!r}: {exc}") from exc
-    elif not topic:
-        raise ValueError("a topic name cannot be empty")
+    if not topic.startswith("^"):
+        return _check_topic_name(topic)
+    try:
+        re.compile(topic)
+    except re.error as exc:
+        raise ValueError(f"bad topic pattern {topic!r}: {exc}") from exc
     return topic
 
 
@@ -150,7 +162,7 @@ class DeliveryConfig(_Frozen):
 
 
 class DeadLetterConfig(_Frozen):
-    topic: str = Field(min_length=1)
+    topic: Annotated[str, AfterValidator(_check_topic_name)]
     # Larger source records are dead-lettered unread rather than decoded.
     max_record_bytes: int = Field(default=1_000_000, ge=1)
     properties: dict[str, str | int | float | bool] = Field(default_factory=dict)

@@ -103,6 +103,26 @@ def test_a_record_gameball_rejects_is_dead_lettered_with_status_and_code(
     assert received_seqs(emulator) == []
 
 
+def test_a_failing_dead_letter_write_holds_the_offset(
+    kafka: LocalKafka, emulator: GameballEmulator, topic: str
+) -> None:
+    bootstrap, group = kafka.bootstrap_servers, f"{topic}-group"
+    # The producer refuses messages over 1,000 bytes, so this record cannot be dead-lettered.
+    unwritable = b"{not json" + b" " * 2000
+    after = orjson.dumps({"type": "t", "seq": 1, "user": {"id": "c1"}})
+    kafka_tools.produce(bootstrap, topic, [unwritable, after], partition=0)
+    config = make_config(
+        kafka, emulator, topic, dead_letter={"properties": {"message.max.bytes": 1000}}
+    )
+    with InProcessBridge(config) as bridge:
+        assert wait_until(lambda: received_seqs(emulator) == [1], 30)
+        time.sleep(1.0)  # several commit intervals
+        assert kafka_tools.committed_offsets(bootstrap, group, topic)[0] == -1001
+        counters = bridge.stop()
+    assert counters.dead_lettered == 0
+    assert kafka_tools.read_topic(bootstrap, dead_letter_topic(topic)) == []
+
+
 def test_an_outage_holds_commits_at_the_first_undelivered_record_then_drains(
     kafka: LocalKafka, emulator: GameballEmulator, topic: str
 ) -> None:

@@ -456,7 +456,13 @@ def test_http_control_endpoints(emu: GameballEmulator) -> None:
         assert http.post("/_emulator/faults", json={"outage": None}).status_code == 200
         assert http.post(EVENTS, json=event("d"), headers=auth).status_code == 200
 
+        limits = {"rate_limits": True, "limits": {"events": [1, 1]}}
+        assert http.post("/_emulator/faults", json=limits).json()["limits"]["events"] == [1, 1]
+        assert http.post(EVENTS, json=event("e"), headers=auth).status_code == 200
+        assert http.post(EVENTS, json=event("f"), headers=auth).status_code == 429
+
         assert http.post("/_emulator/reset").json() == {"reset": True}
+        assert http.get("/_emulator/faults").json()["rate_limits"] is False
         assert http.get("/_emulator/stats").json()["total_requests"] == 0
         assert http.get("/_emulator/received").json() == []
         assert http.get("/_emulator/nothing").status_code == 404

@@ -85,6 +85,8 @@ def test_minimal_config_takes_defaults() -> None:
             "managed by the bridge",
         ),
         (minimal(mappings=[]), "mappings", "at least 1"),
+        (minimal(dead_letter={"topic": "dead letters"}), "dead_letter.topic", "bad topic name"),
+        (minimal(kafka__topics=["a/b"]), "kafka.topics", "bad topic name"),
     ],
 )
 def test_each_error_names_the_file_the_key_and_what_was_expected(
@@ -115,12 +117,12 @@ def test_env_interpolation_with_defaults_and_escapes() -> None:
     data = minimal(
         kafka__bootstrap_servers="${BROKERS}",
         kafka__group_id="${GROUP:-fallback}",
-        dead_letter={"topic": "cost-$$5"},
+        kafka__properties={"client.id": "cost-$$5"},
     )
     config = parse_config(data, env={"BROKERS": "b1:9092,b2:9092"})
     assert config.kafka.bootstrap_servers == "b1:9092,b2:9092"
     assert config.kafka.group_id == "fallback"
-    assert config.dead_letter.topic == "cost-$5"
+    assert config.kafka.properties["client.id"] == "cost-$5"
 
 
 def test_missing_env_variable_names_the_key_and_the_variable() -> None:

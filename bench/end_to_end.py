@@ -1,0 +1,242 @@
+"""End-to-end throughput: records/s from a real Kafka topic into the Gameball emulator.
+
+For each emulator latency, in the same run:
+
+  * the bridge: `bridge.app.run` in this process, from the first fetch until the group's
+    committed offsets reach the end of the topic;
+  * a naive baseline: one consumer, one synchronous POST per record, a synchronous commit
+    after each (what a first draft of such a service does).
+
+Prints records/s (median of --runs), CPU seconds per 1,000 records and peak RSS for the bridge,
+and the bridge/baseline ratio. The emulator runs in its own process (so it does not share the
+GIL with the bridge) without recording bodies.
+
+    .venv/bin/python bench/end_to_end.py [--records 20000] [--latency-ms 0 50] [--runs 3]
+
+Loopback only; every loop is bounded in records and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import orjson
+from confluent_kafka import Consumer, TopicPartition
+
+from bridge import app
+from bridge.config import parse_config
+from bridge.kafka.admin import ensure_topics
+from bridge.observability.logging import configure_logging
+from bridge.sandbox import kafka_tools
+from bridge.sandbox.local_kafka import LocalKafka
+
+API_KEY = "bench-api-key"
+PARTITIONS = 3
+
+
+@contextmanager
+def emulator(latency_ms: float) -> Iterator[str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bridge.sandbox.emulator",
+            "--port",
+            "0",
+            "--api-key",
+            API_KEY,
+            "--latency-ms",
+            str(latency_ms),
+            "--no-record-bodies",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        url: str = orjson.loads(proc.stdout.readline())["url"]
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def accepted(url: str) -> int:
+    stats = httpx.get(f"{url}/_emulator/stats").json()
+    return int(stats["by_resource"]["events"]["accepted"])
+
+
+def new_topic(bootstrap: str, records: int, customers: int) -> str:
+    topic = f"bench-{uuid.uuid4().hex[:8]}"
+    ensure_topics(
+        {"bootstrap.servers": bootstrap, "log_level": kafka_tools.QUIET},
+        {topic: PARTITIONS, f"{topic}-dlq": 1},
+    )
+    docs = (
+        {"type": "tick", "seq": i, "user": {"id": f"cust_{i % customers}"}} for i in range(records)
+    )
+    kafka_tools.produce(
+        bootstrap,
+        topic,
+        (orjson.dumps(d) for d in docs),
+        keys=(f"cust_{i % customers}".encode() for i in range(records)),
+    )
+    return topic
+
+
+def run_bridge(bootstrap: str, url: str, topic: str, records: int) -> dict[str, float]:
+    group = f"{topic}-bridge"
+    config = parse_config(
+        {
+            "kafka": {"bootstrap_servers": bootstrap, "group_id": group},
+            "gameball": {"base_url": url, "api_key": API_KEY, "max_connections": 100},
+            "dead_letter": {"topic": f"{topic}-dlq"},
+            "delivery": {"max_in_flight": 2000, "commit_interval": 0.5},
+            "logging": {"level": "warning", "stats_interval": 600},
+            "mappings": [
+                {
+                    "name": "m",
+                    "topics": [topic],
+                    "event": {
+                        "customer_id": "user.id",
+                        "name": {"path": "type"},
+                        "metadata": {"seq": "seq"},
+                    },
+                }
+            ],
+        },
+        env={},
+    )
+    stop = asyncio.Event()
+    loop = asyncio.new_event_loop()
+    before = accepted(url)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    runner = threading.Thread(target=lambda: loop.run_until_complete(app.run(config, stop)))
+    runner.start()
+    deadline = wall0 + 600
+    # Watch the emulator's counter (one cheap HTTP GET) rather than the group's offsets: a
+    # Kafka client per check would cost more CPU than the bridge itself.
+    while accepted(url) - before < records:
+        if time.perf_counter() > deadline:
+            raise RuntimeError("the bridge did not finish within 600 s")
+        time.sleep(0.05)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    while not kafka_tools.fully_committed(bootstrap, group, topic):  # then every offset
+        if time.perf_counter() > deadline:
+            raise RuntimeError("the bridge did not commit within 600 s")
+        time.sleep(0.5)
+    loop.call_soon_threadsafe(stop.set)
+    runner.join()
+    loop.close()
+    delivered = accepted(url) - before
+    return {
+        "rate": records / wall,
+        "cpu_per_1000": cpu / records * 1000,
+        "delivered": delivered,
+        "wall": wall,
+    }
+
+
+def run_naive(bootstrap: str, url: str, topic: str, limit: int, max_seconds: float) -> float:
+    """One record at a time: consume, POST synchronously, commit synchronously."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{topic}-naive",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "log_level": kafka_tools.QUIET,
+        }
+    )
+    consumer.subscribe([topic])
+    client = httpx.Client(base_url=f"{url}/api/v4.0/integrations/", headers={"apikey": API_KEY})
+    done, started = 0, None
+    try:
+        while done < limit:
+            msg = consumer.poll(1.0)
+            if msg is None or msg.error() is not None:
+                continue
+            if started is None:
+                started = time.perf_counter()
+            doc: Any = orjson.loads(msg.value() or b"")
+            body = {"customerId": doc["user"]["id"], "events": {doc["type"]: {"seq": doc["seq"]}}}
+            client.post("events", content=orjson.dumps(body)).raise_for_status()
+            consumer.commit(
+                offsets=[
+                    TopicPartition(msg.topic() or "", msg.partition() or 0, (msg.offset() or 0) + 1)
+                ],
+                asynchronous=False,
+            )
+            done += 1
+            if time.perf_counter() - started > max_seconds:
+                break
+    finally:
+        client.close()
+        consumer.close()
+    assert started is not None
+    return done / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--customers", type=int, default=2_000)
+    parser.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, 50.0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--naive-seconds",
+        type=float,
+        default=15.0,
+        help="how long the naive baseline runs at most (it is slow)",
+    )
+    args = parser.parse_args()
+    configure_logging(level="warning")
+    with LocalKafka() as kafka:
+        bootstrap = kafka.bootstrap_servers
+        print(
+            f"{args.records} records, {args.customers} customers, {PARTITIONS} partitions; "
+            f"median of {args.runs} runs"
+        )
+        for latency in args.latency_ms:
+            with emulator(latency) as url:
+                results = []
+                for _ in range(args.runs):
+                    topic = new_topic(bootstrap, args.records, args.customers)
+                    results.append(run_bridge(bootstrap, url, topic, args.records))
+                    assert results[-1]["delivered"] >= args.records, results[-1]
+                naive = [
+                    run_naive(
+                        bootstrap,
+                        url,
+                        new_topic(bootstrap, 2000, args.customers),
+                        2000,
+                        args.naive_seconds,
+                    )
+                    for _ in range(args.runs)
+                ]
+            rate = statistics.median(r["rate"] for r in results)
+            cpu = statistics.median(r["cpu_per_1000"] for r in results)
+            naive_rate = statistics.median(naive)
+            print(
+                f"latency {latency:>4.0f} ms: bridge {rate:8.0f} records/s "
+                f"({cpu:.3f} CPU s per 1,000 records) | naive baseline {naive_rate:7.1f} "
+                f"records/s | ratio {rate / naive_rate:6.1f}x"
+            )
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process (bridge + driver): {peak_mb:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
