@@ -41,15 +41,11 @@ class RateLimiter:
 
     def __init__(self, limits: Mapping[str, tuple[int, int]] | None = None) -> None:
         self._limits = merge_limits(limits)
-        self._admitted: dict[str, deque[float]] = {}
-        self.reset()
+        self._admitted = {r: deque[float](maxlen=max(pair)) for r, pair in self._limits.items()}
 
     @property
     def limits(self) -> dict[str, tuple[int, int]]:
         return dict(self._limits)
-
-    def reset(self) -> None:
-        self._admitted = {r: deque(maxlen=max(pair)) for r, pair in self._limits.items()}
 
     def acquire(self, resource: str, now: float) -> float:
         """Admit a request at `now` (monotonic seconds) and return 0.0, or return how many

@@ -58,6 +58,7 @@ class Router:
         self._secret_key = secret_key
         self._defaults = (_latency_seconds(latency_ms), rate_limits, retry_after)
         self._latency, self._rate_limits, self._retry_after = self._defaults
+        self._initial_limits = limits
         self._limiter = RateLimiter(limits)
         self._faults = Faults()
         self.recorder = Recorder(record_bodies=record_bodies, order_key=order_key)
@@ -98,7 +99,7 @@ class Router:
         """Forget everything seen, clear faults, restore the constructor's settings."""
         with self.lock:
             self.recorder.reset()
-            self._limiter.reset()
+            self._limiter = RateLimiter(self._initial_limits)
             self._faults.clear()
             self._latency, self._rate_limits, self._retry_after = self._defaults
 
