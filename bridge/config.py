@@ -111,7 +111,7 @@ class GameballConfig(_Frozen):
     api_key: SecretStr
     secret_key: SecretStr | None = None
     timeouts: Timeouts = Timeouts()
-    max_connections: int = Field(default=100, ge=1)
+    max_connections: int = Field(default=32, ge=1)
 
     @field_validator("base_url")
     @classmethod
