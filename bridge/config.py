@@ -17,8 +17,6 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -26,8 +24,9 @@ from pydantic import (
     model_validator,
 )
 
+from bridge.config_base import Frozen, check_pattern, check_topic_name
 from bridge.errors import ConfigError
-from bridge.mapping.paths import parse_path
+from bridge.mapping.schema import MappingConfig
 
 # librdkafka property names whose values are secrets (sasl.password, ssl.key.password,
 # sasl.oauthbearer.client.secret, ...): masked whenever the config is shown.
@@ -35,38 +34,10 @@ _SECRET_PROPERTY = re.compile(r"password|secret|credential|\.key\.pem|token", re
 MASK = "******"
 
 
-class _Frozen(BaseModel):
-    # Unknown keys are errors (a typo must not be silently ignored); nothing changes after load.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
-
-
-def _check_topic_name(topic: str) -> str:
-    if not _TOPIC_NAME.fullmatch(topic) or topic in (".", ".."):
-        raise ValueError(
-            f"bad topic name {topic!r}: Kafka allows 1 to 249 of a-z A-Z 0-9 . _ - "
-            "(start it with ^ to make it a pattern)"
-        )
-    return topic
-
-
-def _check_pattern(topic: str) -> str:
-    """A topic starting with ``^`` is a regular expression, as librdkafka's subscribe reads it."""
-    if not topic.startswith("^"):
-        return _check_topic_name(topic)
-    try:
-        re.compile(topic)
-    except re.error as exc:
-        raise ValueError(f"bad topic pattern {topic!r}: {exc}") from exc
-    return topic
-
-
 TopicSpec = Annotated[str, Field(min_length=1)]
 
 
-class KafkaConfig(_Frozen):
+class KafkaConfig(Frozen):
     bootstrap_servers: str = Field(min_length=1)
     group_id: str = Field(default="gameball-bridge", min_length=1)
     # Names, or regular expressions starting with "^". Empty: every topic the mappings name.
@@ -81,7 +52,7 @@ class KafkaConfig(_Frozen):
     @classmethod
     def _topics_valid(cls, topics: tuple[str, ...]) -> tuple[str, ...]:
         for topic in topics:
-            _check_pattern(topic)
+            check_pattern(topic)
         return topics
 
     @field_validator("properties")
@@ -98,14 +69,14 @@ class KafkaConfig(_Frozen):
         return props
 
 
-class Timeouts(_Frozen):
+class Timeouts(Frozen):
     connect: float = Field(default=5.0, gt=0)
     read: float = Field(default=10.0, gt=0)
     write: float = Field(default=10.0, gt=0)
     pool: float = Field(default=10.0, gt=0)
 
 
-class GameballConfig(_Frozen):
+class GameballConfig(Frozen):
     base_url: str = "https://api.gameball.co"
     api_version: Literal["v4.0", "v4.1"] = "v4.0"
     api_key: SecretStr
@@ -142,7 +113,7 @@ class GameballConfig(_Frozen):
         return self
 
 
-class RetryConfig(_Frozen):
+class RetryConfig(Frozen):
     initial_backoff: float = Field(default=0.2, gt=0)
     max_backoff: float = Field(default=30.0, gt=0)
     # While Gameball refuses the keys or the account, one request tries again this often.
@@ -151,7 +122,7 @@ class RetryConfig(_Frozen):
     generic_failure_attempts: int = Field(default=5, ge=1)
 
 
-class DeliveryConfig(_Frozen):
+class DeliveryConfig(Frozen):
     # "customer": one request at a time per customer, customers concurrently.
     # "partition": one request at a time per partition (strict partition order).
     ordering: Literal["customer", "partition"] = "customer"
@@ -161,70 +132,20 @@ class DeliveryConfig(_Frozen):
     retry: RetryConfig = RetryConfig()
 
 
-class DeadLetterConfig(_Frozen):
-    topic: Annotated[str, AfterValidator(_check_topic_name)]
+class DeadLetterConfig(Frozen):
+    topic: Annotated[str, AfterValidator(check_topic_name)]
     # Larger source records are dead-lettered unread rather than decoded.
     max_record_bytes: int = Field(default=1_000_000, ge=1)
     properties: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
 
-class LoggingConfig(_Frozen):
+class LoggingConfig(Frozen):
     format: Literal["json", "console"] = "json"
     level: Literal["debug", "info", "warning", "error"] = "info"
     stats_interval: float = Field(default=30.0, gt=0)
 
 
-def _check_path(path: str) -> str:
-    parse_path(path)  # raises ValueError naming what is wrong
-    return path
-
-
-Path_ = Annotated[str, Field(min_length=1)]
-
-
-class ValueSpec(_Frozen):
-    """A value taken from the record (`path`) or fixed (`const`). A bare string is a path."""
-
-    path: str | None = None
-    const: str | int | float | bool | None = None
-
-    @model_validator(mode="after")
-    def _one_of(self) -> ValueSpec:
-        if (self.path is None) == (self.const is None):
-            raise ValueError("give exactly one of 'path' or 'const'")
-        if self.path is not None:
-            _check_path(self.path)
-        return self
-
-    @model_validator(mode="before")
-    @classmethod
-    def _bare_string_is_path(cls, data: Any) -> Any:
-        return {"path": data} if isinstance(data, str) else data
-
-
-class EventOutput(_Frozen):
-    customer_id: ValueSpec
-    name: ValueSpec
-    # Gameball metadata key -> where its value is in the record. Missing values are omitted.
-    metadata: dict[str, ValueSpec] = Field(default_factory=dict)
-    email: ValueSpec | None = None
-    mobile: ValueSpec | None = None
-
-
-class MappingConfig(_Frozen):
-    name: str = Field(min_length=1)
-    topics: tuple[TopicSpec, ...] = Field(min_length=1)
-    event: EventOutput
-
-    @field_validator("topics")
-    @classmethod
-    def _topics_valid(cls, topics: tuple[str, ...]) -> tuple[str, ...]:
-        for topic in topics:
-            _check_pattern(topic)
-        return topics
-
-
-class BridgeConfig(_Frozen):
+class BridgeConfig(Frozen):
     kafka: KafkaConfig
     gameball: GameballConfig
     dead_letter: DeadLetterConfig

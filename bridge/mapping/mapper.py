@@ -8,9 +8,9 @@ from typing import Any
 
 import orjson
 
-from bridge.config import MappingConfig
 from bridge.errors import MappingError
 from bridge.mapping.outputs import EventOperation
+from bridge.mapping.schema import MappingConfig
 from bridge.record import Operation, SourceRecord
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.config import EventOutput, ValueSpec
 from bridge.errors import MappingError
 from bridge.mapping.paths import MISSING
+from bridge.mapping.schema import EventOutput, ValueSpec
 from bridge.mapping.values import compile_value, describe, type_name
 from bridge.record import Operation, Resource
 

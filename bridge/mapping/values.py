@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bridge.config import ValueSpec
 from bridge.mapping.paths import lookup, parse_path
+from bridge.mapping.schema import ValueSpec
 
 Getter = Callable[[Any], Any]
 

@@ -7,10 +7,10 @@ from typing import Any
 import orjson
 import pytest
 
-from bridge.config import MappingConfig
 from bridge.errors import MappingError
 from bridge.mapping.mapper import Mapper
 from bridge.mapping.paths import MISSING, lookup, parse_path
+from bridge.mapping.schema import MappingConfig
 from bridge.record import Operation, Resource, SourceRecord
 
 
