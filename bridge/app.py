@@ -23,7 +23,7 @@ def build(config: BridgeConfig) -> Bridge:
     return Bridge(
         config,
         source=KafkaSource(config.kafka, config.subscribed_topics()),
-        client=GameballClient(config.gameball),
+        client=GameballClient(config.gameball, policy=config.delivery.retry.policy()),
         dead_letters=DeadLetterProducer(config.kafka, config.dead_letter),
         mapper=mapper,
     )

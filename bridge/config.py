@@ -26,6 +26,7 @@ from pydantic import (
 
 from bridge.config_base import Frozen, check_pattern, check_topic_name
 from bridge.errors import ConfigError
+from bridge.gameball.retry_policy import RetryPolicy, parse_rule
 from bridge.mapping.schema import MappingConfig
 
 # librdkafka property names whose values are secrets (sasl.password, ssl.key.password,
@@ -118,8 +119,21 @@ class RetryConfig(Frozen):
     max_backoff: float = Field(default=30.0, gt=0)
     # While Gameball refuses the keys or the account, one request tries again this often.
     access_retry_interval: float = Field(default=60.0, gt=0)
-    # Dead-letter the generic failures (codes 4000/4500) after this many attempts.
-    generic_failure_attempts: int = Field(default=5, ge=1)
+    # Overrides of the retry table (bridge/gameball/retry_policy.py has the defaults, from
+    # Gameball's docs): Gameball error code or HTTP status -> delivered | retry | retry:N |
+    # dead_letter | stop.
+    by_code: dict[int, str] = Field(default_factory=dict)
+    by_status: dict[int, str] = Field(default_factory=dict)
+
+    @field_validator("by_code", "by_status")
+    @classmethod
+    def _rules_valid(cls, rules: dict[int, str]) -> dict[int, str]:
+        for rule in rules.values():
+            parse_rule(rule)
+        return rules
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(self.by_code, self.by_status)
 
 
 class DeliveryConfig(Frozen):

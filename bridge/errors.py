@@ -4,9 +4,9 @@
     ├── ConfigError                 bad configuration: the process stops at start-up
     ├── MappingError                a record cannot become Gameball operations (dead-letter it)
     ├── DeliveryError               posting an operation to Gameball failed
-    │   ├── RetryableDeliveryError  transient: timeouts, connection errors, 5xx, code 2001
-    │   │   ├── RateLimitedError    429: wait `retry_after` seconds (or back off) and retry
-    │   │   └── GenericFailureError codes 4000/4500: retried, dead-lettered after N attempts
+    │   ├── RetryableDeliveryError  transient: timeouts, connection errors, 5xx, code 2001;
+    │   │   │                       with `max_attempts`, dead-lettered after that many (4000)
+    │   │   └── RateLimitedError    429: wait `retry_after` seconds (or back off) and retry
     │   ├── PermanentDeliveryError  the record itself is at fault: dead-letter it
     │   └── GameballAccessError     credentials or account (401/403/6000): stop sending,
     │                               keep the record, tell the operator what to fix
@@ -63,10 +63,21 @@ class DeliveryError(BridgeError):
 
 
 class RetryableDeliveryError(DeliveryError):
-    """A transient failure: the same request may succeed later. Never dead-lettered (but for
-    `GenericFailureError` after its bounded attempts)."""
+    """A transient failure: the same request may succeed later. Retried until it succeeds,
+    or, when the retry table gives `max_attempts`, dead-lettered after that many attempts."""
 
     kind = "retryable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        max_attempts: int | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.max_attempts = max_attempts
 
 
 class RateLimitedError(RetryableDeliveryError):
@@ -81,16 +92,10 @@ class RateLimitedError(RetryableDeliveryError):
         status: int | None = 429,
         code: int | None = None,
         retry_after: float | None = None,
+        max_attempts: int | None = None,
     ) -> None:
-        super().__init__(message, status=status, code=code)
+        super().__init__(message, status=status, code=code, max_attempts=max_attempts)
         self.retry_after = retry_after
-
-
-class GenericFailureError(RetryableDeliveryError):
-    """Gameball's generic failure (codes 4000, 4500): it may be passing, or it may be the
-    record; API.md says to retry a bounded number of times and then dead-letter."""
-
-    kind = "generic_failure"
 
 
 class PermanentDeliveryError(DeliveryError):

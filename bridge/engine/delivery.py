@@ -1,13 +1,13 @@
 """Deliver one job: post its operations in order with retries, or dead-letter the record.
 
-What each Gameball answer leads to is decided by `bridge.gameball.outcomes.classify`; this
-module decides how long to wait and when to give up:
+What each Gameball answer leads to is decided by the retry table
+(`bridge.gameball.retry_policy`, applied in `outcomes.classify`); this module carries it out:
 
-- retryable (timeouts, connection errors, 5xx, 2001): retried with backoff, never given up;
-- 429: wait Retry-After when given, else back off; never given up;
-- generic failure (4000/4500): retried `generic_failure_attempts` times, then dead-lettered;
+- retryable (timeouts, connection errors, 5xx, 2001): retried with backoff, and dead-lettered
+  only when the table bounds its attempts (4000/4500: `retry:5`);
+- 429: wait Retry-After when given, else back off;
 - permanent (other 4xx): dead-lettered at once;
-- access denied (401/403/6000): the gate closes for everyone; the record waits and is kept.
+- stop (401/403/6000): the gate closes for everyone; the record waits and is kept.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from bridge.errors import (
     DeadLetterError,
     DeliveryError,
     GameballAccessError,
-    GenericFailureError,
     PermanentDeliveryError,
     RateLimitedError,
     RetryableDeliveryError,
@@ -54,7 +53,6 @@ class Delivery:
         self._counters = counters
         self._is_current = is_current
         self._backoff = Backoff(config.retry.initial_backoff, config.retry.max_backoff)
-        self._generic_attempts = config.retry.generic_failure_attempts
         self.gate = AccessGate(config.retry.access_retry_interval)
         # No more requests in flight than the HTTP pool has connections: a request queued
         # for a connection would otherwise count its wait against the pool timeout.
@@ -69,8 +67,9 @@ class Delivery:
         for operation in job.operations:
             failure, attempts = await self._send(job, operation)
             if failure is not None:
+                exhausted = isinstance(failure, RetryableDeliveryError)
                 reason = DeadLetterReason(
-                    kind=failure.kind,
+                    kind="retries_exhausted" if exhausted else failure.kind,
                     message=f"{operation.resource.value}: {failure.message}",
                     attempts=attempts,
                     http_status=failure.status,
@@ -96,24 +95,21 @@ class Delivery:
                 continue
             except PermanentDeliveryError as exc:
                 return exc, attempt
-            except GenericFailureError as exc:
-                if attempt >= self._generic_attempts:
-                    return exc, attempt
-                delay = self._backoff.delay(attempt)
-                self._log_retry(job, exc, attempt, delay)
-            except RateLimitedError as exc:
-                delay = (
-                    exc.retry_after if exc.retry_after is not None else self._backoff.delay(attempt)
-                )
-                self._log_retry(job, exc, attempt, delay)
             except RetryableDeliveryError as exc:
-                delay = self._backoff.delay(attempt)
+                if exc.max_attempts is not None and attempt >= exc.max_attempts:
+                    return exc, attempt
+                delay = self._retry_delay(exc, attempt)
                 self._log_retry(job, exc, attempt, delay)
             else:
                 self.gate.succeeded()
                 self._counters.requests += 1
                 return None, attempt
             await asyncio.sleep(delay)
+
+    def _retry_delay(self, exc: RetryableDeliveryError, attempt: int) -> float:
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            return exc.retry_after
+        return self._backoff.delay(attempt)
 
     def _log_retry(self, job: Job, exc: DeliveryError, attempt: int, delay: float) -> None:
         self._counters.retried += 1

@@ -15,6 +15,7 @@ import orjson
 from bridge.config import GameballConfig
 from bridge.errors import RetryableDeliveryError
 from bridge.gameball.outcomes import classify
+from bridge.gameball.retry_policy import DEFAULT_POLICY, RetryPolicy
 from bridge.record import Operation, Resource
 
 CONNECTIONS_PER_POOL = 4
@@ -22,8 +23,13 @@ CONNECTIONS_PER_POOL = 4
 
 class GameballClient:
     def __init__(
-        self, config: GameballConfig, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        config: GameballConfig,
+        *,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        self._policy = policy
         headers = {
             "apikey": config.api_key.get_secret_value(),
             "content-type": "application/json",
@@ -68,7 +74,7 @@ class GameballClient:
             # Connection refused/reset, DNS, protocol errors: the request may not have
             # reached Gameball at all, so it is safe to try again.
             raise RetryableDeliveryError(f"connection failed: {type(exc).__name__}: {exc}") from exc
-        error = classify(response.status_code, response.headers, response.content)
+        error = classify(response.status_code, response.headers, response.content, self._policy)
         if error is not None:
             raise error
         return time.perf_counter() - started

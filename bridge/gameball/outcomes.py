@@ -1,4 +1,5 @@
-"""What a Gameball answer means for the record: the table in API.md, as code.
+"""What a Gameball answer means for the record: parse it, look it up in the retry table
+(`retry_policy`), and name the outcome as one of the bridge's errors.
 
 `classify` is pure (status, headers, body in; an error or None out) so every row of the table
 is unit-tested without a server.
@@ -14,19 +15,14 @@ import orjson
 from bridge.errors import (
     DeliveryError,
     GameballAccessError,
-    GenericFailureError,
     PermanentDeliveryError,
     RateLimitedError,
     RetryableDeliveryError,
 )
+from bridge.gameball.retry_policy import DEFAULT_POLICY, Action, RetryPolicy
 
-# Gameball's own codes, from API.md.
-CONCURRENT_REQUEST = 2001  # another request for this customer is in flight: retry shortly
-GENERIC_FAILURES = frozenset({4000, 4500})
 ACCOUNT_DISABLED = 6000
-ALREADY_EXISTS = 9004  # order/transaction id exists: an earlier attempt landed
 ACCESS_CODES = frozenset({1000, 1001, 1002, ACCOUNT_DISABLED})
-SERVER_CODES = frozenset({5000, 5003})
 
 _ACCESS_HINT = {
     401: "check gameball.api_key / gameball.secret_key (GAMEBALL_API_KEY, GAMEBALL_SECRET_KEY)",
@@ -66,33 +62,37 @@ def parse_retry_after(value: str | None) -> float | None:
     return seconds if 0 <= seconds <= 3600 else None
 
 
-def classify(status: int, headers: Mapping[str, str], body: bytes) -> DeliveryError | None:
+def classify(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    policy: RetryPolicy = DEFAULT_POLICY,
+) -> DeliveryError | None:
     """None for a delivered operation; otherwise the error that says what to do next."""
-    if 200 <= status < 300:
-        return None
+    if 200 <= status < 300 and policy.rule_for(status, None).action is Action.DELIVERED:
+        return None  # the common case: no body to parse
     code, message = parse_error_body(body)
+    rule = policy.rule_for(status, code)
     text = f"HTTP {status}" + (f", code {code}" if code is not None else "")
     text += f": {message}" if message else ""
-    if code == ALREADY_EXISTS:
+    if rule.action is Action.DELIVERED:
         return None
-    if status == 429:
-        return RateLimitedError(
-            text,
-            status=status,
-            code=code,
-            retry_after=parse_retry_after(headers.get("retry-after")),
+    if rule.action is Action.RETRY:
+        if status == 429:
+            retry_after = parse_retry_after(headers.get("retry-after"))
+            return RateLimitedError(
+                text, code=code, retry_after=retry_after, max_attempts=rule.max_attempts
+            )
+        return RetryableDeliveryError(
+            text, status=status, code=code, max_attempts=rule.max_attempts
         )
-    if status in (401, 403) or code in ACCESS_CODES:
-        hint = _ACCESS_HINT.get(code if code == ACCOUNT_DISABLED else status, _ACCESS_HINT[401])
-        return GameballAccessError(f"{text} ({hint})", status=status, code=code)
-    if status >= 500 or code in SERVER_CODES or code == CONCURRENT_REQUEST or status == 408:
-        return RetryableDeliveryError(text, status=status, code=code)
-    if code in GENERIC_FAILURES:
-        return GenericFailureError(text, status=status, code=code)
-    if 400 <= status < 500:
+    if rule.action is Action.DEAD_LETTER:
         return PermanentDeliveryError(text, status=status, code=code)
-    # 1xx/3xx: the base URL points somewhere that is not Gameball's API (a redirect to a login
-    # page, a proxy). That is configuration, not the record: keep it and tell the operator.
-    return GameballAccessError(
-        f"{text} (unexpected answer: check gameball.base_url)", status=status, code=code
-    )
+    hint = _ACCESS_HINT.get(code if code == ACCOUNT_DISABLED else status)
+    if hint is None:
+        hint = (
+            _ACCESS_HINT[401]
+            if status in (401, 403) or code in ACCESS_CODES
+            else "unexpected answer: check gameball.base_url"
+        )
+    return GameballAccessError(f"{text} ({hint})", status=status, code=code)

@@ -85,6 +85,11 @@ def test_minimal_config_takes_defaults() -> None:
             "managed by the bridge",
         ),
         (minimal(mappings=[]), "mappings", "at least 1"),
+        (
+            minimal(delivery={"retry": {"by_code": {4000: "sometimes"}}}),
+            "delivery.retry.by_code",
+            "bad retry rule 'sometimes'",
+        ),
         (minimal(dead_letter={"topic": "dead letters"}), "dead_letter.topic", "bad topic name"),
         (minimal(kafka__topics=["a/b"]), "kafka.topics", "bad topic name"),
     ],

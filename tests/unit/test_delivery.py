@@ -17,6 +17,7 @@ from bridge.engine.delivery import Delivery
 from bridge.engine.jobs import Abandoned, Job
 from bridge.errors import DeadLetterError, MappingError
 from bridge.gameball.client import GameballClient
+from bridge.gameball.retry_policy import RetryPolicy
 from bridge.kafka.dead_letter import DeadLetterReason
 from bridge.observability.stats import Counters
 from bridge.record import Operation, Resource, SourceRecord
@@ -69,6 +70,7 @@ def run_job(
     current: bool = True,
     **retry: Any,
 ) -> tuple[Counters, FakeDeadLetters, list[httpx.Request]]:
+    by_code = retry.pop("by_code", None)
     transport, seen = scripted(answers)
     dead = dead_letters or FakeDeadLetters()
     counters = Counters()
@@ -79,6 +81,7 @@ def run_job(
     async def go() -> None:
         client = GameballClient(
             GameballConfig.model_validate({"base_url": "https://gb.test", "api_key": "k"}),
+            policy=RetryPolicy(by_code=by_code),
             transport=transport,
         )
         delivery = Delivery(
@@ -156,11 +159,12 @@ def test_duplicate_order_counts_as_delivered() -> None:
 
 
 def test_generic_failure_is_dead_lettered_after_bounded_attempts() -> None:
-    _counters, dead, seen = run_job([(400, {"code": 4000})] * 10, generic_failure_attempts=3)
+    _counters, dead, seen = run_job([(400, {"code": 4000})] * 10, by_code={4000: "retry:3"})
     assert len(seen) == 3
     [(_, reason)] = dead.written
-    assert reason.kind == "generic_failure"
+    assert reason.kind == "retries_exhausted"
     assert reason.attempts == 3
+    assert reason.gameball_code == 4000
 
 
 def test_access_denied_holds_the_record_and_never_dead_letters() -> None:

@@ -13,13 +13,13 @@ from bridge.config import GameballConfig
 from bridge.errors import (
     DeliveryError,
     GameballAccessError,
-    GenericFailureError,
     PermanentDeliveryError,
     RateLimitedError,
     RetryableDeliveryError,
 )
 from bridge.gameball.client import GameballClient
 from bridge.gameball.outcomes import classify, parse_error_body
+from bridge.gameball.retry_policy import RetryPolicy, parse_rule
 from bridge.record import Operation, Resource
 
 
@@ -47,8 +47,8 @@ def body(code: int | None = None, **extra: object) -> bytes:
         (503, body(5003), RetryableDeliveryError),
         (502, b"<html>bad gateway</html>", RetryableDeliveryError),
         (408, b"", RetryableDeliveryError),
-        (400, body(4000), GenericFailureError),
-        (400, body(4500), GenericFailureError),
+        (400, body(4000), RetryableDeliveryError),  # bounded: retry:5
+        (400, body(4500), RetryableDeliveryError),
         (412, body(2000), PermanentDeliveryError),
         (400, body(3000), PermanentDeliveryError),
         (400, body(3016), PermanentDeliveryError),
@@ -73,8 +73,38 @@ def test_classify_follows_the_api_table(
 
 def test_retryable_subclasses_are_still_retryable() -> None:
     assert issubclass(RateLimitedError, RetryableDeliveryError)
-    assert issubclass(GenericFailureError, RetryableDeliveryError)
     assert not issubclass(GameballAccessError, RetryableDeliveryError)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "max_attempts"),
+    [(400, 4000, 5), (400, 4500, 5), (503, 5003, None), (422, 2001, None), (429, None, None)],
+)
+def test_default_retry_bounds(status: int, code: int | None, max_attempts: int | None) -> None:
+    error = classify(status, {}, body(code))
+    assert isinstance(error, RetryableDeliveryError)
+    assert error.max_attempts == max_attempts
+
+
+def test_overrides_change_single_rows_of_the_table() -> None:
+    policy = RetryPolicy(by_code={7000: "retry:3", 4000: "dead_letter"}, by_status={404: "retry"})
+    not_found = classify(404, {}, body(7000), policy)
+    assert isinstance(not_found, RetryableDeliveryError)
+    assert not_found.max_attempts == 3
+    assert type(classify(400, {}, body(4000), policy)) is PermanentDeliveryError
+    assert type(classify(404, {}, body(), policy)) is RetryableDeliveryError  # no code: status
+    assert type(classify(404, {}, body(4004), policy)) is PermanentDeliveryError  # code first
+    assert classify(422, {}, body(9004), policy) is None  # untouched rows keep their default
+    stop = RetryPolicy(by_status={409: "stop"})
+    assert type(classify(409, {}, body(), stop)) is GameballAccessError
+    delivered = RetryPolicy(by_code={3000: "delivered"})
+    assert classify(400, {}, body(3000), delivered) is None
+
+
+@pytest.mark.parametrize("text", ["retry:0", "dead_letter:3", "again", "retry:x", ""])
+def test_bad_rules_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="bad retry rule"):
+        parse_rule(text)
 
 
 @pytest.mark.parametrize(
