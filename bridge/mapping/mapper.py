@@ -1,38 +1,27 @@
-"""The mapper: route a record to its mapping by topic, decode it, run the mapping's outputs."""
+"""The mapper: route a record to its mapping by topic, decode it, run the mapping's rules."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from typing import Any
 
 import orjson
+import structlog
 
 from bridge.errors import MappingError
-from bridge.mapping.outputs import EventOperation
+from bridge.mapping.context import RecordContext
+from bridge.mapping.rules import CompiledMapping
 from bridge.mapping.schema import MappingConfig
 from bridge.record import Operation, SourceRecord
 
-
-class CompiledMapping:
-    def __init__(self, spec: MappingConfig) -> None:
-        self.name = spec.name
-        self._names = frozenset(t for t in spec.topics if not t.startswith("^"))
-        self._patterns = [re.compile(t) for t in spec.topics if t.startswith("^")]
-        self._outputs = [EventOperation(spec.event)]
-
-    def matches(self, topic: str) -> bool:
-        return topic in self._names or any(p.match(topic) for p in self._patterns)
-
-    def apply(self, doc: Any) -> list[Operation]:
-        return [output(doc) for output in self._outputs]
+log = structlog.get_logger("bridge.mapping")
 
 
 class Mapper:
     """`map(record) -> operations`, or `MappingError` saying why not. Holds no state per record.
 
     The first mapping (in config order) whose topics match the record's topic applies; the
-    choice is cached per topic, since a consumer sees few distinct topics.
+    choice is cached per topic, since a consumer sees few distinct topics. An empty list means
+    no rule matched and the mapping skips such records on purpose.
     """
 
     def __init__(self, mappings: Sequence[MappingConfig], *, max_record_bytes: int) -> None:
@@ -44,7 +33,7 @@ class Mapper:
         try:
             return self._by_topic[topic]
         except KeyError:
-            found = next((m for m in self._mappings if m.matches(topic)), None)
+            found = next((m for m in self._mappings if m.matches_topic(topic)), None)
             self._by_topic[topic] = found
             return found
 
@@ -68,6 +57,15 @@ class Mapper:
         if not isinstance(doc, dict):
             raise MappingError("wrong_type", "the value is JSON but not an object")
         try:
-            return mapping.apply(doc)
+            operations = mapping.apply(doc, RecordContext(record))
         except MappingError as exc:
             raise MappingError(exc.kind, f"mapping {mapping.name!r}: {exc.message}") from None
+        if not operations:
+            log.debug(
+                "mapping.skipped",
+                mapping=mapping.name,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+            )
+        return operations

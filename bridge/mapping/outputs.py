@@ -1,70 +1,244 @@
-"""Compiled outputs: each turns one decoded record into one Gameball operation."""
+"""Compiled outputs: each turns one decoded record into one Gameball operation.
+
+Every field is checked against Gameball's request table (`request_schema`) as the body is
+built, so a body leaving here is valid by construction: a value of the wrong type is
+`wrong_type`, a required one absent is `missing_field`, a bad enum value, range or date is
+`invalid_operation`. Plugins' bodies, built elsewhere, are checked whole by `check_body`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bridge.errors import MappingError
+from bridge.mapping.context import RecordContext
+from bridge.mapping.output_spec import OUTPUT_RESOURCES, Each, Free, Group, Leaf, Node, parse_output
 from bridge.mapping.paths import MISSING
-from bridge.mapping.schema import EventOutput, ValueSpec
-from bridge.mapping.values import compile_value, describe, type_name
+from bridge.mapping.request_schema import Field, describe_value, is_kind, problem
+from bridge.mapping.schema import EventOutput, OutputSpec
+from bridge.mapping.transforms import to_timestamp
+from bridge.mapping.value_spec import ObjectSpec, ValueSpec
+from bridge.mapping.values import compile_value
 from bridge.record import Operation, Resource
 
+Output = Callable[[Any, RecordContext], list[Operation]]
 
-class _Field:
-    """One output field: where it comes from, and the checks every value must pass."""
 
-    __slots__ = ("get", "name", "source")
+def compile_output(spec: OutputSpec) -> Output:
+    if spec.event is not None:
+        event = EventOperation(spec.event)
+        return lambda doc, ctx: [event(doc, ctx)]
+    if spec.plugin is not None:
+        from bridge.mapping.plugins import PluginOutput
 
-    def __init__(self, name: str, spec: ValueSpec) -> None:
-        self.name = name
-        self.get = compile_value(spec)
-        self.source = describe(spec)
+        return PluginOutput(spec.plugin)
+    for kind, resource in OUTPUT_RESOURCES.items():
+        raw = getattr(spec, kind)
+        if raw is not None:
+            body = BodyOperation(resource, parse_output(kind, raw))
+            return lambda doc, ctx: [body(doc, ctx)]
+    raise AssertionError("OutputSpec guarantees exactly one output kind")
 
-    def required(self, doc: Any) -> Any:
-        value = self.get(doc)
+
+class _Value:
+    """One field: its getter, the checks its values must pass, and how to name it."""
+
+    __slots__ = ("field", "get", "label", "required")
+
+    def __init__(self, spec: ValueSpec, field: Field, where: str) -> None:
+        self.get = compile_value(spec, where)
+        self.field = field
+        self.required = field.required
+        self.label = f"{where} ({spec.describe()})"
+
+    def __call__(self, doc: Any, ctx: RecordContext) -> Any:
+        value = self.get(doc, ctx)
         if value is MISSING or value is None:
-            raise MappingError("missing_field", f"{self.name} ({self.source}) is missing")
+            if self.required:
+                raise MappingError("missing_field", f"{self.label} is missing")
+            return MISSING
+        field = self.field
+        kind = field.kind
+        # Fast path for the common case: a plain string or number that needs no checks.
+        if kind == "string":
+            if type(value) is str and (value or not field.non_empty) and not field.enum:
+                return value
+            # Ids are often numeric in the source; Gameball wants strings.
+            if type(value) is int and field.integer_ok:
+                value = str(value)
+        elif kind == "number" and (type(value) is float or type(value) is int):
+            if field.minimum is None and field.maximum is None:
+                return value
+        elif kind == "datetime":
+            try:
+                value = to_timestamp(value)
+            except ValueError as exc:
+                raise MappingError("wrong_type", f"{self.label}: {exc}") from None
+        found = problem(field, value, self.label)
+        if found is not None:
+            wrong = not is_kind(kind, value) or (field.non_empty and not value)
+            raise MappingError("wrong_type" if wrong else "invalid_operation", found)
         return value
 
-    def string(self, value: Any, *, allow_int: bool) -> str:
-        if isinstance(value, str) and value:
-            return value
-        # A customer id is often numeric in the source; Gameball wants a string.
-        if allow_int and isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        expected = "a non-empty string or an integer" if allow_int else "a non-empty string"
-        raise MappingError(
-            "wrong_type",
-            f"{self.name} ({self.source}): expected {expected}, got {type_name(value)}",
-        )
+
+def _object_from(spec: ObjectSpec, where: str) -> Callable[[Any, RecordContext], dict[str, Any]]:
+    get = compile_value(spec, where)
+    include = frozenset(spec.include)
+    exclude = frozenset(spec.exclude)
+    label = f"{where} ({spec.describe()})"
+
+    def copy_object(doc: Any, ctx: RecordContext) -> dict[str, Any]:
+        value = get(doc, ctx)
+        if value is MISSING or value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise MappingError(
+                "wrong_type", f"{label}: expected an object, got {describe_value(value)}"
+            )
+        if include:
+            return {k: v for k, v in value.items() if k in include and v is not None}
+        return {k: v for k, v in value.items() if k not in exclude and v is not None}
+
+    return copy_object
+
+
+Builder = Callable[[Any, RecordContext, dict[str, Any]], None]
+
+
+def _compile_node(node: Node) -> Builder:
+    key = node.key
+    if isinstance(node, Leaf):
+        value = _Value(node.spec, node.field, node.where)
+
+        def leaf(doc: Any, ctx: RecordContext, out: dict[str, Any]) -> None:
+            found = value(doc, ctx)
+            if found is not MISSING:
+                out[key] = found
+
+        return leaf
+    if isinstance(node, Group):
+        children = [_compile_node(child) for child in node.children]
+
+        def group(doc: Any, ctx: RecordContext, out: dict[str, Any]) -> None:
+            inner: dict[str, Any] = {}
+            for child in children:
+                child(doc, ctx, inner)
+            if inner:
+                out[key] = inner
+
+        return group
+    if isinstance(node, Each):
+        return _compile_each(node)
+    return _compile_free(node)
+
+
+def _compile_each(node: Each) -> Builder:
+    key = node.key
+    items = compile_value(node.source, f"{node.where}.each")
+    children = [_compile_node(child) for child in node.children]
+    label = f"{node.where}.each ({node.source.describe()})"
+
+    def each(doc: Any, ctx: RecordContext, out: dict[str, Any]) -> None:
+        found = items(doc, ctx)
+        if found is MISSING or found is None:
+            return
+        if not isinstance(found, list):
+            raise MappingError(
+                "wrong_type", f"{label}: expected an array, got {describe_value(found)}"
+            )
+        built = []
+        for index, item in enumerate(found):
+            inner: dict[str, Any] = {}
+            try:
+                for child in children:
+                    child(item, ctx, inner)
+            except MappingError as exc:
+                raise MappingError(exc.kind, f"item {index}: {exc.message}") from None
+            built.append(inner)
+        out[key] = built
+
+    return each
+
+
+def _compile_free(node: Free) -> Builder:
+    key = node.key
+    field = node.field
+    entries = [(k, compile_value(spec, f"{node.where}.{k}")) for k, spec in node.entries]
+    source = _object_from(node.source, f"{node.where}_from") if node.source else None
+    label = node.where
+
+    def free(doc: Any, ctx: RecordContext, out: dict[str, Any]) -> None:
+        inner = source(doc, ctx) if source is not None else {}
+        for name, get in entries:
+            value = get(doc, ctx)
+            if value is not MISSING and value is not None:
+                inner[name] = value
+        if inner:
+            found = problem(field, inner, label)
+            if found is not None:
+                raise MappingError("wrong_type", found)
+            out[key] = inner
+
+    return free
+
+
+class BodyOperation:
+    """An `order`, `customer` or `payment` output -> its Gameball body."""
+
+    def __init__(self, resource: Resource, nodes: tuple[Node, ...]) -> None:
+        self._resource = resource
+        self._builders = [_compile_node(node) for node in nodes]
+
+    def __call__(self, doc: Any, ctx: RecordContext) -> Operation:
+        body: dict[str, Any] = {}
+        for build in self._builders:
+            build(doc, ctx, body)
+        return Operation(self._resource, body["customerId"], body)
 
 
 class EventOperation:
     """`event` output -> a track-events body ``{"customerId", "events": {name: metadata}}``."""
 
     def __init__(self, spec: EventOutput) -> None:
-        self._customer_id = _Field("customer_id", spec.customer_id)
-        self._name = _Field("event name", spec.name)
-        self._metadata = [(key, compile_value(value)) for key, value in spec.metadata.items()]
+        from bridge.mapping.request_schema import BODIES
+
+        fields = BODIES[Resource.EVENTS].fields
+        self._customer_id = _Value(spec.customer_id, fields["customerId"], "event.customer_id")
+        self._name = compile_value(spec.name, "event.name")
+        self._name_label = f"event.name ({spec.name.describe()})"
+        self._metadata = [
+            (key, compile_value(value, f"event.metadata.{key}"))
+            for key, value in spec.metadata.items()
+        ]
+        self._metadata_from = (
+            _object_from(spec.metadata_from, "event.metadata_from") if spec.metadata_from else None
+        )
         self._contacts = [
-            _Field(key, value)
-            for key, value in (("email", spec.email), ("mobile", spec.mobile))
+            (camel, _Value(value, fields[camel], f"event.{camel}"))
+            for camel, value in (("email", spec.email), ("mobile", spec.mobile))
             if value is not None
         ]
 
-    def __call__(self, doc: Any) -> Operation:
-        customer_id = self._customer_id.string(self._customer_id.required(doc), allow_int=True)
-        name = self._name.string(self._name.required(doc), allow_int=False)
-        metadata: dict[str, Any] = {}
+    def __call__(self, doc: Any, ctx: RecordContext) -> Operation:
+        customer_id = self._customer_id(doc, ctx)
+        name = self._name(doc, ctx)
+        if name is MISSING or name is None:
+            raise MappingError("missing_field", f"{self._name_label} is missing")
+        if type(name) is not str or not name:
+            raise MappingError(
+                "wrong_type",
+                f"{self._name_label}: expected a non-empty string, got {describe_value(name)}",
+            )
+        metadata = self._metadata_from(doc, ctx) if self._metadata_from is not None else {}
         for key, get in self._metadata:
-            value = get(doc)
+            value = get(doc, ctx)
             # An optional attribute absent from one record is not an error; it is left out.
             if value is not MISSING and value is not None:
                 metadata[key] = value
         body: dict[str, Any] = {"customerId": customer_id, "events": {name: metadata}}
-        for contact in self._contacts:
-            value = contact.get(doc)
-            if value is not MISSING and value is not None:
-                body[contact.name] = contact.string(value, allow_int=False)
+        for key, contact in self._contacts:
+            value = contact(doc, ctx)
+            if value is not MISSING:
+                body[key] = value
         return Operation(Resource.EVENTS, customer_id, body)

@@ -57,3 +57,41 @@ def lookup(value: Any, path: CompiledPath) -> Any:
                 return MISSING
             value = value[part]
     return value
+
+
+# A template placeholder: {path}; "{{" and "}}" are literal braces.
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+TemplatePart = str | CompiledPath
+
+
+def parse_template(template: str) -> tuple[TemplatePart, ...]:
+    """Split ``"{properties.plan}_upgrade"`` into literal text (str) and paths (tuples)."""
+    parts: list[TemplatePart] = []
+    text = ""
+    pos = 0
+    for match in _PLACEHOLDER.finditer(template):
+        text += template[pos : match.start()]
+        pos = match.end()
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            text += token[0]
+        elif match.group(1) is None:
+            raise ValueError(
+                f"bad template {template!r}: unbalanced {token!r} at {match.start()} "
+                "(write {{ or }} for a literal brace)"
+            )
+        else:
+            if text:
+                parts.append(text)
+                text = ""
+            try:
+                parts.append(parse_path(match.group(1)))
+            except ValueError as exc:
+                raise ValueError(f"bad template {template!r}: {exc}") from None
+    text += template[pos:]
+    if text:
+        parts.append(text)
+    if not any(isinstance(p, tuple) for p in parts):
+        raise ValueError(f"bad template {template!r}: no {{path}} in it (use const for fixed text)")
+    return tuple(parts)

@@ -1,59 +1,126 @@
-"""The mapping section of the configuration: which topics a mapping applies to and what it
-builds from each record. Compiled into callables by `bridge.mapping.mapper`."""
+"""The mapping section of the configuration: the rules language, as pydantic models.
+
+    mappings[]: name, topics, mode (first | all), unmatched (skip | error), rules[]
+      rules[]: name, match {topics, headers, when}, outputs[] | plugin
+        outputs[]: exactly one of event | order | customer | payment | plugin
+
+A mapping may instead give `event:` directly: shorthand for one rule, matching every record,
+with that one event output (the form the bridge started with). Everything is checked here,
+at load time, so errors come out through config.py's formatter naming the file and key path;
+`bridge.mapping.mapper` compiles the checked models into callables. See docs/mapping.md.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from bridge.config_base import Frozen, check_pattern
-from bridge.mapping.paths import parse_path
+from bridge.config_base import check_pattern
+from bridge.mapping.output_spec import parse_output
+from bridge.mapping.plugins import load_plugin
+from bridge.mapping.value_spec import KafkaField, ObjectSpec, Strict, ValueSpec
 
 TopicSpec = Annotated[str, Field(min_length=1)]
 
 
-def _check_path(path: str) -> str:
-    parse_path(path)  # raises ValueError naming what is wrong
-    return path
+def _check_plugin(ref: str) -> str:
+    load_plugin(ref)  # imports it now: a typo must stop start-up, not fail every record
+    return ref
 
 
-Path_ = Annotated[str, Field(min_length=1)]
+PluginRef = Annotated[str, Field(min_length=1), AfterValidator(_check_plugin)]
+
+_SUBJECTS = ("path", "expr", "header", "kafka")
+_TESTS = ("equals", "in", "exists", "regex", "gt", "ge", "lt", "le")
+_COMBINATORS = ("all", "any", "not")
 
 
-class ValueSpec(Frozen):
-    """A value taken from the record (`path`) or fixed (`const`). A bare string is a path."""
+class Condition(Strict):
+    """A test on one value (`path`/`expr`/`header`/`kafka` plus tests, all of which must
+    hold), or a combination (`all`, `any`, `not`) of conditions."""
 
     path: str | None = None
-    const: str | int | float | bool | None = None
+    expr: str | None = None
+    header: str | None = None
+    kafka: KafkaField | None = None
+    equals: Any = None
+    in_: tuple[Any, ...] | None = Field(default=None, alias="in")
+    exists: bool | None = None
+    regex: str | None = None
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    all_: tuple[Condition, ...] | None = Field(default=None, alias="all")
+    any_: tuple[Condition, ...] | None = Field(default=None, alias="any")
+    not_: Condition | None = Field(default=None, alias="not")
+
+    @classmethod
+    def _what(cls) -> str:
+        return "a condition"
+
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        if isinstance(data, list):  # a list of conditions: all of them
+            return {"all": data}
+        return data
+
+    def given(self, name: str) -> bool:
+        field = {"in": "in_", "all": "all_", "any": "any_", "not": "not_"}.get(name, name)
+        return field in self.model_fields_set
+
+    def subject(self) -> ValueSpec:
+        return ValueSpec.model_validate(
+            {s: getattr(self, s) for s in _SUBJECTS if getattr(self, s) is not None}
+        )
 
     @model_validator(mode="after")
-    def _one_of(self) -> ValueSpec:
-        if (self.path is None) == (self.const is None):
-            raise ValueError("give exactly one of 'path' or 'const'")
-        if self.path is not None:
-            _check_path(self.path)
+    def _shape(self) -> Condition:
+        subjects = [s for s in _SUBJECTS if self.given(s)]
+        tests = [t for t in _TESTS if self.given(t)]
+        combinators = [c for c in _COMBINATORS if self.given(c)]
+        if combinators:
+            if len(combinators) > 1 or subjects or tests:
+                raise ValueError(
+                    f"{' and '.join(combinators + subjects + tests)} cannot be combined in one "
+                    "condition: nest them, as in {all: [{path: a, equals: 1}, {not: ...}]}"
+                )
+            return self
+        if len(subjects) != 1:
+            raise ValueError(
+                "a condition tests exactly one of "
+                + ", ".join(_SUBJECTS)
+                + " (or combines conditions with "
+                + ", ".join(_COMBINATORS)
+                + ")"
+            )
+        if not tests:
+            raise ValueError(f"give at least one test: {', '.join(_TESTS)}")
+        self.subject()  # checks the path or expression
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"bad regex {self.regex!r}: {exc}") from None
+        if self.in_ is not None and not self.in_:
+            raise ValueError("'in' needs at least one value")
         return self
 
-    @model_validator(mode="before")
+
+class Match(Strict):
+    """Which records a rule takes. Every part given must hold; an empty match takes all."""
+
+    # Names, or patterns starting with "^", narrowing the mapping's own topics.
+    topics: tuple[TopicSpec, ...] = ()
+    # Header name -> the value (or any of the values) it must have.
+    headers: dict[str, str | tuple[str, ...]] = Field(default_factory=dict)
+    when: Condition | None = None
+
     @classmethod
-    def _bare_string_is_path(cls, data: Any) -> Any:
-        return {"path": data} if isinstance(data, str) else data
-
-
-class EventOutput(Frozen):
-    customer_id: ValueSpec
-    name: ValueSpec
-    # Gameball metadata key -> where its value is in the record. Missing values are omitted.
-    metadata: dict[str, ValueSpec] = Field(default_factory=dict)
-    email: ValueSpec | None = None
-    mobile: ValueSpec | None = None
-
-
-class MappingConfig(Frozen):
-    name: str = Field(min_length=1)
-    topics: tuple[TopicSpec, ...] = Field(min_length=1)
-    event: EventOutput
+    def _what(cls) -> str:
+        return "match"
 
     @field_validator("topics")
     @classmethod
@@ -61,3 +128,122 @@ class MappingConfig(Frozen):
         for topic in topics:
             check_pattern(topic)
         return topics
+
+
+class EventOutput(Strict):
+    """A track-events body: ``{"customerId", "events": {name: metadata}, "email", "mobile"}``."""
+
+    customer_id: ValueSpec
+    name: ValueSpec
+    # Gameball metadata key -> value. Missing and null values are left out.
+    metadata: dict[str, ValueSpec] = Field(default_factory=dict)
+    # A whole object copied into the metadata (explicit `metadata` keys win).
+    metadata_from: ObjectSpec | None = None
+    email: ValueSpec | None = None
+    mobile: ValueSpec | None = None
+
+    @classmethod
+    def _what(cls) -> str:
+        return "event output"
+
+
+class OutputSpec(Strict):
+    event: EventOutput | None = None
+    order: dict[str, Any] | None = None
+    customer: dict[str, Any] | None = None
+    payment: dict[str, Any] | None = None
+    plugin: PluginRef | None = None
+
+    @classmethod
+    def _what(cls) -> str:
+        return "an output"
+
+    @field_validator("order", "customer", "payment")
+    @classmethod
+    def _fields_valid(cls, raw: dict[str, Any] | None, info: Any) -> dict[str, Any] | None:
+        if raw is not None:
+            parse_output(info.field_name, raw)
+        return raw
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> OutputSpec:
+        given = self.kind()
+        if len(given) != 1:
+            raise ValueError(
+                "an output is exactly one of event, order, customer, payment, plugin"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+    def kind(self) -> list[str]:
+        return [
+            k
+            for k in ("event", "order", "customer", "payment", "plugin")
+            if getattr(self, k) is not None
+        ]
+
+
+class Rule(Strict):
+    name: str | None = Field(default=None, min_length=1)
+    match: Match = Match()
+    outputs: tuple[OutputSpec, ...] = ()
+    # Shorthand for `outputs: [{plugin: ...}]`.
+    plugin: PluginRef | None = None
+
+    @classmethod
+    def _what(cls) -> str:
+        return "a rule"
+
+    @model_validator(mode="after")
+    def _has_output(self) -> Rule:
+        if not self.outputs and self.plugin is None:
+            raise ValueError(
+                f"rule {self.name or '(unnamed)'} has no output: give 'outputs' (a list of "
+                "event, order, customer, payment or plugin outputs) or 'plugin'"
+            )
+        if self.outputs and self.plugin is not None:
+            raise ValueError("give 'outputs' or 'plugin', not both (a plugin can be an output)")
+        return self
+
+
+class MappingConfig(Strict):
+    name: str = Field(min_length=1)
+    topics: tuple[TopicSpec, ...] = Field(min_length=1)
+    # first: the first matching rule wins. all: every matching rule applies, in order.
+    mode: Literal["first", "all"] = "first"
+    # skip: a record no rule matches is skipped on purpose (counted, committed).
+    # error: it is dead-lettered with kind no_matching_rule.
+    unmatched: Literal["skip", "error"] = "skip"
+    rules: tuple[Rule, ...] = ()
+    # Shorthand for a single rule matching every record with this one event output.
+    event: EventOutput | None = None
+
+    @classmethod
+    def _what(cls) -> str:
+        return "a mapping"
+
+    @field_validator("topics")
+    @classmethod
+    def _topics_valid(cls, topics: tuple[str, ...]) -> tuple[str, ...]:
+        for topic in topics:
+            check_pattern(topic)
+        return topics
+
+    @model_validator(mode="after")
+    def _rules_or_event(self) -> MappingConfig:
+        if bool(self.rules) == (self.event is not None):
+            raise ValueError(
+                f"mapping {self.name!r}: give 'rules' (a list) or the 'event' shorthand, "
+                "exactly one of them"
+            )
+        names = [r.name for r in self.rules if r.name is not None]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"mapping {self.name!r}: two rules are named {duplicates[0]!r}")
+        return self
+
+    def effective_rules(self) -> tuple[Rule, ...]:
+        """The rules, with the `event:` shorthand written out as one rule."""
+        if self.event is not None:
+            return (Rule(name="event", outputs=(OutputSpec(event=self.event),)),)
+        return self.rules

@@ -1,39 +1,158 @@
-"""Compiled value getters: a `ValueSpec` from the config becomes `record value -> value`."""
+"""Compiled values: a `ValueSpec` becomes a getter ``(doc, context) -> value``.
+
+A getter returns MISSING when the value is absent, and raises MappingError when a transform
+or an expression cannot be applied; the message names the field (`where`) and the source.
+Getters without transforms are a bare lookup, so path-only rules stay close to hand-written
+code.
+"""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
-from bridge.mapping.paths import lookup, parse_path
-from bridge.mapping.schema import ValueSpec
+import jmespath
+import jmespath.exceptions
 
-Getter = Callable[[Any], Any]
+from bridge.errors import MappingError
+from bridge.mapping.context import RecordContext
+from bridge.mapping.paths import MISSING, CompiledPath, lookup, parse_path, parse_template
+from bridge.mapping.request_schema import describe_value
+from bridge.mapping.transforms import COERCIONS, drop_nulls, to_string, to_timestamp
+from bridge.mapping.value_spec import ValueSpec
+
+Getter = Callable[[Any, RecordContext], Any]
 
 
-def compile_value(spec: ValueSpec) -> Getter:
-    """Return a getter that yields the value, or MISSING when the path is absent."""
+def compile_value(spec: ValueSpec, where: str) -> Getter:
+    """The getter for `spec`; `where` names the field in error messages."""
+    label = f"{where} ({spec.describe()})"
+    get = _source(spec, label)
+    if spec.default is None and spec.map is None and spec.type is None and not spec.drop_nulls:
+        return get
+    return _with_transforms(spec, get, label)
+
+
+def _source(spec: ValueSpec, label: str) -> Getter:
     if spec.path is not None:
-        path = parse_path(spec.path)
-        return lambda doc: lookup(doc, path)
+        return _path_getter(parse_path(spec.path))
+    if spec.expr is not None:
+        return _expr_getter(spec.expr, label)
+    if spec.template is not None:
+        return _template_getter(spec.template, label)
+    if spec.header is not None:
+        name = spec.header
+        return lambda _doc, ctx: ctx.headers.get(name, MISSING)
+    if spec.kafka is not None:
+        return _kafka_getter(spec.kafka)
     const = spec.const
-    return lambda _doc: const
+    if isinstance(const, dict | list):
+        # A fresh copy per record: an operation's body must not share a list with the config.
+        return lambda _doc, _ctx: copy.deepcopy(const)
+    return lambda _doc, _ctx: const
 
 
-def describe(spec: ValueSpec) -> str:
-    """How the value is found, for error messages: ``path user.id`` or ``constant 'x'``."""
-    return f"path {spec.path}" if spec.path is not None else f"constant {spec.const!r}"
+def _path_getter(path: CompiledPath) -> Getter:
+    if len(path) == 1 and isinstance(path[0], str):
+        key = path[0]
+        return lambda doc, _ctx: doc.get(key, MISSING) if type(doc) is dict else MISSING
+    if len(path) == 2 and isinstance(path[0], str) and isinstance(path[1], str):
+        first, second = path
+
+        def two(doc: Any, _ctx: RecordContext) -> Any:
+            inner = doc.get(first) if type(doc) is dict else None
+            return inner.get(second, MISSING) if type(inner) is dict else MISSING
+
+        return two
+    return lambda doc, _ctx: lookup(doc, path)
 
 
-def type_name(value: Any) -> str:
-    """JSON's name for a decoded value's type, for error messages."""
-    if value is None:
-        return "null"
-    return {
-        bool: "boolean",
-        int: "integer",
-        float: "number",
-        str: "string",
-        list: "array",
-        dict: "object",
-    }.get(type(value), type(value).__name__)
+def _expr_getter(expression: str, label: str) -> Getter:
+    compiled = jmespath.compile(expression)
+
+    def search(doc: Any, _ctx: RecordContext) -> Any:
+        try:
+            found = compiled.search(doc)
+        except jmespath.exceptions.JMESPathError as exc:
+            raise MappingError("expression_failed", f"{label}: {exc}") from None
+        # JMESPath answers null for "not there"; the bridge treats it as missing.
+        return MISSING if found is None else found
+
+    return search
+
+
+def _template_getter(template: str, label: str) -> Getter:
+    parts = parse_template(template)
+
+    def render(doc: Any, _ctx: RecordContext) -> Any:
+        out = []
+        for part in parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            value = lookup(doc, part)
+            if value is MISSING or value is None:
+                return MISSING
+            if isinstance(value, dict | list):
+                raise MappingError(
+                    "wrong_type", f"{label}: a placeholder is {describe_value(value)}, not text"
+                )
+            out.append(to_string(value))
+        return "".join(out)
+
+    return render
+
+
+def _kafka_getter(name: str) -> Getter:
+    def get(_doc: Any, ctx: RecordContext) -> Any:
+        value = getattr(ctx, "timestamp_ms" if name == "timestamp" else name)
+        return MISSING if value is None else value
+
+    return get
+
+
+def _with_transforms(spec: ValueSpec, get: Getter, label: str) -> Getter:
+    default = spec.default
+    mapping = spec.map
+    unmapped = spec.unmapped
+    coerce = COERCIONS.get(spec.type) if spec.type is not None else None
+    timestamp = spec.type == "timestamp"
+    unit = spec.unit or "auto"
+    nulls = spec.drop_nulls
+
+    def transformed(doc: Any, ctx: RecordContext) -> Any:
+        value = get(doc, ctx)
+        if value is MISSING or value is None:
+            if default is None:
+                return value
+            value = copy.deepcopy(default)
+        if mapping is not None:
+            key = value if isinstance(value, str) else _map_key(value)
+            if key is not None and key in mapping:
+                value = mapping[key]
+            elif unmapped == "drop":
+                return MISSING
+            elif unmapped == "error":
+                raise MappingError(
+                    "unmapped_value",
+                    f"{label}: {describe_value(value)} is not in the value map "
+                    f"(known: {', '.join(list(mapping)[:10])})",
+                )
+        try:
+            if coerce is not None:
+                value = coerce(value)
+            elif timestamp:
+                value = to_timestamp(value, unit)
+        except ValueError as exc:
+            raise MappingError("wrong_type", f"{label}: {exc}") from None
+        return drop_nulls(value) if nulls else value
+
+    return transformed
+
+
+def _map_key(value: Any) -> str | None:
+    try:
+        return to_string(value)
+    except ValueError:
+        return None

@@ -117,16 +117,16 @@ def test_topic_patterns_route_records() -> None:
         (None, "no_value", "no value"),
         (b"[1, 2]", "wrong_type", "not an object"),
         (b'"text"', "wrong_type", "not an object"),
-        ({"type": "t"}, "missing_field", "customer_id (path user.id) is missing"),
+        ({"type": "t"}, "missing_field", "event.customer_id (path user.id) is missing"),
         ({"type": "t", "user": {"id": None}}, "missing_field", "customer_id"),
-        ({"type": "t", "user": {"id": ""}}, "wrong_type", "got string"),
+        ({"type": "t", "user": {"id": ""}}, "wrong_type", "got string ''"),
         ({"type": "t", "user": {"id": True}}, "wrong_type", "got boolean"),
         ({"type": "t", "user": {"id": {"x": 1}}}, "wrong_type", "got object"),
-        ({"user": {"id": "c"}}, "missing_field", "event name (path type) is missing"),
+        ({"user": {"id": "c"}}, "missing_field", "event.name (path type) is missing"),
         (
             {"type": 5, "user": {"id": "c"}},
             "wrong_type",
-            "event name (path type): expected a non-empty string, got integer",
+            "event.name (path type): expected a non-empty string, got integer",
         ),
         (b"x" * 1001, "too_large", "over dead_letter.max_record_bytes"),
     ],
@@ -139,5 +139,5 @@ def test_bad_records_are_mapping_errors_naming_the_place(value: Any, kind: str, 
 
 
 def test_wrong_type_of_optional_contact_is_an_error() -> None:
-    with pytest.raises(MappingError, match=r"email \(path user.email\)"):
+    with pytest.raises(MappingError, match=r"event.email \(path user.email\)"):
         mapper(email="user.email").map(record({"type": "t", "user": {"id": "c", "email": 5}}))

@@ -1,0 +1,319 @@
+"""Gameball v4 request bodies as data: which fields each operation has, their types, enums,
+date-times and ranges (from API.md and Gameball's OpenAPI spec).
+
+One table serves three purposes: the names an output may set in the config (snake_case of
+these camelCase keys), the per-field checks made while an output builds its body, and
+`check_body`, which validates a whole body (a plugin's, for instance) before it is sent.
+The unit tests cross-check every body the bridge can build against Gameball's own spec.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from bridge.errors import MappingError
+from bridge.record import Resource
+
+Kind = Literal["string", "number", "integer", "boolean", "datetime", "object", "array", "map"]
+
+CHANNELS = ("mobile", "pos", "web", "callcenter")
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    kind: Kind
+    required: bool = False
+    enum: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    non_empty: bool = False
+    items: Field | None = None  # arrays: the schema of each item
+    fields: Mapping[str, Field] | None = None  # objects: the known keys
+    values: tuple[Kind, ...] = ()  # maps (free-form objects): allowed value kinds; () is any
+    # Identifiers: often numeric in the source, strings to Gameball; the bridge converts.
+    integer_ok: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    resource: Resource
+    fields: Mapping[str, Field] = field(default_factory=dict)
+
+
+_S = Field("string")
+_N = Field("number")
+_ID = Field("string", required=True, non_empty=True, integer_ok=True)
+_REF = Field("string", integer_ok=True)
+_STRINGS = Field("array", items=_S)
+_CHANNEL = Field("string", enum=CHANNELS)
+# API.md: `extra` values are strings or numbers.
+_EXTRA = Field("map", values=("string", "number"))
+_BRANCH = Field("object", fields={"uniqueId": _REF, "name": _S})
+_MERCHANT = Field("object", fields={"uniqueId": _REF, "name": _S, "branch": _BRANCH})
+_REDEMPTION = Field(
+    "object",
+    fields={"pointsHoldReference": _S, "couponsLockReference": _S, "couponCodes": _STRINGS},
+)
+_CASHBACK = Field("object", fields={"returnWindow": Field("integer", minimum=0, maximum=7300)})
+
+_LINE_ITEM = Field(
+    "object",
+    fields={
+        "productId": _REF,
+        "quantity": _N,
+        "price": _N,
+        "sku": _REF,
+        "tags": _STRINGS,
+        "category": _STRINGS,
+        "weight": _N,
+        "vendor": _S,
+        "collection": _STRINGS,
+        "title": _S,
+        "taxes": _N,
+        "discount": _N,
+        "extra": _EXTRA,
+    },
+)
+_PAYMENT_DETAIL = Field(
+    "object",
+    fields={
+        "serviceId": _REF,
+        "serviceName": _S,
+        "serviceProvider": _S,
+        "amount": _N,
+        "tax": _N,
+        "discount": _N,
+        "tags": _STRINGS,
+        "category": _STRINGS,
+        "extra": _EXTRA,
+    },
+)
+_ATTRIBUTES = Field(
+    "object",
+    fields={
+        **dict.fromkeys(
+            (
+                "displayName",
+                "firstName",
+                "lastName",
+                "email",
+                "gender",
+                "mobile",
+                "country",
+                "city",
+                "zip",
+                "preferredLanguage",
+                "source",
+            ),
+            _S,
+        ),
+        # Strings in the spec; the bridge normalises them to UTC ISO 8601 like orderDate.
+        "dateOfBirth": Field("datetime"),
+        "joinDate": Field("datetime"),
+        "lastOrderDate": Field("datetime"),
+        "utms": Field("array"),
+        "devices": Field("array"),
+        "paymentMethods": Field("array"),
+        "totalSpent": _N,
+        "totalOrders": Field("integer"),
+        "avgOrderAmount": _N,
+        "channel": _CHANNEL,
+        "custom": Field("map"),
+    },
+)
+
+BODIES: Mapping[Resource, Body] = {
+    Resource.EVENTS: Body(
+        Resource.EVENTS,
+        {
+            "customerId": _ID,
+            # Event name -> metadata object; at least one event per call.
+            "events": Field("map", required=True, non_empty=True, values=("object",)),
+            # Not in the spec's schema; accepted by Gameball for channel merging (API.md).
+            "email": _S,
+            "mobile": _S,
+        },
+    ),
+    Resource.ORDERS: Body(
+        Resource.ORDERS,
+        {
+            "customerId": _ID,
+            "email": _S,
+            "mobile": _S,
+            "orderId": _ID,
+            "orderDate": Field("datetime", required=True),
+            "totalPaid": Field("number", required=True),
+            "totalPrice": _N,
+            "totalDiscount": _N,
+            "totalShipping": _N,
+            "totalTax": _N,
+            "lineItems": Field("array", items=_LINE_ITEM),
+            "redemption": _REDEMPTION,
+            "extra": _EXTRA,
+            "merchant": _MERCHANT,
+            "guest": Field("boolean"),
+            "channel": _CHANNEL,
+            "cartId": _REF,
+            "cashbackConfigurations": _CASHBACK,
+        },
+    ),
+    Resource.CUSTOMERS: Body(
+        Resource.CUSTOMERS,
+        {
+            "customerId": _ID,
+            "email": _S,
+            "mobile": _S,
+            "deviceToken": _S,
+            "osType": _S,
+            "referrerCode": _S,
+            "guest": Field("boolean"),
+            "customerAttributes": _ATTRIBUTES,
+        },
+    ),
+    Resource.PAYMENTS: Body(
+        Resource.PAYMENTS,
+        {
+            "customerId": _ID,
+            "email": _S,
+            "mobile": _S,
+            "paymentId": _ID,
+            "paymentDate": Field("datetime", required=True),
+            "totalPaid": Field("number", required=True),
+            "totalAmount": _N,
+            "totalDiscount": _N,
+            "totalProcessingFees": _N,
+            "totalTax": _N,
+            "paymentDetails": Field("array", items=_PAYMENT_DETAIL),
+            "redemption": _REDEMPTION,
+            "extra": _EXTRA,
+            "merchant": _MERCHANT,
+            "guest": Field("boolean"),
+            "channel": _CHANNEL,
+            "cashbackConfigurations": _CASHBACK,
+        },
+    ),
+}
+
+_ARTICLE: Mapping[str, str] = {
+    "string": "a string",
+    "number": "a number",
+    "integer": "an integer",
+    "boolean": "a boolean",
+    "datetime": "an ISO 8601 date-time string with an offset (2024-10-16T08:13:29.290Z)",
+    "object": "an object",
+    "array": "an array",
+    "map": "an object",
+}
+
+# RFC 3339 as OpenAPI's `format: date-time` reads it: a date, a time and an offset.
+_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+def is_kind(kind: Kind, value: Any) -> bool:
+    if kind == "string":
+        return isinstance(value, str)
+    if kind in ("number", "integer"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        return kind == "number" or isinstance(value, int) or value.is_integer()
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "datetime":
+        return isinstance(value, str) and is_date_time(value)
+    if kind in ("object", "map"):
+        return isinstance(value, dict)
+    return isinstance(value, list)
+
+
+def is_date_time(value: str) -> bool:
+    if _DATE_TIME.fullmatch(value) is None:
+        return False
+    try:
+        datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        return False
+    return True
+
+
+def expected(kind: Kind) -> str:
+    return _ARTICLE[kind]
+
+
+def problem(spec: Field, value: Any, where: str) -> str | None:
+    """What is wrong with `value` for the field `spec` at `where`, or None when it is valid."""
+    if not is_kind(spec.kind, value):
+        return f"{where}: expected {_ARTICLE[spec.kind]}, got {describe_value(value)}"
+    if spec.non_empty and not value:
+        return f"{where}: expected a non-empty {spec.kind}, got {describe_value(value)}"
+    if spec.enum and value not in spec.enum:
+        return f"{where}: expected one of {', '.join(spec.enum)}, got {value!r}"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if spec.minimum is not None and value < spec.minimum:
+            return f"{where}: must be at least {spec.minimum:g}, got {value}"
+        if spec.maximum is not None and value > spec.maximum:
+            return f"{where}: must be at most {spec.maximum:g}, got {value}"
+    if isinstance(value, list) and spec.items is not None:
+        for index, item in enumerate(value):
+            found = problem(spec.items, item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    if isinstance(value, dict):
+        if spec.fields is not None:
+            return object_problem(spec.fields, value, where)
+        if spec.kind == "map":
+            for key, item in value.items():
+                if not key:
+                    return f"{where}: has an empty key"
+                if spec.values and not any(is_kind(k, item) for k in spec.values):
+                    kinds = " or ".join(_ARTICLE[k] for k in spec.values)
+                    return f"{where}.{key}: expected {kinds}, got {describe_value(item)}"
+    return None
+
+
+def object_problem(fields: Mapping[str, Field], value: dict[str, Any], where: str) -> str | None:
+    prefix = f"{where}." if where else ""
+    for name, spec in fields.items():
+        if spec.required and value.get(name) is None:
+            return f"{prefix}{name}: required, and missing"
+    for name, item in value.items():
+        spec_ = fields.get(name)
+        if spec_ is None:
+            return f"{prefix}{name}: not a field of this request (known: {', '.join(fields)})"
+        # Gameball reads an explicit null as absent; the bridge never sends one itself.
+        if item is not None:
+            found = problem(spec_, item, prefix + name)
+            if found is not None:
+                return found
+    return None
+
+
+def check_body(resource: Resource, body: Any) -> None:
+    """Raise MappingError(invalid_operation) saying precisely what is wrong with `body`."""
+    if not isinstance(body, dict):
+        raise MappingError(
+            "invalid_operation", f"{resource} body: expected an object, got {describe_value(body)}"
+        )
+    found = object_problem(BODIES[resource].fields, body, "")
+    if found is not None:
+        raise MappingError("invalid_operation", f"{resource} body: {found}")
+
+
+def describe_value(value: Any) -> str:
+    """JSON's name for the value's type, with a short rendering of scalars."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    name = {int: "integer", float: "number", str: "string", list: "array", dict: "object"}.get(
+        type(value), type(value).__name__
+    )
+    if isinstance(value, str | int | float):
+        text = repr(value)
+        return f"{name} {text[:40]}{'...' if len(text) > 40 else ''}"
+    return name
