@@ -16,6 +16,7 @@ import structlog
 from bridge import __version__, app
 from bridge.config import BridgeConfig, load_config
 from bridge.errors import BridgeError, ConfigError
+from bridge.mapping import testing as mapping_test
 from bridge.observability.logging import configure_logging
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -42,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="local Kafka + Gameball emulator + the sample records, end to end"
     )
     demo.add_argument("--log-format", choices=["json", "console"], default="console")
+
+    mapping = commands.add_parser("mapping", help="work on mappings without Kafka or Gameball")
+    mapping_commands = mapping.add_subparsers(dest="mapping_command", required=True)
+    mapping_test.add_arguments(
+        mapping_commands.add_parser(
+            "test", help="print the operations sample records yield; compare with --expect"
+        )
+    )
     return parser
 
 
@@ -51,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bridge.sandbox.demo import run_demo
 
         return run_demo(log_format=args.log_format)
+    if args.command == "mapping":
+        return mapping_test.run(args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
