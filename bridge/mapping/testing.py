@@ -73,6 +73,8 @@ def sample_record(doc: Any, topic: str, offset: int) -> SourceRecord:
     if not (isinstance(doc, dict) and "value" in doc and doc.keys() <= _ENVELOPE_KEYS):
         return SourceRecord(topic, 0, offset, orjson.dumps(doc))
     value = doc["value"]
+    if value is None:  # a tombstone
+        return SourceRecord(topic, 0, offset, None)
     raw = (
         value.encode() if isinstance(value, str) else None if value is None else orjson.dumps(value)
     )
