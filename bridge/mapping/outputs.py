@@ -44,13 +44,15 @@ def compile_output(spec: OutputSpec) -> Output:
 class _Value:
     """One field: its getter, the checks its values must pass, and how to name it."""
 
-    __slots__ = ("field", "get", "label", "required")
+    __slots__ = ("field", "get", "label", "required", "source", "where")
 
     def __init__(self, spec: ValueSpec, field: Field, where: str) -> None:
         self.get = compile_value(spec, where)
         self.field = field
         self.required = field.required
         self.label = f"{where} ({spec.describe()})"
+        self.where = where
+        self.source = spec.describe()
 
     def __call__(self, doc: Any, ctx: RecordContext) -> Any:
         value = self.get(doc, ctx)
@@ -75,8 +77,12 @@ class _Value:
                 value = to_timestamp(value)
             except ValueError as exc:
                 raise MappingError("wrong_type", f"{self.label}: {exc}") from None
-        found = problem(field, value, self.label)
+        found = problem(field, value, self.where)
         if found is not None:
+            if not found.startswith(self.where + ":"):  # about a part of the value
+                found = f"{found} (in the value from {self.source})"
+            else:
+                found = self.label + found[len(self.where) :]
             wrong = not is_kind(kind, value) or (field.non_empty and not value)
             raise MappingError("wrong_type" if wrong else "invalid_operation", found)
         return value
