@@ -219,7 +219,7 @@ ORDER = {"customer_id": "u", "order_id": "id", "order_date": "at", "total_paid":
             {"line_items": "items"},
             {"u": "c", "id": 1, "at": 0, "paid": 9, "items": [{"quantity": "2"}]},
             "invalid_operation",
-            "order.line_items[0].quantity: expected a number, got string '2' (in the value from path",
+            "order.line_items[0].quantity: expected a number, got string '2' (in the",
         ),
     ],
 )

@@ -132,7 +132,7 @@ def test_timestamps(raw: Any, iso: str) -> None:
     "raw", [10**20, float("inf"), "not a date", True, None, "9999-12-31T23:59:59-05:00"]
 )
 def test_bad_timestamps_raise_value_error(raw: Any) -> None:
-    with pytest.raises(ValueError, match="timestamp|ISO 8601|range"):
+    with pytest.raises(ValueError, match=r"timestamp|ISO 8601|range"):
         to_timestamp(raw)
 
 
