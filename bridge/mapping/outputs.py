@@ -14,7 +14,7 @@ from typing import Any
 from bridge.errors import MappingError
 from bridge.mapping.context import RecordContext
 from bridge.mapping.output_spec import OUTPUT_RESOURCES, Each, Free, Group, Leaf, Node, parse_output
-from bridge.mapping.paths import MISSING
+from bridge.mapping.paths import MISSING, CompiledPath, lookup, parse_path
 from bridge.mapping.request_schema import Field, describe_value, is_kind, problem
 from bridge.mapping.schema import EventOutput, OutputSpec
 from bridge.mapping.transforms import to_timestamp
@@ -203,6 +203,23 @@ class BodyOperation:
         return Operation(self._resource, body["customerId"], body)
 
 
+def _group_plain_paths(
+    entries: dict[str, ValueSpec],
+) -> tuple[list[tuple[CompiledPath, list[tuple[str, str]]]], dict[str, ValueSpec]]:
+    """Split plain keyed paths (no transforms) by their parent, so a record's shared parent
+    (``properties`` in ``properties.a``, ``properties.b``) is looked up once, not per key."""
+    groups: dict[CompiledPath, list[tuple[str, str]]] = {}
+    rest: dict[str, ValueSpec] = {}
+    plain = {"path"}
+    for key, spec in entries.items():
+        path = parse_path(spec.path) if spec.path is not None else ()
+        if spec.model_fields_set <= plain and len(path) > 1 and isinstance(path[-1], str):
+            groups.setdefault(path[:-1], []).append((key, path[-1]))
+        else:
+            rest[key] = spec
+    return list(groups.items()), rest
+
+
 class EventOperation:
     """`event` output -> a track-events body ``{"customerId", "events": {name: metadata}}``."""
 
@@ -213,9 +230,9 @@ class EventOperation:
         self._customer_id = _Value(spec.customer_id, fields["customerId"], "event.customer_id")
         self._name = compile_value(spec.name, "event.name")
         self._name_label = f"event.name ({spec.name.describe()})"
+        self._grouped, rest = _group_plain_paths(spec.metadata)
         self._metadata = [
-            (key, compile_value(value, f"event.metadata.{key}"))
-            for key, value in spec.metadata.items()
+            (key, compile_value(value, f"event.metadata.{key}")) for key, value in rest.items()
         ]
         self._metadata_from = (
             _object_from(spec.metadata_from, "event.metadata_from") if spec.metadata_from else None
@@ -237,6 +254,13 @@ class EventOperation:
                 f"{self._name_label}: expected a non-empty string, got {describe_value(name)}",
             )
         metadata = self._metadata_from(doc, ctx) if self._metadata_from is not None else {}
+        for parent_path, keys in self._grouped:
+            parent = lookup(doc, parent_path)
+            if type(parent) is dict:
+                for key, last in keys:
+                    value = parent.get(last)
+                    if value is not None:
+                        metadata[key] = value
         for key, get in self._metadata:
             value = get(doc, ctx)
             # An optional attribute absent from one record is not an error; it is left out.

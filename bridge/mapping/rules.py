@@ -72,9 +72,17 @@ class CompiledMapping:
         ]
         self._first = spec.mode == "first"
         self._unmatched_is_error = spec.unmatched == "error"
+        # One rule that takes every record (the common case): skip the matching loop.
+        only = self._rules[0] if len(self._rules) == 1 else None
+        self._single = only if only is not None and only.unconditional else None
 
     def apply(self, doc: Any, ctx: RecordContext) -> list[Operation]:
         """The operations for a record; [] when no rule matches (and that is allowed)."""
+        if self._single is not None:
+            try:
+                return self._single.apply(doc, ctx)
+            except MappingError as exc:
+                raise MappingError(exc.kind, f"{self._single.label}{exc.message}") from None
         operations: list[Operation] = []
         matched = False
         for rule in self._rules:
