@@ -24,10 +24,13 @@ class Mapper:
     no rule matched and the mapping skips such records on purpose.
     """
 
-    def __init__(self, mappings: Sequence[MappingConfig], *, max_record_bytes: int) -> None:
+    def __init__(
+        self, mappings: Sequence[MappingConfig], *, max_record_bytes: int, log_skips: bool = True
+    ) -> None:
         self._mappings = [CompiledMapping(m) for m in mappings]
         self._by_topic: dict[str, CompiledMapping | None] = {}
         self._max_record_bytes = max_record_bytes
+        self._log_skips = log_skips
 
     def mapping_for(self, topic: str) -> CompiledMapping | None:
         try:
@@ -60,7 +63,7 @@ class Mapper:
             operations = mapping.apply(doc, RecordContext(record))
         except MappingError as exc:
             raise MappingError(exc.kind, f"mapping {mapping.name!r}: {exc.message}") from None
-        if not operations:
+        if not operations and self._log_skips:
             log.debug(
                 "mapping.skipped",
                 mapping=mapping.name,

@@ -26,7 +26,6 @@ import yaml
 from bridge.config import parse_config
 from bridge.errors import ConfigError, MappingError
 from bridge.mapping.mapper import Mapper
-from bridge.observability.logging import configure_logging
 from bridge.record import SourceRecord
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_CONFIG = 0, 1, 2
@@ -60,7 +59,8 @@ def load_mapper(path: str | Path) -> Mapper:
     }
     config = parse_config(stand_in, source=str(path))
     limit = max_bytes if isinstance(max_bytes, int) else 1_000_000
-    return Mapper(config.mappings, max_record_bytes=limit)
+    # The output is the JSON lines: the mapper's debug lines about skips must not mix in.
+    return Mapper(config.mappings, max_record_bytes=limit, log_skips=False)
 
 
 def read_samples(path: Path, topic: str) -> Iterator[SourceRecord]:
@@ -134,8 +134,6 @@ def _line(result: dict[str, Any] | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    # The output is the JSON lines; the mapper's debug lines (skips) must not mix into it.
-    configure_logging(format="console", level="warning", stream=sys.stderr)
     try:
         mapper = load_mapper(args.config)
     except ConfigError as exc:
