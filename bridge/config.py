@@ -28,6 +28,7 @@ from bridge.config_base import Frozen, check_pattern, check_topic_name
 from bridge.errors import ConfigError
 from bridge.gameball.retry_policy import RetryPolicy, parse_rule
 from bridge.mapping.schema import MappingConfig
+from bridge.record import Resource
 
 # librdkafka property names whose values are secrets (sasl.password, ssl.key.password,
 # sasl.oauthbearer.client.secret, ...): masked whenever the config is shown.
@@ -77,6 +78,36 @@ class Timeouts(Frozen):
     pool: float = Field(default=10.0, gt=0)
 
 
+class ResourceLimit(Frozen):
+    per_second: int = Field(ge=1)
+    per_30s: int = Field(ge=1)
+
+
+class RateLimitConfig(Frozen):
+    """Gameball's per-account limits (API.md), enforced before sending."""
+
+    enabled: bool = True
+    # The fraction of the account's limits this instance may use: 0.5 for two instances.
+    share: float = Field(default=1.0, gt=0, le=1)
+    events: ResourceLimit = ResourceLimit(per_second=100, per_30s=1200)
+    orders: ResourceLimit = ResourceLimit(per_second=30, per_30s=360)
+    customers: ResourceLimit = ResourceLimit(per_second=30, per_30s=360)
+    payments: ResourceLimit = ResourceLimit(per_second=30, per_30s=360)
+
+    def windows(self) -> dict[Resource, dict[float, int]]:
+        """Per resource: window length in seconds -> requests allowed in it (after `share`)."""
+        if not self.enabled:
+            return {}
+        out: dict[Resource, dict[float, int]] = {}
+        for resource in Resource:
+            limit: ResourceLimit = getattr(self, resource.value)
+            out[resource] = {
+                1.0: max(1, int(limit.per_second * self.share)),
+                30.0: max(1, int(limit.per_30s * self.share)),
+            }
+        return out
+
+
 class GameballConfig(Frozen):
     base_url: str = "https://api.gameball.co"
     api_version: Literal["v4.0", "v4.1"] = "v4.0"
@@ -84,6 +115,7 @@ class GameballConfig(Frozen):
     secret_key: SecretStr | None = None
     timeouts: Timeouts = Timeouts()
     max_connections: int = Field(default=32, ge=1)
+    rate_limits: RateLimitConfig = RateLimitConfig()
 
     @field_validator("base_url")
     @classmethod

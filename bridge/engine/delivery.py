@@ -30,6 +30,7 @@ from bridge.errors import (
     RetryableDeliveryError,
 )
 from bridge.gameball.client import GameballClient
+from bridge.gameball.rate_limits import RateLimiter
 from bridge.kafka.dead_letter import DeadLetterProducer, DeadLetterReason
 from bridge.observability.stats import Counters
 from bridge.record import Operation
@@ -47,7 +48,9 @@ class Delivery:
         counters: Counters,
         is_current: Callable[[Job], bool],
         max_concurrent_requests: int,
+        limits: RateLimiter | None = None,
     ) -> None:
+        self._limits = limits or RateLimiter({})
         self._client = client
         self._dead_letters = dead_letters
         self._counters = counters
@@ -87,7 +90,12 @@ class Delivery:
             await self.gate.enter()
             self._check_current(job)
             try:
-                async with self._requests:
+                async with (
+                    self._requests,
+                    self._limits.slot(operation.resource) as waited,
+                ):
+                    if waited > 0.001:
+                        self._counters.rate_limit_waits += 1
                     await self._client.send(operation)
             except GameballAccessError as exc:
                 self.gate.denied(exc)
@@ -99,6 +107,10 @@ class Delivery:
                 if exc.max_attempts is not None and attempt >= exc.max_attempts:
                     return exc, attempt
                 delay = self._retry_delay(exc, attempt)
+                if isinstance(exc, RateLimitedError):
+                    # Over the account's limit: hold every lane of this resource, not just
+                    # this one.
+                    self._limits.hold(operation.resource, delay)
                 self._log_retry(job, exc, attempt, delay)
             else:
                 self.gate.succeeded()

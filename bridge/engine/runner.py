@@ -22,6 +22,7 @@ from bridge.engine.jobs import Abandoned, Job
 from bridge.engine.lanes import Lanes
 from bridge.errors import MappingError
 from bridge.gameball.client import GameballClient
+from bridge.gameball.rate_limits import RateLimiter
 from bridge.kafka.consumer import KafkaSource
 from bridge.kafka.dead_letter import DeadLetterProducer, DeadLetterReason
 from bridge.kafka.offsets import OffsetTracker, TopicPartition
@@ -66,6 +67,7 @@ class Bridge:
             counters=self.counters,
             is_current=self._is_current,
             max_concurrent_requests=config.gameball.max_connections,
+            limits=RateLimiter(config.gameball.rate_limits.windows()),
         )
         self._in_flight = 0
         self._paused: set[TopicPartition] = set()

@@ -46,7 +46,9 @@ class GameballClient:
         # here, against ~2 ms for pools of 4 (bench/end_to_end.py). A customer always uses
         # the same pool, which keeps its connection warm.
         shards = -(-config.max_connections // CONNECTIONS_PER_POOL)
-        per_pool = -(-config.max_connections // shards)
+        # Each pool may open up to the full limit, so a request never queues inside a pool
+        # (the caller bounds requests in flight to max_connections across all pools).
+        per_pool = config.max_connections
         self._pools = [
             httpx.AsyncClient(
                 base_url=f"{config.base_url}/api/{config.api_version}/integrations/",

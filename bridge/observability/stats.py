@@ -14,6 +14,7 @@ class Counters:
     dead_lettered: int = 0
     requests: int = 0  # operations accepted by Gameball
     abandoned: int = 0  # dropped unfinished on revoke or shutdown (redelivered later)
+    rate_limit_waits: int = 0  # requests that waited for the client-side rate limit
 
     def snapshot(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

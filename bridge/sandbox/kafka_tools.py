@@ -9,11 +9,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 # librdkafka log level for these helpers: only critical lines. Their transient complaints
 # (a coordinator still loading on a fresh broker) are retried by librdkafka and mean nothing.
 QUIET = 2
+
+
+_COORDINATOR_MOVES = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError._TIMED_OUT,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +115,16 @@ def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     consumer = _probe(bootstrap, group)
     try:
         tps = [TopicPartition(topic, p) for p in partitions(bootstrap, topic)]
-        return {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
+        for attempt in range(20):
+            try:
+                return {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
+            except KafkaException as exc:
+                # A fresh broker moves and loads group coordinators for a while: retriable.
+                error = exc.args[0]
+                if attempt == 19 or not (error.retriable() or error.code() in _COORDINATOR_MOVES):
+                    raise
+                time.sleep(0.25)
+        raise AssertionError("unreachable")
     finally:
         consumer.close()
 
