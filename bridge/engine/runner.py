@@ -25,7 +25,7 @@ from bridge.gameball.client import GameballClient
 from bridge.gameball.rate_limits import RateLimiter
 from bridge.kafka.consumer import KafkaSource
 from bridge.kafka.dead_letter import DeadLetterProducer, DeadLetterReason
-from bridge.kafka.offsets import OffsetTracker, TopicPartition
+from bridge.kafka.offsets import OffsetCommit, OffsetTracker, TopicPartition
 from bridge.mapping.mapper import Mapper
 from bridge.observability.stats import Counters
 from bridge.record import Operation, SourceRecord
@@ -105,7 +105,7 @@ class Bridge:
         if generation is None:  # fetched just before its partition was revoked
             return
         try:
-            self._tracker.received(tp, record.offset)
+            needed = self._tracker.received(tp, record.offset)
         except ValueError:
             # Fetched again (a fetch position reset after pause/resume): it is already in
             # flight or done; admitting it twice would deliver it twice.
@@ -117,6 +117,10 @@ class Bridge:
             )
             return
         self.counters.received += 1
+        if not needed:
+            # Done by the partition's previous owner after its last commit (see offsets.py).
+            self.counters.done_before += 1
+            return
         operations: list[Operation] = []
         mapping_error: MappingError | None = None
         try:
@@ -201,16 +205,22 @@ class Bridge:
 
     # -- rebalances (called by KafkaSource on the event loop) --------------------------------
 
-    async def partitions_assigned(self, partitions: list[TopicPartition]) -> None:
+    async def partitions_assigned(
+        self, partitions: list[TopicPartition], done_before: dict[TopicPartition, set[int]]
+    ) -> None:
         for tp in partitions:
             self._next_generation += 1
             self._generation[tp] = self._next_generation
-            self._tracker.assign(tp)
-        log.info("partition.assigned", partitions=_names(partitions))
+            self._tracker.assign(tp, done_before.get(tp, ()))
+        log.info(
+            "partition.assigned",
+            partitions=_names(partitions),
+            done_before={f"{t}[{p}]": len(o) for (t, p), o in done_before.items() if o},
+        )
 
     async def partitions_revoked(
         self, partitions: list[TopicPartition]
-    ) -> dict[TopicPartition, int]:
+    ) -> dict[TopicPartition, OffsetCommit]:
         revoked = set(partitions)
         if not self._closing:
             # Give the revoked partitions' in-flight records a moment to finish, so that the
@@ -227,7 +237,10 @@ class Bridge:
                     break
         plan = self._tracker.commit_plan(only=revoked)
         self._release(partitions)
-        log.info("partition.revoked", partitions=_names(partitions), committing=_names_at(plan))
+        committing = {tp: c.offset for tp, c in plan.items()}
+        log.info(
+            "partition.revoked", partitions=_names(partitions), committing=_names_at(committing)
+        )
         return plan
 
     async def partitions_lost(self, partitions: list[TopicPartition]) -> None:

@@ -19,7 +19,7 @@ from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from bridge.config import KafkaConfig
 from bridge.errors import KafkaClientError
-from bridge.kafka.offsets import TopicPartition
+from bridge.kafka.offsets import OffsetCommit, TopicPartition, decode_done_above
 from bridge.kafka.properties import consumer_properties
 from bridge.record import SourceRecord
 
@@ -27,11 +27,16 @@ log = structlog.get_logger("bridge.kafka")
 
 
 class RebalanceListener(Protocol):
-    async def partitions_assigned(self, partitions: list[TopicPartition]) -> None: ...
+    async def partitions_assigned(
+        self, partitions: list[TopicPartition], done_before: dict[TopicPartition, set[int]]
+    ) -> None:
+        """`done_before`: per partition, the offsets above its committed offset that the
+        previous owner recorded as done (from the commit metadata)."""
+        ...
 
     async def partitions_revoked(
         self, partitions: list[TopicPartition]
-    ) -> dict[TopicPartition, int]:
+    ) -> dict[TopicPartition, OffsetCommit]:
         """Finish what can be finished; return the offsets to commit before release."""
         ...
 
@@ -111,18 +116,26 @@ class KafkaSource:
                 log.warning("kafka.consume_error", error=err.str(), code=err.name())
         return records
 
-    async def commit(self, offsets: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+    async def commit(
+        self, offsets: dict[TopicPartition, OffsetCommit]
+    ) -> dict[TopicPartition, OffsetCommit]:
         """Commit synchronously; return the part of `offsets` the broker accepted."""
-        accepted: dict[TopicPartition, int] = await self._run(self._commit, offsets)
+        accepted: dict[TopicPartition, OffsetCommit] = await self._run(self._commit, offsets)
         return accepted
 
-    def _commit(self, offsets: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+    def _commit(
+        self, offsets: dict[TopicPartition, OffsetCommit]
+    ) -> dict[TopicPartition, OffsetCommit]:
         if not offsets:
             return {}
         # A commit for a partition that has moved to another member would overwrite the new
         # owner's position; the plan may predate the rebalance, so check ownership here.
         owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
-        request = [KafkaTopicPartition(t, p, o) for (t, p), o in offsets.items() if (t, p) in owned]
+        request = [
+            KafkaTopicPartition(t, p, c.offset, c.metadata or None)
+            for (t, p), c in offsets.items()
+            if (t, p) in owned
+        ]
         if not request:
             return {}
         try:
@@ -133,7 +146,8 @@ class KafkaSource:
         accepted = {}
         for tp in result or []:
             if tp.error is None:
-                accepted[(tp.topic, tp.partition)] = tp.offset
+                key = (tp.topic, tp.partition)
+                accepted[key] = offsets[key]
             else:
                 log.warning(
                     "kafka.commit_failed",
@@ -185,7 +199,22 @@ class KafkaSource:
     def _on_assign(self, _consumer: Any, partitions: list[KafkaTopicPartition]) -> None:
         assert self._listener is not None
         tps = [(tp.topic, tp.partition) for tp in partitions]
-        self._call_listener(self._listener.partitions_assigned(tps))
+        self._call_listener(self._listener.partitions_assigned(tps, self._done_before(partitions)))
+
+    def _done_before(self, partitions: list[KafkaTopicPartition]) -> dict[TopicPartition, set[int]]:
+        if not partitions:
+            return {}
+        try:
+            committed = self._consumer.committed(partitions, timeout=10)
+        except KafkaException as exc:
+            # Without it we only send more duplicates, so carry on.
+            log.warning("kafka.committed_metadata_unavailable", error=str(exc.args[0]))
+            return {}
+        return {
+            (tp.topic, tp.partition): decode_done_above(tp.offset, tp.metadata)
+            for tp in committed
+            if tp.offset >= 0 and tp.metadata
+        }
 
     def _on_revoke(self, _consumer: Any, partitions: list[KafkaTopicPartition]) -> None:
         # Revoked (an orderly rebalance, or our own close): the partitions are still ours for

@@ -5,15 +5,77 @@ partition's committed offset means "everything below is done". So a partition's 
 position advances only over the contiguous prefix of finished records: `completed()` of
 offsets 5 and 7 while 6 is pending lets the position move to 6, not 8.
 
-Offsets are committed as "next offset to read" (last done + 1), as Kafka expects.
+Offsets are committed as "next offset to read" (last done + 1), as Kafka expects. With each
+commit goes, in the commit's metadata, which records above that offset are done already (see
+`encode_done_above`): after a crash, the next owner of the partition skips them instead of
+sending them to Gameball a second time, so only what was truly in flight is repeated.
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 TopicPartition = tuple[str, int]
+
+# Kafka brokers refuse commit metadata over offset.metadata.max.bytes (4096 by default).
+MAX_METADATA_CHARS = 3000
+_METADATA_PREFIX = "gbb1:"
+_RANGE = re.compile(r"([0-9a-z]+)\+([0-9a-z]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetCommit:
+    offset: int  # the next offset to read: everything below it is done
+    metadata: str = ""  # which offsets above it are done too (`encode_done_above`)
+
+
+def encode_done_above(position: int, done: Iterable[int]) -> str:
+    """``gbb1:`` then comma-separated ``start+length`` runs, base 36, relative to `position`.
+    Runs that do not fit `MAX_METADATA_CHARS` are left out (the highest first): that costs
+    duplicates, never a loss."""
+    runs: list[list[int]] = []  # [first, last]
+    for offset in sorted(done):
+        if runs and offset == runs[-1][1] + 1:
+            runs[-1][1] = offset
+        else:
+            runs.append([offset, offset])
+    parts: list[str] = []
+    size = len(_METADATA_PREFIX)
+    for first, last in runs:
+        part = f"{_b36(first - position)}+{_b36(last - first + 1)}"
+        size += len(part) + 1
+        if size > MAX_METADATA_CHARS:
+            break
+        parts.append(part)
+    return _METADATA_PREFIX + ",".join(parts) if parts else ""
+
+
+def decode_done_above(position: int, metadata: str | None) -> set[int]:
+    """The offsets `encode_done_above` recorded; an empty set for anything it did not write
+    (another tool's metadata, a truncated or corrupt string)."""
+    if not metadata or not metadata.startswith(_METADATA_PREFIX):
+        return set()
+    done: set[int] = set()
+    for part in metadata[len(_METADATA_PREFIX) :].split(","):
+        match = _RANGE.fullmatch(part)
+        if match is None:
+            return set()
+        start, length = int(match.group(1), 36), int(match.group(2), 36)
+        done.update(range(position + start, position + start + length))
+    return done
+
+
+def _b36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
 
 
 @dataclass(slots=True)
@@ -26,9 +88,12 @@ class PartitionOffsets:
     outstanding: set[int] = field(default_factory=set)
     # Next offset to read, once the first record of this assignment is done.
     position: int | None = None
-    committed: int | None = None
+    committed: OffsetCommit | None = None
+    # Offsets a previous owner recorded as done (commit metadata): not to be sent again.
+    done_before: set[int] = field(default_factory=set)
 
-    def received(self, offset: int) -> None:
+    def received(self, offset: int) -> bool:
+        """Record a fetched offset; False when it was done before and needs no work."""
         if self.received_order:
             last = self.received_order[-1]
         else:
@@ -36,13 +101,21 @@ class PartitionOffsets:
         if offset <= last:
             raise ValueError(f"offset {offset} received after {last}: offsets went backwards")
         self.received_order.append(offset)
+        if offset in self.done_before:
+            self.done_before.discard(offset)
+            self._advance()
+            return False
         self.outstanding.add(offset)
+        return True
 
     def completed(self, offset: int) -> None:
         try:
             self.outstanding.remove(offset)
         except KeyError:
             raise ValueError(f"offset {offset} completed but it is not pending") from None
+        self._advance()
+
+    def _advance(self) -> None:
         order = self.received_order
         while order and order[0] not in self.outstanding:
             self.position = order.popleft() + 1
@@ -51,11 +124,16 @@ class PartitionOffsets:
     def pending(self) -> int:
         return len(self.outstanding)
 
-    def to_commit(self) -> int | None:
-        """The offset to commit, or None when nothing new is done since the last commit."""
-        if self.position is None or self.position == self.committed:
+    def to_commit(self) -> OffsetCommit | None:
+        """What to commit, or None when nothing new is done since the last commit."""
+        if self.position is None:
             return None
-        return self.position
+        position = self.position
+        # Done above the position: received, no longer outstanding (the deque holds only
+        # offsets from the position up).
+        done = [o for o in self.received_order if o not in self.outstanding]
+        commit = OffsetCommit(position, encode_done_above(position, done))
+        return None if commit == self.committed else commit
 
 
 class OffsetTracker:
@@ -64,8 +142,8 @@ class OffsetTracker:
     def __init__(self) -> None:
         self._partitions: dict[TopicPartition, PartitionOffsets] = {}
 
-    def assign(self, tp: TopicPartition) -> None:
-        self._partitions[tp] = PartitionOffsets()
+    def assign(self, tp: TopicPartition, done_before: Iterable[int] = ()) -> None:
+        self._partitions[tp] = PartitionOffsets(done_before=set(done_before))
 
     def forget(self, tp: TopicPartition) -> None:
         self._partitions.pop(tp, None)
@@ -73,8 +151,9 @@ class OffsetTracker:
     def is_assigned(self, tp: TopicPartition) -> bool:
         return tp in self._partitions
 
-    def received(self, tp: TopicPartition, offset: int) -> None:
-        self._partition(tp).received(offset)
+    def received(self, tp: TopicPartition, offset: int) -> bool:
+        """Record a fetched offset; False when a previous owner already did it."""
+        return self._partition(tp).received(offset)
 
     def completed(self, tp: TopicPartition, offset: int) -> None:
         self._partition(tp).completed(offset)
@@ -89,9 +168,11 @@ class OffsetTracker:
         part = self._partitions.get(tp)
         return part.pending if part else 0
 
-    def commit_plan(self, only: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
-        """Offsets to commit now: partitions whose done prefix moved since the last commit."""
-        plan: dict[TopicPartition, int] = {}
+    def commit_plan(
+        self, only: set[TopicPartition] | None = None
+    ) -> dict[TopicPartition, OffsetCommit]:
+        """What to commit now: partitions where something got done since the last commit."""
+        plan: dict[TopicPartition, OffsetCommit] = {}
         for tp, part in self._partitions.items():
             if only is not None and tp not in only:
                 continue
@@ -100,12 +181,17 @@ class OffsetTracker:
                 plan[tp] = offset
         return plan
 
-    def committed(self, plan: dict[TopicPartition, int]) -> None:
+    def committed(self, plan: dict[TopicPartition, OffsetCommit]) -> None:
         """Record that the broker accepted `plan` (partitions revoked since are ignored)."""
-        for tp, offset in plan.items():
+        for tp, commit in plan.items():
             part = self._partitions.get(tp)
-            if part is not None and (part.committed is None or offset > part.committed):
-                part.committed = offset
+            if part is not None and (
+                part.committed is None or commit.offset >= part.committed.offset
+            ):
+                part.committed = commit
 
     def committed_offsets(self) -> dict[TopicPartition, int | None]:
-        return {tp: part.committed for tp, part in self._partitions.items()}
+        return {
+            tp: part.committed.offset if part.committed else None
+            for tp, part in self._partitions.items()
+        }

@@ -10,6 +10,7 @@ class Counters:
     received: int = 0
     delivered: int = 0  # records whose every operation Gameball accepted
     skipped: int = 0  # records that map to no operation
+    done_before: int = 0  # records a previous owner delivered after its last commit
     retried: int = 0  # retries of single requests
     dead_lettered: int = 0
     requests: int = 0  # operations accepted by Gameball

@@ -14,7 +14,7 @@ import orjson
 from bridge.config import parse_config
 from bridge.engine.runner import Bridge
 from bridge.gameball.client import GameballClient
-from bridge.kafka.offsets import TopicPartition
+from bridge.kafka.offsets import OffsetCommit, TopicPartition
 from bridge.mapping.mapper import Mapper
 from bridge.record import SourceRecord
 
@@ -29,6 +29,7 @@ class FakeSource:
     def __init__(self, *batches: list[SourceRecord]) -> None:
         self.batches = deque(batches)
         self.commits: list[dict[TopicPartition, int]] = []
+        self.done_before: dict[TopicPartition, set[int]] = {}
         self.paused: list[list[TopicPartition]] = []
         self.resumed: list[list[TopicPartition]] = []
         self.assigned = [TP0, TP1]
@@ -37,7 +38,7 @@ class FakeSource:
 
     async def start(self, listener: Any) -> None:
         self.listener = listener
-        await listener.partitions_assigned(self.assigned)
+        await listener.partitions_assigned(self.assigned, self.done_before)
 
     async def poll(self, max_records: int, timeout: float) -> list[SourceRecord]:
         if self.batches and not self.is_paused:
@@ -48,8 +49,10 @@ class FakeSource:
         await asyncio.sleep(0.005)
         return []
 
-    async def commit(self, offsets: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
-        self.commits.append(dict(offsets))
+    async def commit(
+        self, offsets: dict[TopicPartition, OffsetCommit]
+    ) -> dict[TopicPartition, OffsetCommit]:
+        self.commits.append({tp: c.offset for tp, c in offsets.items()})
         return dict(offsets)
 
     async def pause(self, partitions: list[TopicPartition]) -> None:
@@ -66,7 +69,7 @@ class FakeSource:
     async def close(self) -> None:
         plan = await self.listener.partitions_revoked(self.assigned)
         if plan:
-            self.commits.append(plan)
+            self.commits.append({tp: c.offset for tp, c in plan.items()})
 
     def last_commit(self, tp: TopicPartition) -> int | None:
         return next((c[tp] for c in reversed(self.commits) if tp in c), None)
@@ -235,8 +238,7 @@ def test_partition_revoked_while_its_request_is_out_is_not_committed_by_us() -> 
             while bridge.in_flight < 2:
                 await asyncio.sleep(0.005)
         # The revoke waits (at most drain_timeout) and finds nothing done to commit.
-        plan = await bridge.partitions_revoked([TP0])
-        assert plan == {}
+        assert await bridge.partitions_revoked([TP0]) == {}
         source.assigned = [TP1]
         release.set()
         async with asyncio.timeout(5):
@@ -267,7 +269,7 @@ def test_revoke_commits_what_finished_within_the_wait() -> None:
             while bridge.in_flight < 2:
                 await asyncio.sleep(0.001)
         plan = await bridge.partitions_revoked([TP0])
-        assert plan == {TP0: 2}  # waited for both in-flight records
+        assert plan[TP0].offset == 2  # waited for both in-flight records
         source.assigned = [TP1]
         stop.set()
         await task
@@ -298,3 +300,18 @@ def test_mapping_failure_is_dead_lettered_and_committed() -> None:
     bridge, dead = build(source, ok)
     asyncio.run(run_until(bridge, lambda: source.last_commit(TP0) == 2))
     assert [reason.kind for _, reason in dead.written] == ["invalid_json"]
+
+
+def test_records_a_previous_owner_finished_are_not_sent_again() -> None:
+    sent: list[int] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(orjson.loads(request.content)["events"]["e"]["n"])
+        return httpx.Response(200)
+
+    source = FakeSource([rec(0, i, f"c{i}") for i in range(6)])
+    source.done_before = {TP0: {1, 2, 4}}
+    bridge, _ = build(source, handler)
+    asyncio.run(run_until(bridge, lambda: source.last_commit(TP0) == 6))
+    assert sorted(sent) == [0, 3, 5]
+    assert bridge.counters.done_before == 3

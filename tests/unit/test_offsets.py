@@ -6,9 +6,19 @@ import random
 
 import pytest
 
-from bridge.kafka.offsets import OffsetTracker
+from bridge.kafka.offsets import (
+    MAX_METADATA_CHARS,
+    OffsetTracker,
+    decode_done_above,
+    encode_done_above,
+)
 
 TP = ("t", 0)
+
+
+def plan(t: OffsetTracker, only: set[tuple[str, int]] | None = None) -> dict[tuple[str, int], int]:
+    """The commit plan's offsets (the metadata is tested on its own below)."""
+    return {tp: c.offset for tp, c in t.commit_plan(only).items()}
 
 
 def tracker(*offsets: int) -> OffsetTracker:
@@ -27,11 +37,11 @@ def test_out_of_order_completion_commits_only_the_contiguous_prefix() -> None:
     t = tracker(5, 6, 7, 8)
     t.completed(TP, 7)
     t.completed(TP, 8)
-    assert t.commit_plan() == {}
+    assert plan(t) == {}
     t.completed(TP, 5)
-    assert t.commit_plan() == {TP: 6}  # 6 still pending: commit "next is 6"
+    assert plan(t) == {TP: 6}  # 6 still pending: commit "next is 6"
     t.completed(TP, 6)
-    assert t.commit_plan() == {TP: 9}
+    assert plan(t) == {TP: 9}
     assert t.pending(TP) == 0
 
 
@@ -40,17 +50,16 @@ def test_gaps_in_offsets_are_fine() -> None:
     t = tracker(10, 13, 20)
     t.completed(TP, 13)
     t.completed(TP, 10)
-    assert t.commit_plan() == {TP: 14}
+    assert plan(t) == {TP: 14}
 
 
 def test_committed_plan_is_not_proposed_again() -> None:
     t = tracker(0, 1)
     t.completed(TP, 0)
-    plan = t.commit_plan()
-    t.committed(plan)
-    assert t.commit_plan() == {}
+    t.committed(t.commit_plan())
+    assert plan(t) == {}
     t.completed(TP, 1)
-    assert t.commit_plan() == {TP: 2}
+    assert plan(t) == {TP: 2}
 
 
 def test_offsets_going_backwards_are_refused() -> None:
@@ -77,7 +86,7 @@ def test_unassigned_partition_is_refused_and_forget_drops_state() -> None:
         t.received(("t", 1), 0)
     t.forget(TP)
     assert not t.is_assigned(TP)
-    assert t.commit_plan() == {}
+    assert plan(t) == {}
 
 
 def test_plan_can_be_limited_to_some_partitions() -> None:
@@ -86,7 +95,7 @@ def test_plan_can_be_limited_to_some_partitions() -> None:
     t.received(("t", 1), 0)
     t.completed(TP, 0)
     t.completed(("t", 1), 0)
-    assert t.commit_plan(only={("t", 1)}) == {("t", 1): 1}
+    assert plan(t, {("t", 1)}) == {("t", 1): 1}
 
 
 def test_random_completion_order_matches_a_reference_model() -> None:
@@ -103,7 +112,65 @@ def test_random_completion_order_matches_a_reference_model() -> None:
             while prefix < len(offsets) and offsets[prefix] in done:
                 prefix += 1
             position = offsets[prefix - 1] + 1 if prefix else None
-            expected = {TP: position} if position not in (None, last_committed) else {}
-            assert t.commit_plan() == expected
-            t.committed(expected)
+            if position is not None and position != last_committed:
+                assert plan(t) == {TP: position}
+            else:  # same offset; only the done-above metadata may have changed
+                assert plan(t) in ({}, {TP: position})
+            t.committed(t.commit_plan())
             last_committed = position
+
+
+# -- done-above metadata: fewer duplicates after a crash -----------------------------------
+
+
+def test_commit_metadata_records_what_is_done_above_the_offset() -> None:
+    t = tracker(*range(10, 20))
+    for o in (10, 13, 14, 15, 18):
+        t.completed(TP, o)
+    [commit] = t.commit_plan().values()
+    assert commit.offset == 11
+    assert decode_done_above(commit.offset, commit.metadata) == {13, 14, 15, 18}
+
+
+def test_a_new_owner_skips_what_the_metadata_says_is_done() -> None:
+    done = {13, 14, 18}
+    t = OffsetTracker()
+    t.assign(TP, decode_done_above(11, encode_done_above(11, done)))
+    needed = [o for o in range(11, 20) if t.received(TP, o)]
+    assert needed == [11, 12, 15, 16, 17, 19]
+    for o in needed:
+        t.completed(TP, o)
+    assert plan(t) == {TP: 20}
+
+
+def test_skipped_offsets_at_the_head_move_the_position_at_once() -> None:
+    t = OffsetTracker()
+    t.assign(TP, {5, 6})
+    assert t.received(TP, 5) is False
+    assert t.received(TP, 6) is False
+    assert plan(t) == {TP: 7}
+
+
+@pytest.mark.parametrize(
+    "done",
+    [set(), {0}, {1, 2, 3}, {5, 7, 9, 100_000}, set(range(3, 500)) | {2_000, 70_000_000}],
+)
+def test_metadata_round_trips(done: set[int]) -> None:
+    assert decode_done_above(1_000, encode_done_above(1_000, {1_000 + o for o in done})) == {
+        1_000 + o for o in done
+    }
+
+
+def test_metadata_stays_under_the_broker_limit_by_dropping_the_highest_runs() -> None:
+    done = set(range(0, 20_000, 2))  # 10,000 separate runs
+    encoded = encode_done_above(0, done)
+    assert len(encoded) <= MAX_METADATA_CHARS
+    decoded = decode_done_above(0, encoded)
+    assert decoded
+    assert decoded < done
+    assert min(done - decoded) > max(decoded)  # the lowest runs are the ones kept
+
+
+@pytest.mark.parametrize("metadata", [None, "", "other-tool", "gbb1:zz", "gbb1:1+2,x"])
+def test_foreign_or_corrupt_metadata_means_nothing_done(metadata: str | None) -> None:
+    assert decode_done_above(10, metadata) == set()
