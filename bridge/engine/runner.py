@@ -27,6 +27,7 @@ from bridge.kafka.consumer import KafkaSource
 from bridge.kafka.dead_letter import DeadLetterProducer, DeadLetterReason
 from bridge.kafka.offsets import OffsetCommit, OffsetTracker, TopicPartition
 from bridge.mapping.mapper import Mapper
+from bridge.observability.health import EngineStatus, PartitionStatus
 from bridge.observability.stats import Counters
 from bridge.record import Operation, SourceRecord
 
@@ -74,10 +75,35 @@ class Bridge:
         self._closing = False
         self._progress = asyncio.Event()
         self._by_customer = config.delivery.ordering == "customer"
+        # For `status()`: when the main loop last turned, and how many assignments the group
+        # has made (an empty one too: more instances than partitions leaves some idle).
+        self._loop_turned_at = time.monotonic()
+        self._assignments = 0
 
     @property
     def in_flight(self) -> int:
         return self._in_flight
+
+    async def status(self) -> EngineStatus:
+        """The engine's state now, for health checks and metrics (bridge.observability)."""
+        ends = await self._source.end_offsets(list(self._generation))
+        committed = self._tracker.committed_offsets()
+        partitions = {}
+        for tp in self._generation:
+            position, end = committed.get(tp), ends.get(tp)
+            partitions[tp] = PartitionStatus(
+                pending=self._tracker.pending(tp),
+                committed=position,
+                lag=max(end - position, 0) if end is not None and position is not None else None,
+            )
+        return EngineStatus(
+            at=time.monotonic(),
+            loop_turned_at=self._loop_turned_at,
+            assignments=self._assignments,
+            partitions=partitions,
+            in_flight=self._in_flight,
+            gameball_open=self._delivery.gate.is_open,
+        )
 
     # -- main loop ----------------------------------------------------------------------------
 
@@ -91,6 +117,7 @@ class Bridge:
         ]
         try:
             while not stop.is_set():
+                self._loop_turned_at = time.monotonic()
                 await self._apply_backpressure()
                 room = self._delivery_config.max_in_flight - self._in_flight
                 records = await self._source.poll(min(max(room, 1), MAX_POLL_BATCH), POLL_TIMEOUT)
@@ -201,13 +228,17 @@ class Bridge:
     async def _commit_periodically(self) -> None:
         while True:
             await asyncio.sleep(self._delivery_config.commit_interval)
-            await self.commit()
+            try:
+                await self.commit()
+            except Exception:  # a bug here must not end all commits; the next one retries
+                log.exception("engine.commit_failed")
 
     # -- rebalances (called by KafkaSource on the event loop) --------------------------------
 
     async def partitions_assigned(
         self, partitions: list[TopicPartition], done_before: dict[TopicPartition, set[int]]
     ) -> None:
+        self._assignments += 1
         for tp in partitions:
             self._next_generation += 1
             self._generation[tp] = self._next_generation

@@ -132,7 +132,7 @@ class KafkaSource:
         # owner's position; the plan may predate the rebalance, so check ownership here.
         owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
         request = [
-            KafkaTopicPartition(t, p, c.offset, c.metadata or None)
+            KafkaTopicPartition(t, p, c.offset, c.metadata)
             for (t, p), c in offsets.items()
             if (t, p) in owned
         ]

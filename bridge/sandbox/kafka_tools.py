@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
@@ -39,6 +39,7 @@ def produce(
     values: Iterable[bytes | None],
     *,
     keys: Iterable[bytes | None] | None = None,
+    headers: Iterable[list[tuple[str, bytes | None]]] | None = None,
     partition: int | None = None,
 ) -> int:
     """Produce every value (acks=all) and wait for all acknowledgements; return the count."""
@@ -58,17 +59,18 @@ def produce(
             failures.append(str(err))
 
     key_iter = iter(keys) if keys is not None else None
+    header_iter = iter(headers) if headers is not None else None
     count = 0
     for value in values:
         key = next(key_iter) if key_iter is not None else None
+        extra: dict[str, Any] = {}
+        if header_iter is not None:
+            extra["headers"] = next(header_iter)
+        if partition is not None:
+            extra["partition"] = partition
         while True:
             try:
-                if partition is None:
-                    producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
-                else:
-                    producer.produce(
-                        topic, value=value, key=key, partition=partition, on_delivery=on_delivery
-                    )
+                producer.produce(topic, value=value, key=key, on_delivery=on_delivery, **extra)
                 break
             except BufferError:
                 producer.poll(0.1)
