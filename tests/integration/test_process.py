@@ -69,6 +69,11 @@ def test_sigkill_mid_stream_and_restart_loses_nothing(
         f"{len(duplicated)} duplicates after restart, none lost"
     )
     assert emulator.stats()["overlap_violations"] == 0
+    # What can be sent twice: requests out at the kill (at most max_connections, 32) and
+    # records finished since the last commit (commit_interval 0.2 s); records finished before
+    # it are skipped by the restarted bridge thanks to the commit metadata. Without that
+    # metadata this run repeated ~260 records.
+    assert len(duplicated) <= 200
 
 
 def test_sigterm_drains_in_flight_work_and_commits_it(
