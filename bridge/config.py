@@ -173,6 +173,8 @@ class DeliveryConfig(Frozen):
     # "partition": one request at a time per partition (strict partition order).
     ordering: Literal["customer", "partition"] = "customer"
     max_in_flight: int = Field(default=500, ge=1)
+    # And at most this many bytes of record keys and values in flight.
+    max_in_flight_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     commit_interval: float = Field(default=1.0, gt=0)
     drain_timeout: float = Field(default=30.0, ge=0)
     retry: RetryConfig = RetryConfig()
@@ -185,10 +187,33 @@ class DeadLetterConfig(Frozen):
     properties: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
 
+class PersonalDataConfig(Frozen):
+    """What logs do with personal data: `email` and `mobile`, plus `fields`, wherever they
+    appear as keys (nested ones too). customer_id is kept: operators trace customers by it."""
+
+    # hash: a keyed SHA-256, truncated (the same value gives the same hash, so lines can still
+    # be matched up); drop: the key is removed; keep: logged as is.
+    mode: Literal["keep", "hash", "drop"] = "hash"
+    fields: tuple[str, ...] = ()
+    # The hash key. Unset: a random one per process (hashes match only within one run); set
+    # it to compare hashes across instances and restarts.
+    salt: SecretStr | None = None
+
+
 class LoggingConfig(Frozen):
     format: Literal["json", "console"] = "json"
     level: Literal["debug", "info", "warning", "error"] = "info"
     stats_interval: float = Field(default=30.0, gt=0)
+    pii: PersonalDataConfig = PersonalDataConfig()
+
+
+class ObservabilityConfig(Frozen):
+    # An HTTP port serving /healthz, /readyz and /metrics (Prometheus); null: none.
+    port: int | None = Field(default=None, ge=0, le=65535)
+    host: str = Field(default="0.0.0.0", min_length=1)
+    # A partition with records pending and no committed progress for this long makes the
+    # bridge unready (/readyz answers 503).
+    stuck_after: float = Field(default=300.0, gt=0)
 
 
 class BridgeConfig(Frozen):
@@ -197,6 +222,7 @@ class BridgeConfig(Frozen):
     dead_letter: DeadLetterConfig
     delivery: DeliveryConfig = DeliveryConfig()
     logging: LoggingConfig = LoggingConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
     mappings: tuple[MappingConfig, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -71,6 +71,7 @@ class Bridge:
             limits=RateLimiter(config.gameball.rate_limits.windows()),
         )
         self._in_flight = 0
+        self._in_flight_bytes = 0
         self._paused: set[TopicPartition] = set()
         self._closing = False
         self._progress = asyncio.Event()
@@ -163,6 +164,7 @@ class Bridge:
             self._tracker.completed(tp, record.offset)
             return
         self._in_flight += 1
+        self._in_flight_bytes += record.size
         self._lanes.submit(self._lane_key(job), job)
 
     def _lane_key(self, job: Job) -> Hashable:
@@ -188,6 +190,7 @@ class Bridge:
             self.counters.abandoned += 1
         finally:
             self._in_flight -= 1
+            self._in_flight_bytes -= job.record.size
             self._progress.set()
 
     def _done(self, job: Job) -> None:
@@ -202,21 +205,27 @@ class Bridge:
         return self._generation.get(job.tp) == job.generation
 
     async def _apply_backpressure(self) -> None:
-        """Pause every partition at `max_in_flight` records in flight; resume at half. Polling
-        goes on meanwhile, so the consumer stays in its group."""
-        limit = self._delivery_config.max_in_flight
-        if self._in_flight >= limit:
+        """Pause every partition at `max_in_flight` records (or `max_in_flight_bytes`) in
+        flight; resume below half of both. Polling goes on meanwhile, so the consumer stays
+        in its group."""
+        limits = self._delivery_config
+        count, size = self._in_flight, self._in_flight_bytes
+        if count >= limits.max_in_flight or size >= limits.max_in_flight_bytes:
             # Partitions assigned while paused are paused too.
             unpaused = [tp for tp in self._generation if tp not in self._paused]
             if unpaused:
                 await self._source.pause(unpaused)
                 self._paused.update(unpaused)
-                log.debug("engine.paused", in_flight=self._in_flight)
-        elif self._paused and self._in_flight <= limit // 2:
+                log.debug("engine.paused", in_flight=count, in_flight_bytes=size)
+        elif (
+            self._paused
+            and count <= limits.max_in_flight // 2
+            and size <= limits.max_in_flight_bytes // 2
+        ):
             paused = [tp for tp in self._paused if tp in self._generation]
             self._paused.clear()
             await self._source.resume(paused)
-            log.debug("engine.resumed", in_flight=self._in_flight)
+            log.debug("engine.resumed", in_flight=count, in_flight_bytes=size)
 
     # -- commits ------------------------------------------------------------------------------
 
@@ -338,6 +347,7 @@ class Bridge:
                 **delta,
                 delivered_per_s=round(delta["delivered"] / interval, 1),
                 in_flight=self._in_flight,
+                in_flight_bytes=self._in_flight_bytes,
                 lanes=len(self._lanes),
                 gameball_open=self._delivery.gate.is_open,
                 committed=_names_at(committed),

@@ -315,3 +315,42 @@ def test_records_a_previous_owner_finished_are_not_sent_again() -> None:
     asyncio.run(run_until(bridge, lambda: source.last_commit(TP0) == 6))
     assert sorted(sent) == [0, 3, 5]
     assert bridge.counters.done_before == 3
+
+
+def test_backpressure_also_bounds_bytes_in_flight() -> None:
+    release = asyncio.Event()
+
+    async def handler(_request: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return httpx.Response(200)
+
+    big = [
+        SourceRecord(
+            "t",
+            0,
+            i,
+            orjson.dumps({"user": {"id": f"c{i}"}, "type": "e", "n": i, "pad": "x" * 600}),
+        )
+        for i in range(10)
+    ]
+    source = FakeSource(big[:5], big[5:])  # two fetches of five ~650-byte records
+    bridge, _ = build(source, handler, max_in_flight=100, max_in_flight_bytes=2048)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(bridge.run(stop))
+        async with asyncio.timeout(5):
+            while not source.paused:
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)
+        # Over the 2 KiB bound after the first fetch: paused before the second.
+        assert bridge.in_flight == 5
+        release.set()
+        async with asyncio.timeout(5):
+            while bridge.counters.delivered < 10:
+                await asyncio.sleep(0.005)
+        stop.set()
+        await task
+
+    asyncio.run(scenario())
+    assert source.resumed
