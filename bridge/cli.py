@@ -9,7 +9,8 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 
 import structlog
 
@@ -44,6 +45,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--log-format", choices=["json", "console"], default="console")
 
+    dlq = commands.add_parser("dlq", help="work with the dead-letter topic")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    replay = dlq_commands.add_parser(
+        "replay", help="send dead letters through the current mappings again"
+    )
+    replay.add_argument("-c", "--config", default="config/bridge.yaml")
+    replay.add_argument("--from-offset", type=int, help="first dead-letter offset (each partition)")
+    replay.add_argument("--to-offset", type=int, help="last dead-letter offset, inclusive")
+    replay.add_argument("--from-time", type=_timestamp_ms, help="ISO 8601, e.g. 2026-11-27T10:00Z")
+    replay.add_argument("--to-time", type=_timestamp_ms, help="ISO 8601, inclusive")
+    replay.add_argument("--log-format", choices=["json", "console"])
+
     mapping = commands.add_parser("mapping", help="work on mappings without Kafka or Gameball")
     mapping_commands = mapping.add_subparsers(dest="mapping_command", required=True)
     mapping_test.add_arguments(
@@ -73,30 +86,74 @@ def main(argv: Sequence[str] | None = None) -> int:
         Mapper(config.mappings, max_record_bytes=config.dead_letter.max_record_bytes)
         print(f"{args.config}: ok ({len(config.mappings)} mapping(s))")
         return EXIT_OK
+    if args.command == "dlq":
+        return replay_dead_letters(config, args)
     return run_until_signalled(config, log_format=args.log_format, log_level=args.log_level)
 
 
-def run_until_signalled(
-    config: BridgeConfig, *, log_format: str | None = None, log_level: str | None = None
-) -> int:
-    secrets = [config.gameball.api_key.get_secret_value()]
-    if config.gameball.secret_key is not None:
-        secrets.append(config.gameball.secret_key.get_secret_value())
+def _timestamp_ms(text: str) -> int:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def replay_dead_letters(config: BridgeConfig, args: argparse.Namespace) -> int:
+    from bridge import replay
+
     configure_logging(
-        format=log_format or config.logging.format,
-        level=log_level or config.logging.level,
-        secrets=secrets,
+        format=args.log_format or config.logging.format,
+        level=config.logging.level,
+        secrets=_secrets(config),
     )
     log = structlog.get_logger("bridge")
     try:
-        asyncio.run(_run(config))
+        ranges = replay.plan(
+            config,
+            from_offset=args.from_offset,
+            to_offset=args.to_offset,
+            from_ms=args.from_time,
+            to_ms=args.to_time,
+        )
+        asyncio.run(_with_signals(config, lambda stop, _force: replay.replay(config, ranges, stop)))
     except BridgeError as exc:
         log.error("bridge.failed", error=str(exc))
         return EXIT_FAILURE
     return EXIT_OK
 
 
-async def _run(config: BridgeConfig) -> None:
+def run_until_signalled(
+    config: BridgeConfig, *, log_format: str | None = None, log_level: str | None = None
+) -> int:
+    configure_logging(
+        format=log_format or config.logging.format,
+        level=log_level or config.logging.level,
+        secrets=_secrets(config),
+    )
+    log = structlog.get_logger("bridge")
+    try:
+        asyncio.run(_with_signals(config, lambda stop, force: app.run(config, stop, force)))
+    except BridgeError as exc:
+        log.error("bridge.failed", error=str(exc))
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _secrets(config: BridgeConfig) -> list[str]:
+    secrets = [config.gameball.api_key.get_secret_value()]
+    if config.gameball.secret_key is not None:
+        secrets.append(config.gameball.secret_key.get_secret_value())
+    return secrets
+
+
+async def _with_signals(
+    config: BridgeConfig,
+    body: Callable[[asyncio.Event, asyncio.Event], Awaitable[object]],
+) -> None:
+    """Run `body(stop, force)`; SIGTERM/SIGINT set `stop`, a second one sets `force`."""
     stop, force = asyncio.Event(), asyncio.Event()
     log = structlog.get_logger("bridge")
 
@@ -113,7 +170,7 @@ async def _run(config: BridgeConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
-    await app.run(config, stop, force)
+    await body(stop, force)
 
 
 if __name__ == "__main__":

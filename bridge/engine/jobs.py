@@ -11,6 +11,7 @@ from bridge.record import Operation, SourceRecord
 
 @dataclass(slots=True)
 class Job:
+    # What is mapped, and dead-lettered if it fails.
     record: SourceRecord
     operations: list[Operation]
     # Set when the record could not be mapped: the job is to dead-letter it.
@@ -18,10 +19,18 @@ class Job:
     # The assignment of the record's partition it was fetched under; a job whose partition
     # was revoked (or lost) since then is abandoned, because it belongs to another member now.
     generation: int
+    # Where the record was read from, when that is not `record` itself: a dead letter being
+    # replayed is mapped as the original record but tracked at its place in the dead letters.
+    fetched: SourceRecord | None = None
 
     @property
     def tp(self) -> TopicPartition:
-        return (self.record.topic, self.record.partition)
+        source = self.fetched or self.record
+        return (source.topic, source.partition)
+
+    @property
+    def offset(self) -> int:
+        return (self.fetched or self.record).offset
 
     @property
     def customer_id(self) -> str | None:
@@ -29,9 +38,9 @@ class Job:
 
     def log_context(self) -> dict[str, object]:
         return {
-            "topic": self.record.topic,
-            "partition": self.record.partition,
-            "offset": self.record.offset,
+            "topic": self.tp[0],
+            "partition": self.tp[1],
+            "offset": self.offset,
             "customer_id": self.customer_id,
         }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 import structlog
 
@@ -49,7 +49,11 @@ class Bridge:
         client: GameballClient,
         dead_letters: DeadLetterProducer,
         mapper: Mapper,
+        restore: Callable[[SourceRecord], SourceRecord] | None = None,
     ) -> None:
+        """`restore`, for replays, turns a fetched record into the one to map (see
+        `bridge.replay`)."""
+        self._restore = restore
         self._config = config
         self._delivery_config = config.delivery
         self._source = source
@@ -84,6 +88,10 @@ class Bridge:
     @property
     def in_flight(self) -> int:
         return self._in_flight
+
+    def committed_offsets(self) -> dict[TopicPartition, int | None]:
+        """The last offset committed per assigned partition (None: nothing yet)."""
+        return self._tracker.committed_offsets()
 
     async def status(self) -> EngineStatus:
         """The engine's state now, for health checks and metrics (bridge.observability)."""
@@ -151,6 +159,7 @@ class Bridge:
             return
         operations: list[Operation] = []
         mapping_error: MappingError | None = None
+        fetched, record = (record, self._restore(record)) if self._restore else (None, record)
         try:
             operations = self._mapper.map(record)
         except MappingError as exc:
@@ -158,13 +167,13 @@ class Bridge:
         except Exception as exc:  # a bug in a mapping must cost one record, not the bridge
             log.exception("mapping.unexpected_error", topic=record.topic, offset=record.offset)
             mapping_error = MappingError("internal_error", f"{type(exc).__name__}: {exc}")
-        job = Job(record, operations, mapping_error, generation)
+        job = Job(record, operations, mapping_error, generation, fetched)
         if not operations and mapping_error is None:
             self.counters.skipped += 1
-            self._tracker.completed(tp, record.offset)
+            self._tracker.completed(tp, job.offset)
             return
         self._in_flight += 1
-        self._in_flight_bytes += record.size
+        self._in_flight_bytes += (fetched or record).size
         self._lanes.submit(self._lane_key(job), job)
 
     def _lane_key(self, job: Job) -> Hashable:
@@ -190,14 +199,14 @@ class Bridge:
             self.counters.abandoned += 1
         finally:
             self._in_flight -= 1
-            self._in_flight_bytes -= job.record.size
+            self._in_flight_bytes -= (job.fetched or job.record).size
             self._progress.set()
 
     def _done(self, job: Job) -> None:
         # The partition may have been revoked while the request was out: then the record
         # belongs to the next owner, who will send it again (a duplicate, never a loss).
         if self._is_current(job):
-            self._tracker.completed(job.tp, job.record.offset)
+            self._tracker.completed(job.tp, job.offset)
         else:
             self.counters.abandoned += 1
 

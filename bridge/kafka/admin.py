@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -31,3 +31,51 @@ def ensure_topics(
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise KafkaClientError(f"cannot create topic {name}: {exc}") from exc
+
+
+def offset_ranges(
+    props: Mapping[str, Any],
+    topic: str,
+    *,
+    from_offset: int | None = None,
+    to_offset: int | None = None,
+    from_ms: int | None = None,
+    to_ms: int | None = None,
+    timeout: float = 30.0,
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """Per partition of `topic`, the offsets ``[start, end)`` between the given bounds:
+    offsets (the same for every partition) or times (epoch ms, resolved per partition);
+    unbounded ends mean the partition's current start and end."""
+    consumer = Consumer({**props, "group.id": "bridge-offset-lookup", "enable.auto.commit": False})
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        if meta is None or meta.error is not None:
+            raise KafkaClientError(f"topic {topic} does not exist or cannot be read")
+        ranges: dict[tuple[str, int], tuple[int, int]] = {}
+        for partition in sorted(meta.partitions):
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout
+            )
+            start, end = low, high
+            if from_offset is not None:
+                start = max(start, from_offset)
+            if to_offset is not None:
+                end = min(end, to_offset + 1)
+            if from_ms is not None:
+                start = max(start, _offset_at(consumer, topic, partition, from_ms, high, timeout))
+            if to_ms is not None:
+                end = min(end, _offset_at(consumer, topic, partition, to_ms + 1, high, timeout))
+            ranges[(topic, partition)] = (start, max(start, end))
+        return ranges
+    except KafkaException as exc:
+        raise KafkaClientError(f"cannot read the offsets of {topic}: {exc}") from exc
+    finally:
+        consumer.close()
+
+
+def _offset_at(
+    consumer: Consumer, topic: str, partition: int, ms: int, high: int, timeout: float
+) -> int:
+    """The first offset with a timestamp at or after `ms` (the end when there is none)."""
+    [found] = consumer.offsets_for_times([TopicPartition(topic, partition, ms)], timeout=timeout)
+    return found.offset if found.offset >= 0 else high

@@ -59,12 +59,23 @@ def to_record(msg: Message) -> SourceRecord:
 
 
 class KafkaSource:
-    """Subscribes to the configured topics and hands out records as `SourceRecord`s."""
+    """Subscribes to the configured topics and hands out records as `SourceRecord`s.
 
-    def __init__(self, config: KafkaConfig, topics: Sequence[str]) -> None:
+    With `ranges` instead, it reads fixed offset ranges ``[start, end)`` of given partitions
+    (a replay) without joining the group's rebalances; offsets are still committed under the
+    group id."""
+
+    def __init__(
+        self,
+        config: KafkaConfig,
+        topics: Sequence[str] = (),
+        *,
+        ranges: dict[TopicPartition, tuple[int, int]] | None = None,
+    ) -> None:
         self._props = consumer_properties(config)
         self._props["error_cb"] = self._on_error
         self._topics = list(topics)
+        self._ranges = ranges
         self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kafka")
         self._consumer: Any = None
         self._listener: RebalanceListener | None = None
@@ -80,6 +91,15 @@ class KafkaSource:
     def _start(self) -> None:
         try:
             self._consumer = Consumer(self._props)
+            if self._ranges is not None:
+                self._consumer.assign(
+                    [
+                        KafkaTopicPartition(t, p, start)
+                        for (t, p), (start, _end) in self._ranges.items()
+                    ]
+                )
+                self._on_assign(self._consumer, self._consumer.assignment())
+                return
             self._consumer.subscribe(
                 self._topics,
                 on_assign=self._on_assign,
@@ -92,6 +112,8 @@ class KafkaSource:
     async def close(self) -> None:
         """Leave the group (revoking, and so committing, what is done) and close."""
         if self._consumer is not None:
+            if self._ranges is not None:  # assigned by hand: no rebalance to commit in
+                await self._run(self._on_revoke, self._consumer, self._consumer.assignment())
             await self._run(self._consumer.close)
         self._thread.shutdown(wait=True)
 
@@ -109,7 +131,14 @@ class KafkaSource:
         for msg in self._consumer.consume(num_messages=max_records, timeout=timeout):
             err = msg.error()
             if err is None:
-                records.append(to_record(msg))
+                record = to_record(msg)
+                if (
+                    self._ranges is not None
+                    and record.offset
+                    >= self._ranges.get((record.topic, record.partition), (0, 0))[1]
+                ):
+                    continue  # past the end of the range being replayed
+                records.append(record)
             elif err.fatal():
                 raise KafkaClientError(f"fatal Kafka consumer error: {err.str()}")
             else:
