@@ -9,21 +9,24 @@ import structlog
 from bridge import __version__
 from bridge.config import BridgeConfig
 from bridge.engine.runner import Bridge
-from bridge.gameball.client import GameballClient
+from bridge.gameball.client import GameballClient, RequestObserver
 from bridge.kafka.consumer import KafkaSource
 from bridge.kafka.dead_letter import DeadLetterProducer
 from bridge.mapping.mapper import Mapper
+from bridge.observability.monitor import Monitor
 from bridge.observability.stats import Counters
 
 log = structlog.get_logger("bridge")
 
 
-def build(config: BridgeConfig) -> Bridge:
+def build(config: BridgeConfig, *, observe: RequestObserver | None = None) -> Bridge:
     mapper = Mapper(config.mappings, max_record_bytes=config.dead_letter.max_record_bytes)
     return Bridge(
         config,
         source=KafkaSource(config.kafka, config.subscribed_topics()),
-        client=GameballClient(config.gameball, policy=config.delivery.retry.policy()),
+        client=GameballClient(
+            config.gameball, policy=config.delivery.retry.policy(), observe=observe
+        ),
         dead_letters=DeadLetterProducer(config.kafka, config.dead_letter),
         mapper=mapper,
     )
@@ -33,12 +36,18 @@ async def run(
     config: BridgeConfig, stop: asyncio.Event, force_stop: asyncio.Event | None = None
 ) -> Counters:
     """Run one bridge until `stop` is set; return its final counters."""
-    bridge = build(config)
+    # Health, readiness and metrics: only when a port is configured.
+    monitor = Monitor(config.observability) if config.observability.port is not None else None
+    bridge = build(config, observe=monitor.observe_request if monitor else None)
     log.info(
         "bridge.started",
         version=__version__,
         topics=list(config.subscribed_topics()),
         config=config.redacted(),
     )
-    await bridge.run(stop, force_stop)
+    if monitor is None:
+        await bridge.run(stop, force_stop)
+    else:
+        async with monitor.serving(bridge, stop):
+            await bridge.run(stop, force_stop)
     return bridge.counters

@@ -8,6 +8,7 @@ module imports httpx.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import httpx
 import orjson
@@ -20,6 +21,10 @@ from bridge.record import Operation, Resource
 
 CONNECTIONS_PER_POOL = 4
 
+# Told of every request: its resource, the HTTP status (or "error" when there was no answer),
+# and the seconds it took (bridge.observability.metrics).
+RequestObserver = Callable[[Resource, int | str, float], None]
+
 
 class GameballClient:
     def __init__(
@@ -28,8 +33,10 @@ class GameballClient:
         *,
         policy: RetryPolicy = DEFAULT_POLICY,
         transport: httpx.AsyncBaseTransport | None = None,
+        observe: RequestObserver | None = None,
     ) -> None:
         self._policy = policy
+        self._observe = observe
         headers = {
             "apikey": config.api_key.get_secret_value(),
             "content-type": "application/json",
@@ -71,15 +78,22 @@ class GameballClient:
             pool = self._pools[hash(operation.customer_id) % len(self._pools)]
             response = await pool.post(self._paths[operation.resource], content=content)
         except httpx.TimeoutException as exc:
+            self._observed(operation.resource, "error", started)
             raise RetryableDeliveryError(f"timed out: {type(exc).__name__}") from exc
         except httpx.TransportError as exc:
             # Connection refused/reset, DNS, protocol errors: the request may not have
             # reached Gameball at all, so it is safe to try again.
+            self._observed(operation.resource, "error", started)
             raise RetryableDeliveryError(f"connection failed: {type(exc).__name__}: {exc}") from exc
+        self._observed(operation.resource, response.status_code, started)
         error = classify(response.status_code, response.headers, response.content, self._policy)
         if error is not None:
             raise error
         return time.perf_counter() - started
+
+    def _observed(self, resource: Resource, status: int | str, started: float) -> None:
+        if self._observe is not None:
+            self._observe(resource, status, time.perf_counter() - started)
 
     async def aclose(self) -> None:
         for pool in self._pools:

@@ -1,0 +1,122 @@
+"""Prometheus metrics of one bridge process.
+
+Each `Metrics` has its own `CollectorRegistry` (not prometheus_client's global one), so
+several bridges, or several tests, can live in one process. Counters are read from the
+engine's `Counters` at scrape time, gauges from the latest status snapshot; only the request
+latency histogram is recorded as requests happen (`observe_request`, the Gameball client's
+``observe`` hook).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Protocol
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from bridge.observability.health import Snapshot, Verdict
+from bridge.record import Resource
+
+PREFIX = "gameball_bridge"
+
+# Counters field -> (metric name without the prefix and _total, help). A field missing here
+# is still exported, as gameball_bridge_<field>_total.
+COUNTERS: dict[str, tuple[str, str]] = {
+    "received": ("records_received", "Records fetched from Kafka."),
+    "delivered": ("records_delivered", "Records whose every operation Gameball accepted."),
+    "skipped": ("records_skipped", "Records that map to no operation (committed as done)."),
+    "done_before": (
+        "records_done_before",
+        "Records a previous owner of the partition had delivered after its last commit.",
+    ),
+    "dead_lettered": ("records_dead_lettered", "Records written to the dead-letter topic."),
+    "abandoned": (
+        "records_abandoned",
+        "Records dropped unfinished on revoke or shutdown (delivered again later).",
+    ),
+    "retried": ("request_retries", "Gameball requests retried."),
+    "requests": ("requests", "Gameball requests accepted."),
+    "rate_limit_waits": (
+        "rate_limit_waits",
+        "Requests that waited for the client-side rate limit.",
+    ),
+}
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class MetricsSource(Protocol):
+    def counter_values(self) -> Mapping[str, int]: ...
+
+    def snapshot(self) -> Snapshot | None: ...
+
+    def readiness(self) -> Verdict: ...
+
+
+class Metrics:
+    def __init__(self, source: MetricsSource) -> None:
+        self.registry = CollectorRegistry()
+        self._latency = Histogram(
+            f"{PREFIX}_gameball_request_seconds",
+            "Gameball request latency, by resource and HTTP status ('error': no answer).",
+            ["resource", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_EngineCollector(source))
+
+    def observe_request(self, resource: Resource, status: int | str, seconds: float) -> None:
+        self._latency.labels(resource.value, str(status)).observe(seconds)
+
+    def render(self) -> tuple[bytes, str]:
+        """The Prometheus text format, and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _EngineCollector:
+    def __init__(self, source: MetricsSource) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        for field, value in self._source.counter_values().items():
+            name, doc = COUNTERS.get(field, (field, f"The engine's {field} counter."))
+            yield CounterMetricFamily(f"{PREFIX}_{name}", doc, value=value)
+        snapshot = self._source.snapshot()
+        ready = self._source.readiness().ok
+        yield GaugeMetricFamily(
+            f"{PREFIX}_ready", "1 when /readyz answers 200, else 0.", value=int(ready)
+        )
+        if snapshot is None:
+            return
+        engine = snapshot.engine
+        yield GaugeMetricFamily(
+            f"{PREFIX}_in_flight", "Records fetched and not done yet.", value=engine.in_flight
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_gameball_access_open",
+            "0 while Gameball refuses the keys or the account, else 1.",
+            value=int(engine.gameball_open),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_gameball_failure_streak",
+            "Gameball requests in a row that got no answer or a 5xx.",
+            value=snapshot.gameball_failures,
+        )
+        lag = GaugeMetricFamily(
+            f"{PREFIX}_partition_lag",
+            "Records between the committed offset and the end of the partition.",
+            labels=["topic", "partition"],
+        )
+        pending = GaugeMetricFamily(
+            f"{PREFIX}_partition_pending",
+            "Records of the partition received and not done yet.",
+            labels=["topic", "partition"],
+        )
+        for (topic, partition), part in sorted(engine.partitions.items()):
+            labels = [topic, str(partition)]
+            pending.add_metric(labels, part.pending)
+            if part.lag is not None:
+                lag.add_metric(labels, part.lag)
+        yield lag
+        yield pending
