@@ -5,7 +5,9 @@ For each emulator latency, in the same run:
   * the bridge: `bridge.app.run` in this process, from the first fetch until the group's
     committed offsets reach the end of the topic;
   * a naive baseline: one consumer, one synchronous POST per record, a synchronous commit
-    after each (what a first draft of such a service does).
+    after each (what a first draft of such a service does);
+  * the raw ceiling: the bridge's Gameball client posting pre-built bodies as fast as it can
+    with the same concurrency (no Kafka, no mapping, no bookkeeping).
 
 Prints records/s (median of --runs), CPU seconds per 1,000 records and peak RSS for the bridge,
 and the bridge/baseline ratio. The emulator runs in its own process (so it does not share the
@@ -43,6 +45,7 @@ from bridge.sandbox import kafka_tools
 from bridge.sandbox.local_kafka import LocalKafka
 
 API_KEY = "bench-api-key"
+MAX_CONNECTIONS = 100
 PARTITIONS = 3
 
 
@@ -103,7 +106,12 @@ def run_bridge(bootstrap: str, url: str, topic: str, records: int) -> dict[str, 
     config = parse_config(
         {
             "kafka": {"bootstrap_servers": bootstrap, "group_id": group},
-            "gameball": {"base_url": url, "api_key": API_KEY, "max_connections": 100},
+            "gameball": {
+                "base_url": url,
+                "api_key": API_KEY,
+                "max_connections": MAX_CONNECTIONS,
+                "rate_limits": {"enabled": False},
+            },
             "dead_letter": {"topic": f"{topic}-dlq"},
             "delivery": {"max_in_flight": 2000, "commit_interval": 0.5},
             "logging": {"level": "warning", "stats_interval": 600},
@@ -191,6 +199,43 @@ def run_naive(bootstrap: str, url: str, topic: str, limit: int, max_seconds: flo
     return done / (time.perf_counter() - started)
 
 
+def run_raw_ceiling(url: str, records: int, customers: int) -> float:
+    """The bridge's own Gameball client posting pre-built bodies as fast as it can, with the
+    same concurrency as the bridge: what the bridge could reach if Kafka, mapping and
+    bookkeeping were free."""
+    from bridge.config import GameballConfig
+    from bridge.gameball.client import GameballClient
+    from bridge.record import Operation, Resource
+
+    config = GameballConfig.model_validate(
+        {"base_url": url, "api_key": API_KEY, "max_connections": MAX_CONNECTIONS}
+    )
+    ops = [
+        Operation(
+            Resource.EVENTS,
+            f"cust_{i % customers}",
+            {"customerId": f"cust_{i % customers}", "events": {"tick": {"seq": i}}},
+        )
+        for i in range(records)
+    ]
+
+    async def go() -> float:
+        client = GameballClient(config)
+        gate = asyncio.Semaphore(MAX_CONNECTIONS)
+
+        async def one(op: Operation) -> None:
+            async with gate:
+                await client.send(op)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(op) for op in ops))
+        elapsed = time.perf_counter() - started
+        await client.aclose()
+        return records / elapsed
+
+    return asyncio.run(go())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=20_000)
@@ -218,6 +263,7 @@ def main() -> int:
                     topic = new_topic(bootstrap, args.records, args.customers)
                     results.append(run_bridge(bootstrap, url, topic, args.records))
                     assert results[-1]["delivered"] >= args.records, results[-1]
+                raw = [run_raw_ceiling(url, args.records, args.customers) for _ in range(args.runs)]
                 naive = [
                     run_naive(
                         bootstrap,
@@ -231,10 +277,12 @@ def main() -> int:
             rate = statistics.median(r["rate"] for r in results)
             cpu = statistics.median(r["cpu_per_1000"] for r in results)
             naive_rate = statistics.median(naive)
+            raw_rate = statistics.median(raw)
             print(
-                f"latency {latency:>4.0f} ms: bridge {rate:8.0f} records/s "
-                f"({cpu:.3f} CPU s per 1,000 records) | naive baseline {naive_rate:7.1f} "
-                f"records/s | ratio {rate / naive_rate:6.1f}x"
+                f"latency {latency:>4.0f} ms: bridge {rate:6.0f} records/s "
+                f"({cpu:.2f} CPU s per 1,000) | naive {naive_rate:6.1f}/s"
+                f" -> {rate / naive_rate:5.1f}x"
+                f" | raw client ceiling {raw_rate:6.0f}/s -> {rate / raw_rate:4.0%} of it"
             )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process (bridge + driver): {peak_mb:.0f} MB")
