@@ -19,6 +19,7 @@ from bridge.config import BridgeConfig, load_config
 from bridge.errors import BridgeError, ConfigError
 from bridge.mapping import testing as mapping_test
 from bridge.observability.logging import configure_logging
+from bridge.observability.pii import RedactPersonalData
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
@@ -108,6 +109,7 @@ def replay_dead_letters(config: BridgeConfig, args: argparse.Namespace) -> int:
         format=args.log_format or config.logging.format,
         level=config.logging.level,
         secrets=_secrets(config),
+        personal_data=RedactPersonalData.from_config(config.logging.pii),
     )
     log = structlog.get_logger("bridge")
     try:
@@ -132,6 +134,7 @@ def run_until_signalled(
         format=log_format or config.logging.format,
         level=log_level or config.logging.level,
         secrets=_secrets(config),
+        personal_data=RedactPersonalData.from_config(config.logging.pii),
     )
     log = structlog.get_logger("bridge")
     try:

@@ -16,6 +16,8 @@ import orjson
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
+from bridge.observability.pii import RedactPersonalData
+
 _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -34,12 +36,21 @@ class _MaskSecrets:
         if not self._secrets:
             return event
         for key, value in event.items():
-            if isinstance(value, str):
-                for secret in self._secrets:
-                    if secret in value:
-                        value = value.replace(secret, "******")
-                event[key] = value
+            event[key] = self._mask(value)
         return event
+
+    def _mask(self, value: Any) -> Any:
+        # Nested values too: a secret inside a dict or a list is as leaked as a top-level one.
+        if isinstance(value, str):
+            for secret in self._secrets:
+                if secret in value:
+                    value = value.replace(secret, "******")
+            return value
+        if isinstance(value, dict):
+            return {k: self._mask(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._mask(v) for v in value]
+        return value
 
 
 def _dumps(obj: Any, default: Any = None) -> str:
@@ -52,11 +63,14 @@ def configure_logging(
     level: str = "info",
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
+    personal_data: RedactPersonalData | None = None,
 ) -> None:
+    """`personal_data` hashes or drops personal data (`logging.pii`; bridge.observability.pii)."""
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        *([personal_data] if personal_data is not None else []),
         _MaskSecrets(secrets),
     ]
     renderer: Any
