@@ -133,9 +133,9 @@ def test_an_outage_holds_commits_at_the_first_undelivered_record_then_drains(
     with InProcessBridge(config) as bridge:
         # Every partition's first record fails: nothing may be committed, nothing dead-lettered.
         assert wait_until(lambda: emulator.stats()["total_requests"] >= 50, 30)
-        time.sleep(4)  # 503s for a while ...
+        time.sleep(5)  # 503s for a while ...
         emulator.set_outage("drop")  # ... then connections dropped without an answer
-        time.sleep(4)
+        time.sleep(5)
         assert kafka_tools.committed_offsets(bootstrap, group, topic) == dict.fromkeys(
             range(3), -1001
         )
