@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from bridge.config_base import Frozen, check_pattern, check_topic_name
+from bridge.config_base import Frozen, TopicSpec, check_topic_name
 from bridge.errors import ConfigError
 from bridge.gameball.retry_policy import RetryPolicy, parse_rule
 from bridge.mapping.schema import MappingConfig
@@ -34,9 +34,6 @@ from bridge.record import Resource
 # sasl.oauthbearer.client.secret, ...): masked whenever the config is shown.
 _SECRET_PROPERTY = re.compile(r"password|secret|credential|\.key\.pem|token", re.IGNORECASE)
 MASK = "******"
-
-
-TopicSpec = Annotated[str, Field(min_length=1)]
 
 
 class KafkaConfig(Frozen):
@@ -49,13 +46,6 @@ class KafkaConfig(Frozen):
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
     # Any other librdkafka property (security.protocol, sasl.*, ssl.*, client.id, ...).
     properties: dict[str, str | int | float | bool] = Field(default_factory=dict)
-
-    @field_validator("topics")
-    @classmethod
-    def _topics_valid(cls, topics: tuple[str, ...]) -> tuple[str, ...]:
-        for topic in topics:
-            check_pattern(topic)
-        return topics
 
     @field_validator("properties")
     @classmethod
@@ -304,17 +294,25 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 
 def _describe(exc: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid configuration ({exc.error_count()} problem(s))"]
+    errors = []
     for err in exc.errors(include_url=False, include_input=False):
         # pydantic adds the union branch or validator name to the location; drop those.
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        errors.append((loc, err))
+    failed = {loc for loc, _ in errors}
+    lines = []
+    for loc, err in errors:
+        # A list whose items failed is also "too short" once they are dropped: say it once.
+        if err["type"] == "too_short" and any(f[: len(loc)] == loc and f != loc for f in failed):
+            continue
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see config/bridge.yaml for every key)"
         elif err["type"] == "missing":
             msg = "required key is missing"
         lines.append(f"  {_location(loc)}: {msg}")
-    return "\n".join(lines)
+    header = f"{source}: invalid configuration ({len(lines)} problem(s))"
+    return "\n".join([header, *lines])
 
 
 def parse_config(

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 
 class Frozen(BaseModel):
@@ -34,3 +35,7 @@ def check_pattern(topic: str) -> str:
     except re.error as exc:
         raise ValueError(f"bad topic pattern {topic!r}: {exc}") from exc
     return topic
+
+
+# A topic name, or a regular expression starting with "^" (as librdkafka's subscribe reads it).
+TopicSpec = Annotated[str, Field(min_length=1), AfterValidator(check_pattern)]

@@ -17,12 +17,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from bridge.config_base import check_pattern
+from bridge.config_base import TopicSpec
 from bridge.mapping.output_spec import parse_output
 from bridge.mapping.plugins import load_plugin
 from bridge.mapping.value_spec import KafkaField, ObjectSpec, Strict, ValueSpec
-
-TopicSpec = Annotated[str, Field(min_length=1)]
 
 
 def _check_plugin(ref: str) -> str:
@@ -122,13 +120,6 @@ class Match(Strict):
     def _what(cls) -> str:
         return "match"
 
-    @field_validator("topics")
-    @classmethod
-    def _topics_valid(cls, topics: tuple[str, ...]) -> tuple[str, ...]:
-        for topic in topics:
-            check_pattern(topic)
-        return topics
-
 
 class EventOutput(Strict):
     """A track-events body: ``{"customerId", "events": {name: metadata}, "email", "mobile"}``."""
@@ -221,13 +212,6 @@ class MappingConfig(Strict):
     @classmethod
     def _what(cls) -> str:
         return "a mapping"
-
-    @field_validator("topics")
-    @classmethod
-    def _topics_valid(cls, topics: tuple[str, ...]) -> tuple[str, ...]:
-        for topic in topics:
-            check_pattern(topic)
-        return topics
 
     @model_validator(mode="after")
     def _rules_or_event(self) -> MappingConfig:

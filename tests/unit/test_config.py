@@ -65,8 +65,8 @@ def test_minimal_config_takes_defaults() -> None:
         ({**minimal(), "dead_letter": {}}, "dead_letter.topic", "required key is missing"),
         (minimal(delivery={"max_in_flight": "many"}), "delivery.max_in_flight", "integer"),
         (minimal(delivery={"ordering": "random"}), "delivery.ordering", "'customer'"),
-        (minimal(kafka__topics=["^(bad"]), "kafka.topics", "bad topic pattern"),
-        (minimal(mappings__0__topics=["^[x"]), "mappings[0].topics", "bad topic pattern"),
+        (minimal(kafka__topics=["^(bad"]), "kafka.topics[0]", "bad topic pattern"),
+        (minimal(mappings__0__topics=["^[x"]), "mappings[0].topics[0]", "bad topic pattern"),
         (
             minimal(mappings__0__event={"customer_id": "a..b", "name": {"const": "x"}}),
             "mappings[0].event.customer_id",
@@ -91,7 +91,7 @@ def test_minimal_config_takes_defaults() -> None:
             "bad retry rule 'sometimes'",
         ),
         (minimal(dead_letter={"topic": "dead letters"}), "dead_letter.topic", "bad topic name"),
-        (minimal(kafka__topics=["a/b"]), "kafka.topics", "bad topic name"),
+        (minimal(kafka__topics=["a/b"]), "kafka.topics[0]", "bad topic name"),
     ],
 )
 def test_each_error_names_the_file_the_key_and_what_was_expected(
@@ -99,6 +99,7 @@ def test_each_error_names_the_file_the_key_and_what_was_expected(
 ) -> None:
     message = error_of(data)
     assert message.startswith("conf.yaml: invalid configuration")
+    assert "Tuple should have at least" not in message or location == "mappings"
     line = next((ln for ln in message.splitlines() if ln.strip().startswith(location + ":")), "")
     assert line, f"no line for {location} in:\n{message}"
     assert expected in line
