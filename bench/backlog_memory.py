@@ -24,12 +24,11 @@ from pathlib import Path
 import httpx
 import orjson
 import yaml
+from _emulator import API_KEY, emulator_process
 
 from bridge.kafka.admin import ensure_topics
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.local_kafka import LocalKafka
-
-API_KEY = "bench-api-key"
 
 
 def memory_kb(pid: int) -> tuple[int, int]:
@@ -104,22 +103,7 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=60)
     args = parser.parse_args()
-    emulator = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bridge.sandbox.emulator",
-            "--port",
-            "0",
-            "--api-key",
-            API_KEY,
-            "--no-record-bodies",
-        ],
-        stdout=subprocess.PIPE,
-    )
-    try:
-        assert emulator.stdout is not None
-        url = orjson.loads(emulator.stdout.readline())["url"]
+    with emulator_process() as url:
         httpx.post(f"{url}/_emulator/faults", json={"outage": 503}).raise_for_status()
         with LocalKafka(heap_mb=1024) as kafka, tempfile.TemporaryDirectory() as tmp:
             for records in (max(args.records // 100, 1000), args.records):
@@ -129,9 +113,6 @@ def main() -> int:
                     f"bridge RSS peak {r['peak_mb']:.0f} MB, median {r['median_mb']:.0f} MB, "
                     f"at the end {r['last_mb']:.0f} MB (produced in {r['produced_s']:.0f} s)"
                 )
-    finally:
-        emulator.terminate()
-        emulator.wait(10)
     return 0
 
 

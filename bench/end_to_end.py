@@ -24,17 +24,16 @@ import argparse
 import asyncio
 import resource
 import statistics
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
 import orjson
+from _emulator import API_KEY, accepted_events, emulator_process
 from confluent_kafka import Consumer, TopicPartition
 
 from bridge import app
@@ -44,43 +43,12 @@ from bridge.observability.logging import configure_logging
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.local_kafka import LocalKafka
 
-API_KEY = "bench-api-key"
 MAX_CONNECTIONS = 100
 PARTITIONS = 3
 
 
-@contextmanager
-def emulator(latency_ms: float) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bridge.sandbox.emulator",
-            "--port",
-            "0",
-            "--api-key",
-            API_KEY,
-            "--latency-ms",
-            str(latency_ms),
-            "--no-record-bodies",
-        ],
-        stdout=subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        url: str = orjson.loads(proc.stdout.readline())["url"]
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-_STATS = httpx.Client(timeout=10)  # one client: each new one costs ~40 ms of CPU (TLS setup)
-
-
-def accepted(url: str) -> int:
-    stats = _STATS.get(f"{url}/_emulator/stats").json()
-    return int(stats["by_resource"]["events"]["accepted"])
+def emulator(latency_ms: float) -> AbstractContextManager[str]:
+    return emulator_process("--latency-ms", str(latency_ms))
 
 
 def new_topic(bootstrap: str, records: int, customers: int) -> str:
@@ -131,14 +99,14 @@ def run_bridge(bootstrap: str, url: str, topic: str, records: int) -> dict[str, 
     )
     stop = asyncio.Event()
     loop = asyncio.new_event_loop()
-    before = accepted(url)
+    before = accepted_events(url)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     runner = threading.Thread(target=lambda: loop.run_until_complete(app.run(config, stop)))
     runner.start()
     deadline = wall0 + 600
     # Watch the emulator's counter (one cheap HTTP GET) rather than the group's offsets: a
     # Kafka client per check would cost more CPU than the bridge itself.
-    while accepted(url) - before < records:
+    while accepted_events(url) - before < records:
         if time.perf_counter() > deadline:
             raise RuntimeError("the bridge did not finish within 600 s")
         time.sleep(0.05)
@@ -150,7 +118,7 @@ def run_bridge(bootstrap: str, url: str, topic: str, records: int) -> dict[str, 
     loop.call_soon_threadsafe(stop.set)
     runner.join()
     loop.close()
-    delivered = accepted(url) - before
+    delivered = accepted_events(url) - before
     return {
         "rate": records / wall,
         "cpu_per_1000": cpu / records * 1000,

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import threading
 import time
 import uuid
+from typing import Any
 
-import httpx
 import orjson
+from _emulator import API_KEY, accepted_events, emulator_process, stats
 
 from bridge import app
 from bridge.config import parse_config
@@ -32,7 +32,6 @@ from bridge.observability.logging import configure_logging
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.local_kafka import LocalKafka
 
-API_KEY = "bench-api-key"
 PER_SECOND, PER_30S = 100, 1200
 
 
@@ -47,78 +46,52 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=2400)
     args = parser.parse_args()
     configure_logging(level="error")
-    emulator = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bridge.sandbox.emulator",
-            "--port",
-            "0",
-            "--api-key",
-            API_KEY,
-            "--rate-limits",
-            "--no-record-bodies",
-        ],
-        stdout=subprocess.PIPE,
-    )
-    stats = httpx.Client(timeout=10)
-    try:
-        assert emulator.stdout is not None
-        url = orjson.loads(emulator.stdout.readline())["url"]
-
-        def accepted() -> int:
-            doc = stats.get(f"{url}/_emulator/stats").json()
-            return int(doc["by_resource"]["events"]["accepted"])
-
-        with LocalKafka() as kafka:
-            bootstrap = kafka.bootstrap_servers
-            topic = f"limited-{uuid.uuid4().hex[:8]}"
-            ensure_topics(
-                {"bootstrap.servers": bootstrap, "log_level": kafka_tools.QUIET},
-                {topic: 3, f"{topic}-dlq": 1},
-            )
-            kafka_tools.produce(
-                bootstrap,
-                topic,
-                (
-                    orjson.dumps({"type": "tick", "seq": i, "user": {"id": f"c{i % 500}"}})
-                    for i in range(args.records)
-                ),
-            )
-            config = parse_config(
-                {
-                    "kafka": {"bootstrap_servers": bootstrap, "group_id": f"{topic}-g"},
-                    "gameball": {"base_url": url, "api_key": API_KEY},  # default limits
-                    "dead_letter": {"topic": f"{topic}-dlq"},
-                    "logging": {"level": "error"},
-                    "mappings": [
-                        {
-                            "name": "m",
-                            "topics": [topic],
-                            "event": {"customer_id": "user.id", "name": {"path": "type"}},
-                        }
-                    ],
-                },
-                env={},
-            )
-            stop = asyncio.Event()
-            loop = asyncio.new_event_loop()
-            runner = threading.Thread(target=lambda: loop.run_until_complete(app.run(config, stop)))
-            runner.start()
-            first_at = None
-            deadline = time.monotonic() + least_time(args.records) * 2 + 60
-            while (done := accepted()) < args.records and time.monotonic() < deadline:
-                if first_at is None and done > 0:
-                    first_at = time.monotonic()
-                time.sleep(0.02)
-            finished_at = time.monotonic()
-            loop.call_soon_threadsafe(stop.set)
-            runner.join()
-            loop.close()
-        doc = stats.get(f"{url}/_emulator/stats").json()
-    finally:
-        emulator.terminate()
-        emulator.wait(10)
+    with emulator_process("--rate-limits") as url, LocalKafka() as kafka:
+        bootstrap = kafka.bootstrap_servers
+        topic = f"limited-{uuid.uuid4().hex[:8]}"
+        ensure_topics(
+            {"bootstrap.servers": bootstrap, "log_level": kafka_tools.QUIET},
+            {topic: 3, f"{topic}-dlq": 1},
+        )
+        kafka_tools.produce(
+            bootstrap,
+            topic,
+            (
+                orjson.dumps({"type": "tick", "seq": i, "user": {"id": f"c{i % 500}"}})
+                for i in range(args.records)
+            ),
+        )
+        config = parse_config(
+            {
+                "kafka": {"bootstrap_servers": bootstrap, "group_id": f"{topic}-g"},
+                "gameball": {"base_url": url, "api_key": API_KEY},  # default limits
+                "dead_letter": {"topic": f"{topic}-dlq"},
+                "logging": {"level": "error"},
+                "mappings": [
+                    {
+                        "name": "m",
+                        "topics": [topic],
+                        "event": {"customer_id": "user.id", "name": {"path": "type"}},
+                    }
+                ],
+            },
+            env={},
+        )
+        stop = asyncio.Event()
+        loop = asyncio.new_event_loop()
+        runner = threading.Thread(target=lambda: loop.run_until_complete(app.run(config, stop)))
+        runner.start()
+        first_at = None
+        deadline = time.monotonic() + least_time(args.records) * 2 + 60
+        while (done := accepted_events(url)) < args.records and time.monotonic() < deadline:
+            if first_at is None and done > 0:
+                first_at = time.monotonic()
+            time.sleep(0.02)
+        finished_at = time.monotonic()
+        loop.call_soon_threadsafe(stop.set)
+        runner.join()
+        loop.close()
+        doc: Any = stats(url)
     assert first_at is not None
     took = finished_at - first_at
     best = least_time(args.records)
