@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
 from confluent_kafka import KafkaException
 
 from bridge.errors import KafkaClientError
@@ -28,8 +29,23 @@ def produce_samples(bootstrap: str, samples: Path, dead_letter_topic: str) -> di
     produced = {}
     for sample in files:
         lines = [line.encode() for line in sample.read_text().splitlines() if line.strip()]
-        produced[sample.stem] = kafka_tools.produce(bootstrap, sample.stem, lines)
+        keys = [_customer_key(line) for line in lines]
+        produced[sample.stem] = kafka_tools.produce(bootstrap, sample.stem, lines, keys=keys)
     return produced
+
+
+def _customer_key(line: bytes) -> bytes | None:
+    """Key a sample by its customer, as a real producer would, so that one customer's
+    records share a partition and keep their order (None for lines that are not JSON)."""
+    try:
+        doc = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    user = doc.get("user")
+    customer = user.get("id") if isinstance(user, dict) else doc.get("userId")
+    return None if customer is None else str(customer).encode()
 
 
 def main(argv: list[str] | None = None) -> int:
