@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import structlog
 
@@ -15,20 +16,30 @@ from bridge.kafka.dead_letter import DeadLetterProducer
 from bridge.mapping.mapper import Mapper
 from bridge.observability.monitor import Monitor
 from bridge.observability.stats import Counters
+from bridge.record import SourceRecord
 
 log = structlog.get_logger("bridge")
 
 
-def build(config: BridgeConfig, *, observe: RequestObserver | None = None) -> Bridge:
+def build(
+    config: BridgeConfig,
+    *,
+    observe: RequestObserver | None = None,
+    source: KafkaSource | None = None,
+    restore: Callable[[SourceRecord], SourceRecord] | None = None,
+) -> Bridge:
+    """The engine and its doors to the outside. `source` defaults to the configured topics;
+    replays pass their own, with `restore` (see `bridge.replay`)."""
     mapper = Mapper(config.mappings, max_record_bytes=config.dead_letter.max_record_bytes)
     return Bridge(
         config,
-        source=KafkaSource(config.kafka, config.subscribed_topics()),
+        source=source or KafkaSource(config.kafka, config.subscribed_topics()),
         client=GameballClient(
             config.gameball, policy=config.delivery.retry.policy(), observe=observe
         ),
         dead_letters=DeadLetterProducer(config.kafka, config.dead_letter),
         mapper=mapper,
+        restore=restore,
     )
 
 

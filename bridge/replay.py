@@ -14,15 +14,13 @@ import asyncio
 
 import structlog
 
+from bridge import app
 from bridge.config import BridgeConfig
-from bridge.engine.runner import Bridge
-from bridge.gameball.client import GameballClient
 from bridge.kafka.admin import offset_ranges
 from bridge.kafka.consumer import KafkaSource
-from bridge.kafka.dead_letter import HEADER_PREFIX, DeadLetterProducer
+from bridge.kafka.dead_letter import HEADER_PREFIX
 from bridge.kafka.offsets import TopicPartition
 from bridge.kafka.properties import consumer_properties
-from bridge.mapping.mapper import Mapper
 from bridge.observability.stats import Counters
 from bridge.record import SourceRecord
 
@@ -86,13 +84,8 @@ async def replay(
         return Counters()
     group = config.kafka.group_id + REPLAY_GROUP_SUFFIX
     kafka = config.kafka.model_copy(update={"group_id": group})
-    bridge = Bridge(
-        config,
-        source=KafkaSource(kafka, ranges={tp: ranges[tp] for tp in todo}),
-        client=GameballClient(config.gameball, policy=config.delivery.retry.policy()),
-        dead_letters=DeadLetterProducer(config.kafka, config.dead_letter),
-        mapper=Mapper(config.mappings, max_record_bytes=config.dead_letter.max_record_bytes),
-        restore=restore,
+    bridge = app.build(
+        config, source=KafkaSource(kafka, ranges={tp: ranges[tp] for tp in todo}), restore=restore
     )
     log.info(
         "replay.started",

@@ -21,7 +21,7 @@ HEADER_PREFIX = "bridge."
 
 @dataclass(frozen=True, slots=True)
 class DeadLetterReason:
-    kind: str  # stable name: invalid_json, missing_field, rejected, generic_failure, ...
+    kind: str  # stable name: invalid_json, missing_field, rejected, retries_exhausted, ...
     message: str
     attempts: int = 0
     http_status: int | None = None
