@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("validate", help="load and check a config, then exit")
     check.add_argument("-c", "--config", default="config/bridge.yaml")
 
+    ready = commands.add_parser(
+        "check", help="check the config, mappings, Kafka topics and Gameball keys, then exit"
+    )
+    ready.add_argument("-c", "--config", default="config/bridge.yaml")
+
     demo = commands.add_parser(
         "demo", help="local Kafka + Gameball emulator + the sample records, end to end"
     )
@@ -87,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         Mapper(config.mappings, max_record_bytes=config.dead_letter.max_record_bytes)
         print(f"{args.config}: ok ({len(config.mappings)} mapping(s))")
         return EXIT_OK
+    if args.command == "check":
+        return check_deployment(config)
     if args.command == "dlq":
         return replay_dead_letters(config, args)
     return run_until_signalled(config, log_format=args.log_format, log_level=args.log_level)
@@ -100,6 +107,18 @@ def _timestamp_ms(text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
+
+
+def check_deployment(config: BridgeConfig) -> int:
+    from bridge.check import run_checks
+
+    # The report goes to stdout; librdkafka's complaints (an unreachable broker) to stderr.
+    configure_logging(format="console", level="error", secrets=_secrets(config), stream=sys.stderr)
+    results = run_checks(config)
+    print(f"config: ok ({len(config.mappings)} mapping(s))")
+    for result in results:
+        print(result.line())
+    return EXIT_OK if all(result.ok for result in results) else EXIT_FAILURE
 
 
 def replay_dead_letters(config: BridgeConfig, args: argparse.Namespace) -> int:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import httpx
 import orjson
 
 from bridge.config import GameballConfig
 from bridge.errors import RetryableDeliveryError
-from bridge.gameball.outcomes import classify
+from bridge.gameball.outcomes import classify, parse_error_body
 from bridge.gameball.retry_policy import DEFAULT_POLICY, RetryPolicy
 from bridge.record import Operation, Resource
 
@@ -24,6 +25,16 @@ CONNECTIONS_PER_POOL = 4
 # Told of every request: its resource, the HTTP status (or "error" when there was no answer),
 # and the seconds it took (bridge.observability.metrics).
 RequestObserver = Callable[[Resource, int | str, float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """Gameball's answer to `GameballClient.probe`: the HTTP status and error code, or
+    `status` None and `message` saying why there was no answer."""
+
+    status: int | None
+    code: int | None
+    message: str
 
 
 class GameballClient:
@@ -90,6 +101,21 @@ class GameballClient:
         if error is not None:
             raise error
         return time.perf_counter() - started
+
+    async def probe(self) -> ProbeResult:
+        """Post ``{}`` to the events endpoint: no customer data, nothing is recorded. Gameball
+        checks the keys before the body, so a validation error (400, code 3000) means the keys
+        were accepted. Never raises for an answer or a network failure."""
+        try:
+            response = await self._pools[0].post(self._paths[Resource.EVENTS], content=b"{}")
+        except httpx.TimeoutException as exc:
+            return ProbeResult(None, None, f"timed out: {type(exc).__name__}")
+        except httpx.TransportError as exc:
+            return ProbeResult(None, None, f"connection failed: {type(exc).__name__}: {exc}")
+        if 200 <= response.status_code < 300:
+            return ProbeResult(response.status_code, None, "")
+        code, message = parse_error_body(response.content)
+        return ProbeResult(response.status_code, code, message)
 
     def _observed(self, resource: Resource, status: int | str, started: float) -> None:
         if self._observe is not None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -79,3 +80,32 @@ def _offset_at(
     """The first offset with a timestamp at or after `ms` (the end when there is none)."""
     [found] = consumer.offsets_for_times([TopicPartition(topic, partition, ms)], timeout=timeout)
     return found.offset if found.offset >= 0 else high
+
+
+def describe_topics(
+    props: Mapping[str, Any], specs: Iterable[str], *, timeout: float = 10.0
+) -> dict[str, dict[str, int]]:
+    """Per topic spec, the existing topics it names and their partition counts: a name gives
+    itself (or nothing when it does not exist), a pattern (starting with "^") every matching
+    topic. Raises `KafkaClientError` when the cluster cannot be reached."""
+    consumer = Consumer({**props, "group.id": "bridge-check", "enable.auto.commit": False})
+    try:
+        listed = consumer.list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        raise KafkaClientError(f"cannot list the topics: {exc}") from exc
+    finally:
+        consumer.close()
+    existing = {name: len(meta.partitions) for name, meta in listed.items() if meta.error is None}
+    found: dict[str, dict[str, int]] = {}
+    for spec in specs:
+        if spec.startswith("^"):
+            # Internal topics (__consumer_offsets, ...) are never subscribed to by a pattern.
+            pattern = re.compile(spec)
+            found[spec] = {
+                name: parts
+                for name, parts in sorted(existing.items())
+                if not name.startswith("__") and pattern.match(name)
+            }
+        else:
+            found[spec] = {spec: existing[spec]} if spec in existing else {}
+    return found

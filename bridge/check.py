@@ -1,0 +1,135 @@
+"""`bridge check`: is this deployment ready to run? One step per thing that must work.
+
+Each step returns a `StepResult` (ok, or what is wrong); `run_checks` runs them all, in order,
+and the CLI prints one line per step. The steps send no record anywhere: the Kafka steps only
+read metadata, and the Gameball step posts an empty body, which carries no customer data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bridge.config import BridgeConfig
+from bridge.errors import BridgeError, KafkaClientError
+from bridge.gameball.client import GameballClient, ProbeResult
+from bridge.gameball.outcomes import ACCESS_CODES, ACCOUNT_DISABLED
+from bridge.kafka.admin import describe_topics
+from bridge.kafka.properties import consumer_properties
+from bridge.mapping.mapper import Mapper
+
+_KEYS_HINT = "check gameball.api_key / gameball.secret_key (GAMEBALL_API_KEY, GAMEBALL_SECRET_KEY)"
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    name: str
+    ok: bool
+    detail: str = ""
+
+    def line(self) -> str:
+        """``name: ok (detail)`` or ``name: FAILED: what is wrong``."""
+        if not self.ok:
+            return f"{self.name}: FAILED: {self.detail}"
+        return f"{self.name}: ok" + (f" ({self.detail})" if self.detail else "")
+
+
+def check_mappings(config: BridgeConfig) -> StepResult:
+    """Compile every mapping and load every plugin, as `bridge run` does at start-up."""
+    try:
+        Mapper(config.mappings, max_record_bytes=config.dead_letter.max_record_bytes)
+    except (BridgeError, ValueError) as exc:
+        return StepResult("mappings", False, str(exc))
+    return StepResult("mappings", True, f"{len(config.mappings)} mapping(s) compiled")
+
+
+def interpret_topics(specs: Mapping[str, Mapping[str, int]]) -> StepResult:
+    """The source topics step, from `describe_topics`' answer: every name must exist and
+    every pattern must match at least one topic."""
+    found, missing = [], []
+    for spec, topics in specs.items():
+        if not topics:
+            missing.append(spec)
+        elif spec.startswith("^"):
+            listed = ", ".join(f"{name}: {parts}" for name, parts in topics.items())
+            found.append(f"{spec} -> {listed}")
+        else:
+            found.extend(f"{name}: {parts} partition(s)" for name, parts in topics.items())
+    if missing:
+        what = ", ".join(
+            f"no topic matches {spec}" if spec.startswith("^") else f"{spec} does not exist"
+            for spec in missing
+        )
+        if found:
+            what += "; found " + "; ".join(found)
+        return StepResult("kafka topics", False, what)
+    return StepResult("kafka topics", True, "; ".join(found))
+
+
+def check_kafka(config: BridgeConfig, *, timeout: float = 10.0) -> list[StepResult]:
+    """The source topics and the dead-letter topic (two steps, one metadata request)."""
+    topic = config.dead_letter.topic
+    try:
+        described = describe_topics(
+            consumer_properties(config.kafka),
+            [*config.subscribed_topics(), topic],
+            timeout=timeout,
+        )
+    except KafkaClientError as exc:
+        problem = f"unreachable: {config.kafka.bootstrap_servers}: {exc}"
+        return [
+            StepResult("kafka topics", False, problem),
+            StepResult("dead-letter topic", False, "not checked: Kafka is unreachable"),
+        ]
+    dead_letter = described.pop(topic)
+    if dead_letter:
+        dlq = StepResult("dead-letter topic", True, f"{topic}: {dead_letter[topic]} partition(s)")
+    else:
+        dlq = StepResult("dead-letter topic", False, f"{topic} does not exist (create it)")
+    return [interpret_topics(described), dlq]
+
+
+def interpret_probe(result: ProbeResult, base_url: str) -> StepResult:
+    """What Gameball's answer to an empty event says about the configured keys."""
+    name = "gameball"
+    status, code = result.status, result.code
+    answer = f"HTTP {status}" + (f", code {code}" if code is not None else "")
+    answer += f": {result.message}" if result.message else ""
+    if status is None:
+        return StepResult(name, False, f"unreachable: {base_url}: {result.message}")
+    if code == ACCOUNT_DISABLED:
+        return StepResult(
+            name,
+            False,
+            f"refused: {answer}; Gameball is disabled for this account: enable it in the dashboard",
+        )
+    if status in (401, 403) or code in ACCESS_CODES:
+        return StepResult(name, False, f"refused: {answer}; {_KEYS_HINT}")
+    if 200 <= status < 300:
+        return StepResult(name, True, f"keys accepted by {base_url}")
+    # The empty body is refused as invalid (3000 missing arguments, 3xxx validation) only
+    # after the keys passed.
+    if status in (400, 422) and code is not None and 3000 <= code < 4000:
+        return StepResult(name, True, f"keys accepted by {base_url}")
+    return StepResult(name, False, f"unexpected answer from {base_url}: {answer}")
+
+
+async def probe_gameball(config: BridgeConfig, client: GameballClient | None = None) -> StepResult:
+    """Probe with the configured keys (through `client` when given); closes the client."""
+    if client is None:
+        client = GameballClient(config.gameball)
+    try:
+        result = await client.probe()
+    finally:
+        await client.aclose()
+    return interpret_probe(result, config.gameball.base_url)
+
+
+def run_checks(config: BridgeConfig, *, kafka_timeout: float = 10.0) -> list[StepResult]:
+    """Every step, in order; the config itself was loaded (and so validated) by the caller."""
+    return [
+        check_mappings(config),
+        *check_kafka(config, timeout=kafka_timeout),
+        asyncio.run(probe_gameball(config)),
+    ]
