@@ -9,6 +9,7 @@ import structlog
 
 from bridge import __version__
 from bridge.config import BridgeConfig
+from bridge.engine.dry_run import DryRunClient, DryRunDeadLetters
 from bridge.engine.runner import Bridge
 from bridge.gameball.client import GameballClient, RequestObserver
 from bridge.kafka.consumer import KafkaSource
@@ -20,6 +21,8 @@ from bridge.record import SourceRecord
 
 log = structlog.get_logger("bridge")
 
+DRY_RUN_SUFFIX = "-dry-run"
+
 
 def build(
     config: BridgeConfig,
@@ -27,10 +30,22 @@ def build(
     observe: RequestObserver | None = None,
     source: KafkaSource | None = None,
     restore: Callable[[SourceRecord], SourceRecord] | None = None,
+    dry_run: bool = False,
 ) -> Bridge:
     """The engine and its doors to the outside. `source` defaults to the configured topics;
-    replays pass their own, with `restore` (see `bridge.replay`)."""
+    replays pass their own, with `restore` (see `bridge.replay`). A dry run consumes under
+    its own group (``<group_id>-dry-run``) and posts, dead-letters and commits nothing."""
     mapper = Mapper(config.mappings, max_record_bytes=config.dead_letter.max_record_bytes)
+    if dry_run:
+        kafka = config.kafka.model_copy(update={"group_id": config.kafka.group_id + DRY_RUN_SUFFIX})
+        return Bridge(
+            config,
+            source=source or KafkaSource(kafka, config.subscribed_topics()),
+            client=DryRunClient(),  # type: ignore[arg-type]
+            dead_letters=DryRunDeadLetters(config.dead_letter.topic),  # type: ignore[arg-type]
+            mapper=mapper,
+            commit_offsets=False,
+        )
     return Bridge(
         config,
         source=source or KafkaSource(config.kafka, config.subscribed_topics()),
@@ -44,15 +59,20 @@ def build(
 
 
 async def run(
-    config: BridgeConfig, stop: asyncio.Event, force_stop: asyncio.Event | None = None
+    config: BridgeConfig,
+    stop: asyncio.Event,
+    force_stop: asyncio.Event | None = None,
+    *,
+    dry_run: bool = False,
 ) -> Counters:
     """Run one bridge until `stop` is set; return its final counters."""
     # Health, readiness and metrics: only when a port is configured.
     monitor = Monitor(config.observability) if config.observability.port is not None else None
-    bridge = build(config, observe=monitor.observe_request if monitor else None)
+    bridge = build(config, observe=monitor.observe_request if monitor else None, dry_run=dry_run)
     log.info(
         "bridge.started",
         version=__version__,
+        dry_run=dry_run,
         topics=list(config.subscribed_topics()),
         config=config.redacted(),
     )

@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], help="overrides the config"
     )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="consume under <group_id>-dry-run, map and validate, log what would be sent; "
+        "post, dead-letter and commit nothing",
+    )
 
     check = commands.add_parser("validate", help="load and check a config, then exit")
     check.add_argument("-c", "--config", default="config/bridge.yaml")
@@ -96,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check_deployment(config)
     if args.command == "dlq":
         return replay_dead_letters(config, args)
-    return run_until_signalled(config, log_format=args.log_format, log_level=args.log_level)
+    return run_until_signalled(
+        config, log_format=args.log_format, log_level=args.log_level, dry_run=args.dry_run
+    )
 
 
 def _timestamp_ms(text: str) -> int:
@@ -147,7 +155,11 @@ def replay_dead_letters(config: BridgeConfig, args: argparse.Namespace) -> int:
 
 
 def run_until_signalled(
-    config: BridgeConfig, *, log_format: str | None = None, log_level: str | None = None
+    config: BridgeConfig,
+    *,
+    log_format: str | None = None,
+    log_level: str | None = None,
+    dry_run: bool = False,
 ) -> int:
     configure_logging(
         format=log_format or config.logging.format,
@@ -157,7 +169,9 @@ def run_until_signalled(
     )
     log = structlog.get_logger("bridge")
     try:
-        asyncio.run(_with_signals(config, lambda stop, force: app.run(config, stop, force)))
+        asyncio.run(
+            _with_signals(config, lambda stop, force: app.run(config, stop, force, dry_run=dry_run))
+        )
     except BridgeError as exc:
         log.error("bridge.failed", error=str(exc))
         return EXIT_FAILURE

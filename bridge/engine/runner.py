@@ -50,10 +50,12 @@ class Bridge:
         dead_letters: DeadLetterProducer,
         mapper: Mapper,
         restore: Callable[[SourceRecord], SourceRecord] | None = None,
+        commit_offsets: bool = True,
     ) -> None:
         """`restore`, for replays, turns a fetched record into the one to map (see
-        `bridge.replay`)."""
+        `bridge.replay`). `commit_offsets=False` (dry runs) commits nothing at all."""
         self._restore = restore
+        self._commit_offsets = commit_offsets
         self._config = config
         self._delivery_config = config.delivery
         self._source = source
@@ -240,7 +242,7 @@ class Bridge:
 
     async def commit(self) -> None:
         plan = self._tracker.commit_plan()
-        if plan:
+        if plan and self._commit_offsets:
             self._tracker.committed(await self._source.commit(plan))
 
     async def _commit_periodically(self) -> None:
@@ -284,7 +286,7 @@ class Bridge:
                     await asyncio.wait_for(self._progress.wait(), remaining)
                 except TimeoutError:
                     break
-        plan = self._tracker.commit_plan(only=revoked)
+        plan = self._tracker.commit_plan(only=revoked) if self._commit_offsets else {}
         self._release(partitions)
         committing = {tp: c.offset for tp, c in plan.items()}
         log.info(

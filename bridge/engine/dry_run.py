@@ -1,0 +1,49 @@
+"""Stand-ins for the two doors that change the world, for `bridge run --dry-run`: the records
+are consumed, mapped and validated as usual, and what would be posted to Gameball or written
+to the dead-letter topic is logged instead."""
+
+from __future__ import annotations
+
+import structlog
+
+from bridge.kafka.dead_letter import DeadLetterReason
+from bridge.record import Operation, SourceRecord
+
+log = structlog.get_logger("bridge.dry_run")
+
+
+class DryRunClient:
+    """Takes the place of `GameballClient`: every operation "succeeds" without a request."""
+
+    async def send(self, operation: Operation) -> float:
+        log.info(
+            "dry_run.would_send",
+            resource=operation.resource.value,
+            customer_id=operation.customer_id,
+            body=operation.body,
+        )
+        return 0.0
+
+    async def aclose(self) -> None:
+        return None
+
+
+class DryRunDeadLetters:
+    """Takes the place of `DeadLetterProducer`: nothing is produced."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+
+    async def write(self, record: SourceRecord, reason: DeadLetterReason) -> None:
+        log.info(
+            "dry_run.would_dead_letter",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            dead_letter_topic=self.topic,
+            kind=reason.kind,
+            reason=reason.message,
+        )
+
+    def close(self, timeout: float = 10.0) -> int:
+        return 0
