@@ -64,7 +64,11 @@ def test_the_bridge_command_logs_neither_secrets_nor_personal_data(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async def fake_run(
-        cfg: BridgeConfig, stop: asyncio.Event, force: asyncio.Event | None = None
+        cfg: BridgeConfig,
+        stop: asyncio.Event,
+        force: asyncio.Event | None = None,
+        *,
+        dry_run: bool = False,
     ) -> Counters:
         structlog.get_logger("bridge").info("bridge.started", config=cfg.redacted())
         log_personal_data()
