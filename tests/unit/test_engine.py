@@ -4,8 +4,9 @@ commits, backpressure, revocation while a request is out, shutdown."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -119,14 +120,27 @@ def build(source: FakeSource, handler: Handler, **delivery: Any) -> tuple[Bridge
     return bridge, dead
 
 
-async def run_until(bridge: Bridge, condition: Callable[[], bool], timeout: float = 5) -> None:
+@contextlib.asynccontextmanager
+async def running(bridge: Bridge) -> AsyncIterator[None]:
+    """The bridge's loop in a task for the length of the block, then stopped and drained."""
     stop = asyncio.Event()
     task = asyncio.create_task(bridge.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.005)
-    stop.set()
-    await task
+
+
+async def run_until(bridge: Bridge, condition: Callable[[], bool], timeout: float = 5) -> None:
+    async with running(bridge):
+        await until(condition, timeout)
 
 
 def test_everything_delivered_is_committed_per_partition() -> None:
@@ -150,19 +164,12 @@ def test_a_slow_earlier_record_holds_the_commit_of_later_ones() -> None:
     bridge, _ = build(source, handler)
 
     async def scenario() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(bridge.run(stop))
-        async with asyncio.timeout(5):
-            while bridge.counters.delivered < 2:
-                await asyncio.sleep(0.005)
-        await asyncio.sleep(0.05)  # several commit intervals pass
-        assert source.last_commit(TP0) is None  # offsets 1 and 2 are done, 0 is not
-        release.set()
-        async with asyncio.timeout(5):
-            while source.last_commit(TP0) != 3:
-                await asyncio.sleep(0.005)
-        stop.set()
-        await task
+        async with running(bridge):
+            await until(lambda: bridge.counters.delivered >= 2)
+            await asyncio.sleep(0.05)  # several commit intervals pass
+            assert source.last_commit(TP0) is None  # offsets 1 and 2 are done, 0 is not
+            release.set()
+            await until(lambda: source.last_commit(TP0) == 3)
 
     asyncio.run(scenario())
 
@@ -203,18 +210,11 @@ def test_backpressure_pauses_at_the_bound_and_resumes_at_half() -> None:
     bridge, _ = build(source, handler, max_in_flight=4)
 
     async def scenario() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(bridge.run(stop))
-        async with asyncio.timeout(5):
-            while not source.paused:
-                await asyncio.sleep(0.005)
-        assert bridge.in_flight == 4  # fetched no further than the bound
-        release.set()
-        async with asyncio.timeout(5):
-            while bridge.counters.delivered < 10:
-                await asyncio.sleep(0.005)
-        stop.set()
-        await task
+        async with running(bridge):
+            await until(lambda: source.paused)
+            assert bridge.in_flight == 4  # fetched no further than the bound
+            release.set()
+            await until(lambda: bridge.counters.delivered >= 10)
 
     asyncio.run(scenario())
     assert source.resumed
@@ -232,20 +232,13 @@ def test_partition_revoked_while_its_request_is_out_is_not_committed_by_us() -> 
     bridge, dead = build(source, handler, drain_timeout=0.05)
 
     async def scenario() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(bridge.run(stop))
-        async with asyncio.timeout(5):
-            while bridge.in_flight < 2:
-                await asyncio.sleep(0.005)
-        # The revoke waits (at most drain_timeout) and finds nothing done to commit.
-        assert await bridge.partitions_revoked([TP0]) == {}
-        source.assigned = [TP1]
-        release.set()
-        async with asyncio.timeout(5):
-            while bridge.in_flight:
-                await asyncio.sleep(0.005)
-        stop.set()
-        await task
+        async with running(bridge):
+            await until(lambda: bridge.in_flight >= 2)
+            # The revoke waits (at most drain_timeout) and finds nothing done to commit.
+            assert await bridge.partitions_revoked([TP0]) == {}
+            source.assigned = [TP1]
+            release.set()
+            await until(lambda: bridge.in_flight == 0)
 
     asyncio.run(scenario())
     assert bridge.counters.abandoned == 1  # delivered, but the next owner will redo it
@@ -263,16 +256,11 @@ def test_revoke_commits_what_finished_within_the_wait() -> None:
     bridge, _ = build(source, handler, commit_interval=60)
 
     async def scenario() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(bridge.run(stop))
-        async with asyncio.timeout(5):
-            while bridge.in_flight < 2:
-                await asyncio.sleep(0.001)
-        plan = await bridge.partitions_revoked([TP0])
-        assert plan[TP0].offset == 2  # waited for both in-flight records
-        source.assigned = [TP1]
-        stop.set()
-        await task
+        async with running(bridge):
+            await until(lambda: bridge.in_flight >= 2)
+            plan = await bridge.partitions_revoked([TP0])
+            assert plan[TP0].offset == 2  # waited for both in-flight records
+            source.assigned = [TP1]
 
     asyncio.run(scenario())
 
@@ -282,13 +270,10 @@ def test_lost_partition_commits_nothing_even_when_work_finishes() -> None:
     bridge, _ = build(source, ok, commit_interval=60)
 
     async def scenario() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(bridge.run(stop))
-        await bridge.partitions_lost([TP0])
-        source.assigned = [TP1]
-        await asyncio.sleep(0.05)
-        stop.set()
-        await task
+        async with running(bridge):
+            await bridge.partitions_lost([TP0])
+            source.assigned = [TP1]
+            await asyncio.sleep(0.05)
 
     asyncio.run(scenario())
     assert source.last_commit(TP0) is None
@@ -337,20 +322,13 @@ def test_backpressure_also_bounds_bytes_in_flight() -> None:
     bridge, _ = build(source, handler, max_in_flight=100, max_in_flight_bytes=2048)
 
     async def scenario() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(bridge.run(stop))
-        async with asyncio.timeout(5):
-            while not source.paused:
-                await asyncio.sleep(0.005)
-        await asyncio.sleep(0.05)
-        # Over the 2 KiB bound after the first fetch: paused before the second.
-        assert bridge.in_flight == 5
-        release.set()
-        async with asyncio.timeout(5):
-            while bridge.counters.delivered < 10:
-                await asyncio.sleep(0.005)
-        stop.set()
-        await task
+        async with running(bridge):
+            await until(lambda: source.paused)
+            await asyncio.sleep(0.05)
+            # Over the 2 KiB bound after the first fetch: paused before the second.
+            assert bridge.in_flight == 5
+            release.set()
+            await until(lambda: bridge.counters.delivered >= 10)
 
     asyncio.run(scenario())
     assert source.resumed
