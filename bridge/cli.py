@@ -121,7 +121,7 @@ def check_deployment(config: BridgeConfig) -> int:
     from bridge.check import run_checks
 
     # The report goes to stdout; librdkafka's complaints (an unreachable broker) to stderr.
-    configure_logging(format="console", level="error", secrets=_secrets(config), stream=sys.stderr)
+    configure_logging(format="console", level="error", secrets=config.secret_values(), stream=sys.stderr)
     results = run_checks(config)
     print(f"config: ok ({len(config.mappings)} mapping(s))")
     for result in results:
@@ -135,7 +135,7 @@ def replay_dead_letters(config: BridgeConfig, args: argparse.Namespace) -> int:
     configure_logging(
         format=args.log_format or config.logging.format,
         level=config.logging.level,
-        secrets=_secrets(config),
+        secrets=config.secret_values(),
         personal_data=RedactPersonalData.from_config(config.logging.pii),
     )
     log = structlog.get_logger("bridge")
@@ -164,7 +164,7 @@ def run_until_signalled(
     configure_logging(
         format=log_format or config.logging.format,
         level=log_level or config.logging.level,
-        secrets=_secrets(config),
+        secrets=config.secret_values(),
         personal_data=RedactPersonalData.from_config(config.logging.pii),
     )
     log = structlog.get_logger("bridge")
@@ -176,13 +176,6 @@ def run_until_signalled(
         log.error("bridge.failed", error=str(exc))
         return EXIT_FAILURE
     return EXIT_OK
-
-
-def _secrets(config: BridgeConfig) -> list[str]:
-    secrets = [config.gameball.api_key.get_secret_value()]
-    if config.gameball.secret_key is not None:
-        secrets.append(config.gameball.secret_key.get_secret_value())
-    return secrets
 
 
 async def _with_signals(

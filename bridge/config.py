@@ -247,6 +247,17 @@ class BridgeConfig(Frozen):
         return data
 
 
+    def secret_values(self) -> list[str]:
+        """Every secret the config holds, in clear: the log masker's list (whatever else goes
+        wrong, none of these reaches a log line)."""
+        secrets = [self.gameball.api_key.get_secret_value()]
+        if self.gameball.secret_key is not None:
+            secrets.append(self.gameball.secret_key.get_secret_value())
+        for props in (self.kafka.properties, self.dead_letter.properties):
+            secrets += [str(v) for k, v in props.items() if _SECRET_PROPERTY.search(k)]
+        return secrets
+
+
 def mask_properties(props: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (MASK if _SECRET_PROPERTY.search(k) else v) for k, v in props.items()}
 
