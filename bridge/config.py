@@ -246,7 +246,6 @@ class BridgeConfig(Frozen):
             section["properties"] = mask_properties(section["properties"])
         return data
 
-
     def secret_values(self) -> list[str]:
         """Every secret the config holds, in clear: the log masker's list (whatever else goes
         wrong, none of these reaches a log line)."""
@@ -264,24 +263,43 @@ def mask_properties(props: Mapping[str, Any]) -> dict[str, Any]:
 
 # --- loading -------------------------------------------------------------------------------
 
-_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# ${VAR}, ${VAR:-default}, ${file:PATH} (a secret file's content) and $$ (a literal $).
+_REF = re.compile(
+    r"\$\$|\$\{file:(?P<file>[^}]+)\}|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}"
+)
 
 
-def _interpolate(value: Any, where: str, env: Mapping[str, str]) -> Any:
-    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string; ``$$`` is a literal ``$``."""
+def _read_secret_file(path: Path, where: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read the secret file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: the secret file {path} is not UTF-8 text") from None
+    # Files written by `echo`, editors and Kubernetes/Docker secrets often end with a newline
+    # that is not part of the secret.
+    return text.rstrip("\r\n")
+
+
+def _interpolate(value: Any, where: str, env: Mapping[str, str], base_dir: Path) -> Any:
+    """Replace ``${VAR}``, ``${VAR:-default}`` and ``${file:PATH}`` in every string; ``$$`` is
+    a literal ``$``. A relative PATH is relative to the config file's folder."""
     if isinstance(value, dict):
         return {
-            k: _interpolate(v, f"{where}.{k}" if where else str(k), env) for k, v in value.items()
+            k: _interpolate(v, f"{where}.{k}" if where else str(k), env, base_dir)
+            for k, v in value.items()
         }
     if isinstance(value, list):
-        return [_interpolate(v, f"{where}[{i}]", env) for i, v in enumerate(value)]
+        return [_interpolate(v, f"{where}[{i}]", env, base_dir) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
     def substitute(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
-        name, default = match.group(1), match.group(2)
+        if match.group("file") is not None:
+            return _read_secret_file(base_dir / Path(match.group("file")).expanduser(), where)
+        name, default = match.group("name"), match.group("default")
         if name in env:
             return env[name]
         if default is not None:
@@ -291,7 +309,7 @@ def _interpolate(value: Any, where: str, env: Mapping[str, str]) -> Any:
             f"(set it, or write ${{{name}:-default}})"
         )
 
-    return _ENV_REF.sub(substitute, value)
+    return _REF.sub(substitute, value)
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -327,13 +345,20 @@ def _describe(exc: ValidationError, source: str) -> str:
 
 
 def parse_config(
-    data: Any, *, source: str = "<config>", env: Mapping[str, str] | None = None
+    data: Any,
+    *,
+    source: str = "<config>",
+    env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
 ) -> BridgeConfig:
-    """Validate already-parsed YAML data. `source` names the file in error messages."""
+    """Validate already-parsed YAML data. `source` names the file in error messages;
+    `base_dir` is where relative ``${file:...}`` paths start (default: the current folder)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of sections at the top level")
     try:
-        resolved = _interpolate(data, "", os.environ if env is None else env)
+        resolved = _interpolate(
+            data, "", os.environ if env is None else env, base_dir or Path.cwd()
+        )
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     try:
@@ -356,4 +381,4 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Bridg
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
-    return parse_config(data, source=str(path), env=env)
+    return parse_config(data, source=str(path), env=env, base_dir=path.parent)

@@ -138,6 +138,32 @@ def test_missing_env_variable_names_the_key_and_the_variable() -> None:
     )
 
 
+def test_secrets_from_files_relative_to_the_config_file(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    # A trailing newline (echo, editors, Docker and Kubernetes secrets) is not the secret's.
+    (secrets / "gameball_key").write_text("key-from-file\n")
+    (tmp_path / "sasl").write_text("pw-from-file")
+    data = minimal(
+        gameball__api_key="${file:secrets/gameball_key}",
+        kafka__properties={"sasl.password": f"${{file:{tmp_path / 'sasl'}}}"},
+    )
+    path = tmp_path / "bridge.yaml"
+    path.write_text(yaml.safe_dump(data))
+    config = load_config(path, env={})
+    assert config.gameball.api_key.get_secret_value() == "key-from-file"
+    assert config.kafka.properties["sasl.password"] == "pw-from-file"
+    assert "key-from-file" in config.secret_values()
+    assert "pw-from-file" in config.secret_values()
+
+
+def test_unreadable_secret_file_names_the_key_and_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    message = error_of(minimal(gameball__api_key=f"${{file:{missing}}}"))
+    assert f"conf.yaml: gameball.api_key: cannot read the secret file {missing}" in message
+    assert "No such file" in message
+
+
 def test_empty_api_key_is_an_error() -> None:
     assert "API key is empty" in error_of(minimal(gameball__api_key=""))
 
