@@ -205,6 +205,13 @@ class ObservabilityConfig(Frozen):
     # bridge unready (/readyz answers 503).
     stuck_after: float = Field(default=300.0, gt=0)
 
+    @field_validator("port", mode="before")
+    @classmethod
+    def _empty_port_is_none(cls, port: object) -> object:
+        # "${BRIDGE_HTTP_PORT:-}" yields "" when unset: that means "no port". The container
+        # image sets the variable, so its HEALTHCHECK has /healthz to call.
+        return None if port == "" else port
+
 
 class BridgeConfig(Frozen):
     kafka: KafkaConfig
