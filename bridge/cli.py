@@ -1,6 +1,7 @@
 """The `bridge` command: parse arguments, load the config, run, map failures to exit codes.
 
-Exit codes: 0 stopped cleanly, 1 a runtime failure (Kafka unusable), 2 bad configuration.
+Exit codes: 0 stopped cleanly, 1 a runtime failure (Kafka unusable), 2 bad configuration or
+arguments.
 """
 
 from __future__ import annotations
@@ -69,6 +70,37 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--to-time", type=_timestamp_ms, help="ISO 8601, inclusive")
     replay.add_argument("--log-format", choices=["json", "console"])
 
+    backfill = commands.add_parser(
+        "replay",
+        help="send a time window of the source topics through the engine again (a backfill)",
+        description="Read the records of [--from, --to) again, per partition, and send them "
+        "through the current mappings, committing under <group_id>-replay (the live group's "
+        "offsets are untouched). The end is fixed at start-up; exits once the window is done.",
+    )
+    backfill.add_argument("-c", "--config", default="config/bridge.yaml")
+    backfill.add_argument(
+        "--from",
+        dest="from_time",
+        required=True,
+        type=_timestamp_ms,
+        help="ISO 8601, e.g. 2026-11-27T10:00Z (no zone: UTC); the first record at or after it",
+    )
+    backfill.add_argument(
+        "--to",
+        dest="to_time",
+        type=_timestamp_ms,
+        help="ISO 8601, exclusive; default: each partition's end when the replay starts",
+    )
+    backfill.add_argument(
+        "--topic",
+        dest="topics",
+        action="append",
+        default=[],
+        metavar="TOPIC",
+        help="a subscribed topic to replay (repeatable); default: every subscribed topic",
+    )
+    backfill.add_argument("--log-format", choices=["json", "console"])
+
     mapping = commands.add_parser("mapping", help="work on mappings without Kafka or Gameball")
     mapping_commands = mapping.add_subparsers(dest="mapping_command", required=True)
     mapping_test.add_arguments(
@@ -87,6 +119,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo(log_format=args.log_format)
     if args.command == "mapping":
         return mapping_test.run(args)
+    if args.command == "replay":
+        from bridge.replay.source import check_window
+
+        try:  # before the config is even read: a typo in the window is the likelier mistake
+            check_window(args.from_time, args.to_time)
+        except ConfigError as exc:
+            print(f"bridge replay: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -102,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check_deployment(config)
     if args.command == "dlq":
         return replay_dead_letters(config, args)
+    if args.command == "replay":
+        return replay_window(config, args)
     return run_until_signalled(
         config, log_format=args.log_format, log_level=args.log_level, dry_run=args.dry_run
     )
@@ -121,7 +163,9 @@ def check_deployment(config: BridgeConfig) -> int:
     from bridge.check import run_checks
 
     # The report goes to stdout; librdkafka's complaints (an unreachable broker) to stderr.
-    configure_logging(format="console", level="error", secrets=config.secret_values(), stream=sys.stderr)
+    configure_logging(
+        format="console", level="error", secrets=config.secret_values(), stream=sys.stderr
+    )
     results = run_checks(config)
     print(f"config: ok ({len(config.mappings)} mapping(s))")
     for result in results:
@@ -130,28 +174,70 @@ def check_deployment(config: BridgeConfig) -> int:
 
 
 def replay_dead_letters(config: BridgeConfig, args: argparse.Namespace) -> int:
-    from bridge import replay
+    from bridge.replay import dead_letters
 
-    configure_logging(
-        format=args.log_format or config.logging.format,
-        level=config.logging.level,
-        secrets=config.secret_values(),
-        personal_data=RedactPersonalData.from_config(config.logging.pii),
-    )
+    _configure_replay_logging(config, args.log_format)
     log = structlog.get_logger("bridge")
     try:
-        ranges = replay.plan(
+        ranges = dead_letters.plan(
             config,
             from_offset=args.from_offset,
             to_offset=args.to_offset,
             from_ms=args.from_time,
             to_ms=args.to_time,
         )
-        asyncio.run(_with_signals(config, lambda stop, _force: replay.replay(config, ranges, stop)))
+        asyncio.run(
+            _with_signals(
+                config, lambda stop, force: dead_letters.replay(config, ranges, stop, force)
+            )
+        )
     except BridgeError as exc:
         log.error("bridge.failed", error=str(exc))
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def replay_window(config: BridgeConfig, args: argparse.Namespace) -> int:
+    from bridge.replay import source
+
+    _configure_replay_logging(config, args.log_format)
+    log = structlog.get_logger("bridge")
+    try:
+        topics = source.topics_to_replay(config, args.topics)
+    except ConfigError as exc:
+        print(f"bridge replay: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except BridgeError as exc:
+        log.error("bridge.failed", error=str(exc))
+        return EXIT_FAILURE
+    try:
+        ranges = source.plan(config, topics, args.from_time, args.to_time)
+        asyncio.run(
+            _with_signals(
+                config,
+                lambda stop, force: source.replay(
+                    config,
+                    ranges,
+                    from_ms=args.from_time,
+                    to_ms=args.to_time,
+                    stop=stop,
+                    force_stop=force,
+                ),
+            )
+        )
+    except BridgeError as exc:
+        log.error("bridge.failed", error=str(exc))
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _configure_replay_logging(config: BridgeConfig, log_format: str | None) -> None:
+    configure_logging(
+        format=log_format or config.logging.format,
+        level=config.logging.level,
+        secrets=config.secret_values(),
+        personal_data=RedactPersonalData.from_config(config.logging.pii),
+    )
 
 
 def run_until_signalled(

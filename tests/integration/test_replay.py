@@ -7,8 +7,8 @@ import asyncio
 import orjson
 import pytest
 
-from bridge import replay
 from bridge.config import parse_config
+from bridge.replay import dead_letters
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.emulator import GameballEmulator
 from bridge.sandbox.local_kafka import LocalKafka
@@ -39,7 +39,7 @@ def test_a_fixed_mapping_recovers_what_the_old_one_dead_lettered(
     # Replaying with the broken mapping again: all fail again, land beyond the replayed
     # range, and the replay still ends.
     config = parse_config(broken, env={})
-    counters = asyncio.run(replay.replay(config, replay.plan(config)))
+    counters = asyncio.run(dead_letters.replay(config, dead_letters.plan(config)))
     assert counters.dead_lettered == 12
     assert len(kafka_tools.read_topic(bootstrap, dead_letter_topic(topic))) == 24
 
@@ -47,14 +47,14 @@ def test_a_fixed_mapping_recovers_what_the_old_one_dead_lettered(
     fixed = config_data(kafka, emulator, topic)
     fixed["mappings"][0]["event"]["customer_id"] = "user.uid"
     config = parse_config(fixed, env={})
-    counters = asyncio.run(replay.replay(config, replay.plan(config, to_offset=11)))
+    counters = asyncio.run(dead_letters.replay(config, dead_letters.plan(config, to_offset=11)))
     assert counters.delivered == 12
     assert counters.dead_lettered == 0
     bodies = [r.body for r in emulator.received("events")]
     assert sorted(b["events"]["tick"]["seq"] for b in bodies) == list(range(12))
     assert {b["customerId"] for b in bodies} == {f"c{i}" for i in range(12)}
     # Committed under the replay group, up to the end of the replayed range.
-    replay_group = f"{group}{replay.REPLAY_GROUP_SUFFIX}"
+    replay_group = f"{group}{dead_letters.REPLAY_GROUP_SUFFIX}"
     assert kafka_tools.committed_offsets(bootstrap, replay_group, dead_letter_topic(topic)) == {
         0: 12
     }
@@ -77,7 +77,7 @@ def test_restore_gives_back_the_original_record() -> None:
             ("bridge.source.offset", b"41"),
         ),
     )
-    original = replay.restore(dead)
+    original = dead_letters.restore(dead)
     assert (original.topic, original.partition, original.offset) == ("app-events", 2, 41)
     assert original.headers == (("trace", b"t-1"),)
     assert (original.key, original.value) == (b"k", b"{}")

@@ -5,26 +5,21 @@ from the dead-letter topic, restored to what they were (original topic, partitio
 headers, from the `bridge.*` headers the bridge added), and run through the same engine: each
 replayed dead letter is committed, under the group ``<group_id>-dlq-replay``, only once it is
 delivered or dead-lettered again. One that fails again lands at the end of the dead-letter
-topic, beyond the range being replayed, so a replay always ends.
+topic, beyond the range being replayed, so a replay always ends. The loop itself is shared
+with the source replay (`bridge.replay.ranges`).
 """
 
 from __future__ import annotations
 
 import asyncio
 
-import structlog
-
-from bridge import app
 from bridge.config import BridgeConfig
 from bridge.kafka.admin import offset_ranges
-from bridge.kafka.consumer import KafkaSource
 from bridge.kafka.dead_letter import HEADER_PREFIX
-from bridge.kafka.offsets import TopicPartition
 from bridge.kafka.properties import consumer_properties
 from bridge.observability.stats import Counters
 from bridge.record import SourceRecord
-
-log = structlog.get_logger("bridge.replay")
+from bridge.replay.ranges import Ranges, replay_ranges
 
 REPLAY_GROUP_SUFFIX = "-dlq-replay"
 
@@ -59,7 +54,7 @@ def plan(
     to_offset: int | None = None,
     from_ms: int | None = None,
     to_ms: int | None = None,
-) -> dict[TopicPartition, tuple[int, int]]:
+) -> Ranges:
     """The dead-letter offsets to replay, per partition, as ``[start, end)``."""
     return offset_ranges(
         consumer_properties(config.kafka),
@@ -73,38 +68,17 @@ def plan(
 
 async def replay(
     config: BridgeConfig,
-    ranges: dict[TopicPartition, tuple[int, int]],
+    ranges: Ranges,
     stop: asyncio.Event | None = None,
+    force_stop: asyncio.Event | None = None,
 ) -> Counters:
     """Replay `ranges` of the dead-letter topic; return when all is done or `stop` is set."""
-    stop = stop or asyncio.Event()
-    todo = {tp: end for tp, (start, end) in ranges.items() if end > start}
-    if not todo:
-        log.info("replay.nothing_to_do", topic=config.dead_letter.topic)
-        return Counters()
-    group = config.kafka.group_id + REPLAY_GROUP_SUFFIX
-    kafka = config.kafka.model_copy(update={"group_id": group})
-    bridge = app.build(
-        config, source=KafkaSource(kafka, ranges={tp: ranges[tp] for tp in todo}), restore=restore
-    )
-    log.info(
-        "replay.started",
+    return await replay_ranges(
+        config,
+        ranges,
+        group=config.kafka.group_id + REPLAY_GROUP_SUFFIX,
+        restore=restore,
+        stop=stop,
+        force_stop=force_stop,
         topic=config.dead_letter.topic,
-        group=group,
-        records=sum(end - ranges[tp][0] for tp, end in todo.items()),
     )
-
-    async def until_done() -> None:
-        while not stop.is_set():
-            committed = bridge.committed_offsets()
-            if all((committed.get(tp) or -1) >= end for tp, end in todo.items()):
-                stop.set()
-            await asyncio.sleep(0.2)
-
-    watcher = asyncio.create_task(until_done())
-    try:
-        await bridge.run(stop)
-    finally:
-        watcher.cancel()
-    log.info("replay.complete", **bridge.counters.snapshot())
-    return bridge.counters

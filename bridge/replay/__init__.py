@@ -1,0 +1,8 @@
+"""Replays: fixed offset ranges sent through the engine again, under a group of their own.
+
+ranges.py        the shared loop: read each range from its start, commit under the
+                 replay's group, stop once every range is committed to its end
+dead_letters.py  `bridge dlq replay`: a range of the dead-letter topic, each record
+                 restored to what it was before it failed
+source.py        `bridge replay`: a time window of the source topics (a backfill)
+"""

@@ -1,0 +1,120 @@
+"""Run fixed offset ranges through the engine under a group of their own, until all are done.
+
+Both replays are this one loop: `bridge dlq replay` over a range of the dead-letter topic,
+`bridge replay` over a time window of the source topics. The records go through the same
+engine as `bridge run` (mappings, lanes, retries, rate limits, dead letters); each range is
+read from its start, whatever the group committed before, and the replay ends once the engine
+has committed every range up to its end (or when `stop` is set).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from bridge import app
+from bridge.config import BridgeConfig, KafkaConfig
+from bridge.kafka.consumer import KafkaSource
+from bridge.kafka.offsets import OffsetCommit, TopicPartition
+from bridge.observability.stats import Counters
+from bridge.record import SourceRecord
+
+log = structlog.get_logger("bridge.replay")
+
+Ranges = dict[TopicPartition, tuple[int, int]]
+
+# How often the engine's committed offsets are compared with the ends of the ranges.
+DONE_CHECK_INTERVAL = 0.2
+
+
+class _RangeSource(KafkaSource):
+    """A `KafkaSource` over `ranges` that remembers what the broker accepted: the engine's
+    own record of its commits is dropped when it releases the partitions at close, and the
+    final line needs it to say how much of each range was left."""
+
+    def __init__(self, config: KafkaConfig, ranges: Ranges) -> None:
+        super().__init__(config, ranges=ranges)
+        self.committed: dict[TopicPartition, int] = {}
+
+    async def commit(
+        self, offsets: dict[TopicPartition, OffsetCommit]
+    ) -> dict[TopicPartition, OffsetCommit]:
+        accepted = await super().commit(offsets)
+        for tp, done in accepted.items():
+            self.committed[tp] = max(done.offset, self.committed.get(tp, done.offset))
+        return accepted
+
+
+async def replay_ranges(
+    config: BridgeConfig,
+    ranges: Ranges,
+    *,
+    group: str,
+    restore: Callable[[SourceRecord], SourceRecord] | None = None,
+    stop: asyncio.Event | None = None,
+    force_stop: asyncio.Event | None = None,
+    **context: Any,
+) -> Counters:
+    """Send the records of `ranges` (``[start, end)`` per partition) through the engine,
+    committing under `group`; return its counters once every range is committed to its end,
+    or once `stop` is set (`force_stop` cuts the drain short, as in `bridge run`).
+
+    `context` (what is being replayed) goes into every `replay.*` log line."""
+    stop = stop or asyncio.Event()
+    todo = {tp: (start, end) for tp, (start, end) in ranges.items() if end > start}
+    if not todo:
+        log.info("replay.nothing_to_do", group=group, **context)
+        return Counters()
+    kafka = config.kafka.model_copy(update={"group_id": group})
+    # The consumer assigns each partition at its range start by hand, so an earlier replay's
+    # commits under `group` (of this window or an overlapping one) do not shorten this one:
+    # a replay is an explicit request to send the range again. The group is still fixed, not
+    # one per run, so that its progress can be watched like any consumer group's lag.
+    source = _RangeSource(kafka, todo)
+    bridge = app.build(config, source=source, restore=restore)
+    log.info(
+        "replay.started",
+        group=group,
+        partitions=_names(todo),
+        records=sum(end - start for start, end in todo.values()),
+        **context,
+    )
+
+    def remaining() -> dict[str, int]:
+        """Per partition not finished yet, the offsets this run has not committed past (an
+        earlier run's commits do not count)."""
+        left = {}
+        for (t, p), (start, end) in todo.items():
+            position = max(source.committed.get((t, p), start), start)
+            if position < end:
+                left[f"{t}[{p}]"] = end - position
+        return left
+
+    async def stop_when_done() -> None:
+        while not stop.is_set():
+            if not remaining():
+                stop.set()
+            await asyncio.sleep(DONE_CHECK_INTERVAL)
+
+    watcher = asyncio.create_task(stop_when_done(), name="replay-done")
+    try:
+        await bridge.run(stop, force_stop)
+    finally:
+        watcher.cancel()
+    left = remaining()
+    log.info(
+        "replay.complete",
+        group=group,
+        finished=not left,
+        remaining=left,
+        **context,
+        **bridge.counters.snapshot(),
+    )
+    return bridge.counters
+
+
+def _names(ranges: Ranges) -> dict[str, list[int]]:
+    return {f"{t}[{p}]": [start, end] for (t, p), (start, end) in sorted(ranges.items())}
