@@ -1,8 +1,8 @@
 """The one door to Gameball's HTTP API.
 
-One pooled `httpx.AsyncClient` per process, explicit timeouts, bodies encoded with orjson.
-Every httpx exception is translated here into the bridge's own errors; nothing outside this
-module imports httpx.
+A few pooled `httpx.AsyncClient`s sharing one TLS context (`bridge.gameball.tls`), explicit
+timeouts, bodies encoded with orjson. Every httpx exception is translated here into the
+bridge's own errors; nothing outside this module imports httpx.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bridge.config import GameballConfig
 from bridge.errors import RetryableDeliveryError
 from bridge.gameball.outcomes import classify, parse_error_body
 from bridge.gameball.retry_policy import DEFAULT_POLICY, RetryPolicy
+from bridge.gameball.tls import describe_tls_failure, ssl_context
 from bridge.record import Operation, Resource
 
 CONNECTIONS_PER_POOL = 4
@@ -30,11 +31,13 @@ RequestObserver = Callable[[Resource, int | str, float], None]
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
     """Gameball's answer to `GameballClient.probe`: the HTTP status and error code, or
-    `status` None and `message` saying why there was no answer."""
+    `status` None and `message` saying why there was no answer (`tls_failed` when the TLS
+    handshake failed: an untrusted certificate, or not TLS at all)."""
 
     status: int | None
     code: int | None
     message: str
+    tls_failed: bool = False
 
 
 class GameballClient:
@@ -48,6 +51,7 @@ class GameballClient:
     ) -> None:
         self._policy = policy
         self._observe = observe
+        self._tls = config.tls
         headers = {
             "apikey": config.api_key.get_secret_value(),
             "content-type": "application/json",
@@ -67,12 +71,16 @@ class GameballClient:
         # Each pool may open up to the full limit, so a request never queues inside a pool
         # (the caller bounds requests in flight to max_connections across all pools).
         per_pool = config.max_connections
+        # One context for every pool: httpx would otherwise build one per pool, loading the
+        # whole CA store into each.
+        tls = ssl_context(config.tls)
         self._pools = [
             httpx.AsyncClient(
                 base_url=f"{config.base_url}/api/{config.api_version}/integrations/",
                 headers=headers,
                 timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
                 limits=httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool),
+                verify=tls,
                 transport=transport,
                 follow_redirects=False,
             )
@@ -95,7 +103,7 @@ class GameballClient:
             # Connection refused/reset, DNS, protocol errors: the request may not have
             # reached Gameball at all, so it is safe to try again.
             self._observed(operation.resource, "error", started)
-            raise RetryableDeliveryError(f"connection failed: {type(exc).__name__}: {exc}") from exc
+            raise RetryableDeliveryError(self._transport_failure(exc)) from exc
         self._observed(operation.resource, response.status_code, started)
         error = classify(response.status_code, response.headers, response.content, self._policy)
         if error is not None:
@@ -111,11 +119,28 @@ class GameballClient:
         except httpx.TimeoutException as exc:
             return ProbeResult(None, None, f"timed out: {type(exc).__name__}")
         except httpx.TransportError as exc:
+            tls_failure = describe_tls_failure(exc, self._tls)
+            if tls_failure is not None:
+                return ProbeResult(None, None, tls_failure, tls_failed=True)
             return ProbeResult(None, None, f"connection failed: {type(exc).__name__}: {exc}")
         if 200 <= response.status_code < 300:
             return ProbeResult(response.status_code, None, "")
         code, message = parse_error_body(response.content)
         return ProbeResult(response.status_code, code, message)
+
+    def _transport_failure(self, exc: httpx.TransportError) -> str:
+        # A refused certificate is not transient the way a reset is, but it is still retried
+        # like any failure to connect, and never dead-lettered: the record is not at fault,
+        # and no request reached Gameball. It is also not an access denial (the gate that
+        # stops all sending is for Gameball's answers about the keys): the cause is on the path
+        # (a proxy, a certificate rotation at Gameball, the host's clock), may clear by itself
+        # or on one edge node only, and the operator fixes it outside the bridge or with
+        # gameball.tls.ca_file. So the record is held and retried with backoff, every
+        # `gameball.retry` line says what to fix, and /readyz turns 503 after three failures.
+        described = describe_tls_failure(exc, self._tls)
+        if described is not None:
+            return described
+        return f"connection failed: {type(exc).__name__}: {exc}"
 
     def _observed(self, resource: Resource, status: int | str, started: float) -> None:
         if self._observe is not None:

@@ -1,8 +1,9 @@
 """A local Gameball v4 API emulator for tests, demos and throughput benchmarks.
 
-A real HTTP/1.1 server on loopback (asyncio + orjson only) that validates bodies like
-Gameball, answers in Gameball's error format, records what it accepted, and injects faults
-on request: latency, scripted answers, outages, rate limits.
+A real HTTP/1.1 server on loopback (asyncio + orjson only; HTTPS with `tls_cert`/`tls_key`,
+or `--tls-cert`/`--tls-key`) that validates bodies like Gameball, answers in Gameball's error
+format, records what it accepted, and injects faults on request: latency, scripted answers,
+outages, rate limits.
 
     with GameballEmulator(api_key="k") as emu:
         ...  # point a client at emu.url

@@ -6,12 +6,13 @@ import argparse
 import asyncio
 import os
 import signal
+import ssl
 import sys
 
 import orjson
 
 from .routes import Router
-from .server import serve
+from .server import serve, server_tls_context
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,11 +35,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--order-key", default=None, help="field whose value must grow per customer"
     )
+    parser.add_argument(
+        "--tls-cert", default=None, help="serve HTTPS with this PEM certificate chain"
+    )
+    parser.add_argument(
+        "--tls-key", default=None, help="its PEM private key (default: read from --tls-cert)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.tls_key is not None and args.tls_cert is None:
+        parser.error("--tls-key needs --tls-cert")
+    try:
+        tls = server_tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    except OSError as exc:  # ssl.SSLError too: a file that is not a PEM certificate or key
+        print(f"emulator: cannot load --tls-cert/--tls-key: {exc}", file=sys.stderr)
+        return 2
     try:
         router = Router(
             api_key=args.api_key,
@@ -49,13 +64,15 @@ def main(argv: list[str] | None = None) -> int:
             record_bodies=not args.no_record_bodies,
             order_key=args.order_key,
         )
-        return asyncio.run(_serve_until_signalled(router, args.host, args.port))
+        return asyncio.run(_serve_until_signalled(router, args.host, args.port, tls))
     except (OSError, ValueError) as exc:
         print(f"emulator: {exc}", file=sys.stderr)
         return 2
 
 
-async def _serve_until_signalled(router: Router, host: str, port: int) -> int:
+async def _serve_until_signalled(
+    router: Router, host: str, port: int, tls: ssl.SSLContext | None
+) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -63,8 +80,9 @@ async def _serve_until_signalled(router: Router, host: str, port: int) -> int:
 
     def announce(bound_host: str, bound_port: int) -> None:
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        line = {"url": f"http://{shown}:{bound_port}", "port": bound_port, "pid": os.getpid()}
+        scheme = "https" if tls is not None else "http"
+        line = {"url": f"{scheme}://{shown}:{bound_port}", "port": bound_port, "pid": os.getpid()}
         print(orjson.dumps(line).decode(), flush=True)
 
-    await serve(router, host, port, stop, announce)
+    await serve(router, host, port, stop, announce, tls)
     return 0

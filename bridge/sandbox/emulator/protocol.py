@@ -189,7 +189,9 @@ class HttpProtocol(asyncio.Protocol):
             self._closing = True
             if self._transport is not None:
                 self._transport.close()
-        return True
+        # TLS has no half-close: the connection closes after this whatever is returned, and
+        # asyncio warns about a True there.
+        return self._transport is None or self._transport.get_extra_info("sslcontext") is None
 
     def pause_writing(self) -> None:
         self._write_paused = True

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -26,12 +28,14 @@ async def serve(
     port: int,
     stop: asyncio.Event,
     on_ready: Callable[[str, int], None],
+    tls: ssl.SSLContext | None = None,
 ) -> None:
-    """Serve until `stop` is set, then close every connection before returning."""
+    """Serve until `stop` is set, then close every connection before returning. With `tls`
+    (see `server_tls_context`), serve HTTPS instead of plain HTTP."""
     loop = asyncio.get_running_loop()
     connections: set[HttpProtocol] = set()
     server = await loop.create_server(
-        lambda: HttpProtocol(router, connections), host, port, backlog=4096
+        lambda: HttpProtocol(router, connections), host, port, backlog=4096, ssl=tls
     )
     try:
         bound = server.sockets[0].getsockname()
@@ -46,6 +50,15 @@ async def serve(
         # let those run so no socket outlives the loop (ResourceWarning otherwise).
         for _ in range(3):
             await asyncio.sleep(0)
+
+
+def server_tls_context(cert: str | Path, key: str | Path | None = None) -> ssl.SSLContext:
+    """A server context presenting the PEM certificate chain in `cert` with the private key in
+    `key` (or in `cert` itself when `key` is None). Raises OSError (ssl.SSLError included) when
+    they cannot be loaded."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
 
 
 class GameballEmulator:
@@ -66,7 +79,13 @@ class GameballEmulator:
         record_bodies: bool = True,
         order_key: str | None = None,
         limits: Mapping[str, tuple[int, int]] | None = None,
+        tls_cert: str | Path | None = None,
+        tls_key: str | Path | None = None,
     ) -> None:
+        if tls_key is not None and tls_cert is None:
+            raise ValueError("tls_key needs tls_cert")
+        # Loaded here, so that a bad certificate fails in the caller's thread, not the server's.
+        self._tls = server_tls_context(tls_cert, tls_key) if tls_cert is not None else None
         self.api_key = api_key
         self.secret_key = secret_key
         self.host = host
@@ -132,7 +151,8 @@ class GameballEmulator:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     def _run(self) -> None:
         try:
@@ -145,7 +165,7 @@ class GameballEmulator:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        await serve(self._router, self.host, self.port, self._stop, self._on_ready)
+        await serve(self._router, self.host, self.port, self._stop, self._on_ready, self._tls)
 
     def _on_ready(self, host: str, port: int) -> None:
         self.port = port
