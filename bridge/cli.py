@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument(
         "--from",
         dest="from_time",
+        metavar="TIME",
         required=True,
         type=_timestamp_ms,
         help="ISO 8601, e.g. 2026-11-27T10:00Z (no zone: UTC); the first record at or after it",
@@ -88,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument(
         "--to",
         dest="to_time",
+        metavar="TIME",
         type=_timestamp_ms,
         help="ISO 8601, exclusive; default: each partition's end when the replay starts",
     )
