@@ -76,6 +76,10 @@ class KafkaSource:
         self._props["error_cb"] = self._on_error
         self._topics = list(topics)
         self._ranges = ranges
+        # Ranges mode: per partition, the last record handed out, and whether the consumer has
+        # read through the end of its range (see `range_read_through`).
+        self._last_handed_out: dict[TopicPartition, int] = {}
+        self._read_through: set[TopicPartition] = set()
         self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kafka")
         self._consumer: Any = None
         self._listener: RebalanceListener | None = None
@@ -132,18 +136,48 @@ class KafkaSource:
             err = msg.error()
             if err is None:
                 record = to_record(msg)
-                if (
-                    self._ranges is not None
-                    and record.offset
-                    >= self._ranges.get((record.topic, record.partition), (0, 0))[1]
-                ):
-                    continue  # past the end of the range being replayed
+                if self._ranges is not None:
+                    tp = (record.topic, record.partition)
+                    end = self._ranges.get(tp, (0, 0))[1]
+                    if record.offset >= end:
+                        self._read_through.add(tp)
+                        continue  # past the end of the range being replayed
+                    self._last_handed_out[tp] = record.offset
+                    if record.offset == end - 1:
+                        self._read_through.add(tp)
                 records.append(record)
             elif err.fatal():
                 raise KafkaClientError(f"fatal Kafka consumer error: {err.str()}")
             else:
                 log.warning("kafka.consume_error", error=err.str(), code=err.name())
+        if self._ranges is not None and len(self._read_through) < len(self._ranges):
+            self._note_positions_past_the_end()
         return records
+
+    def _note_positions_past_the_end(self) -> None:
+        # The last offsets of a range may hold no record to hand out: a transaction's commit
+        # marker, or records compacted away. The consumer's position moves past them all the
+        # same, and that is how a range that ends in them is known to be read through.
+        unread = [
+            KafkaTopicPartition(t, p)
+            for (t, p) in self._ranges or {}
+            if (t, p) not in self._read_through
+        ]
+        try:
+            positions = self._consumer.position(unread)
+        except KafkaException:
+            return  # asked again after the next poll
+        for tp in positions:
+            end = (self._ranges or {}).get((tp.topic, tp.partition), (0, 0))[1]
+            if tp.error is None and tp.offset >= end:
+                self._read_through.add((tp.topic, tp.partition))
+
+    def range_read_through(self, tp: TopicPartition) -> tuple[bool, int | None]:
+        """Ranges mode: whether the consumer has read partition `tp` through the end of its
+        range, and the offset of the last record it handed out from it (None: none). Once
+        read through, the range is done when the engine has committed past that record,
+        even if the range's last offsets held no record."""
+        return tp in self._read_through, self._last_handed_out.get(tp)
 
     async def commit(
         self, offsets: dict[TopicPartition, OffsetCommit]

@@ -89,8 +89,15 @@ async def replay_ranges(
         left = {}
         for (t, p), (start, end) in todo.items():
             position = max(source.committed.get((t, p), start), start)
-            if position < end:
-                left[f"{t}[{p}]"] = end - position
+            if position >= end:
+                continue
+            # A range whose last offsets hold no record (transaction markers, compacted
+            # records) is never committed to its end: it is done once the consumer has read
+            # past its end and every record it handed out is committed.
+            read_through, last = source.range_read_through((t, p))
+            if read_through and (last is None or position > last):
+                continue
+            left[f"{t}[{p}]"] = end - position
         return left
 
     async def stop_when_done() -> None:

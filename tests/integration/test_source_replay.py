@@ -229,3 +229,43 @@ def test_sigterm_stops_a_replay_that_cannot_finish(
     assert set(
         kafka_tools.committed_offsets(kafka.bootstrap_servers, replay_group, topic).values()
     ) == {-1001}
+
+
+def test_a_range_ending_in_a_transaction_marker_still_finishes(
+    kafka: LocalKafka, emulator: GameballEmulator, topic: str
+) -> None:
+    # A transactional producer ends each partition's batch with a commit marker: an offset
+    # that holds no record, so the engine can never commit past it. Without --to, the range
+    # ends at the high watermark, after that marker; the replay must still see it is done.
+    bootstrap = kafka.bootstrap_servers
+    base = (int(time.time()) - 60) * 1000
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "transactional.id": f"{topic}-tx", "log_level": 2}
+    )
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    for i in range(9):
+        doc = event(i)
+        producer.produce(
+            topic, value=orjson.dumps(doc), key=doc["user"]["id"].encode(), partition=i % 3
+        )
+    producer.commit_transaction(30)
+    config = make_config(kafka, emulator, topic)
+    ranges = source.plan(config, [topic], base, None)
+    # 3 records and a commit marker per partition.
+    assert ranges == {(topic, p): (0, 4) for p in range(PARTITIONS)}
+
+    async def bounded() -> tuple[float, object]:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(30, stop.set)  # the bug: it would never end
+        started = time.monotonic()
+        with capture_logs() as logs:
+            await source.replay(config, ranges, from_ms=base, stop=stop)
+        complete = next(e for e in logs if e["event"] == "replay.complete")
+        return time.monotonic() - started, complete
+
+    elapsed, complete = asyncio.run(bounded())
+    assert sorted(received_seqs(emulator)) == list(range(9))
+    assert complete["finished"] is True, complete  # type: ignore[index]
+    assert complete["remaining"] == {}  # type: ignore[index]
+    assert elapsed < 25
