@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -88,11 +88,22 @@ def describe_topics(
     """Per topic spec, the existing topics it names and their partition counts: a name gives
     itself (or nothing when it does not exist), a pattern (starting with "^") every matching
     topic. Raises `KafkaClientError` when the cluster cannot be reached."""
-    consumer = Consumer({**props, "group.id": "bridge-check", "enable.auto.commit": False})
+    errors: list[KafkaError] = []
+    consumer = Consumer(
+        {
+            **props,
+            "group.id": "bridge-check",
+            "enable.auto.commit": False,
+            "error_cb": errors.append,
+        }
+    )
     try:
         listed = consumer.list_topics(timeout=timeout).topics
     except KafkaException as exc:
-        raise KafkaClientError(f"cannot list the topics: {exc}") from exc
+        # The exception only says "transport failure"; why (a refused certificate, wrong
+        # credentials) went to the error callback, which runs inside poll().
+        consumer.poll(0)
+        raise KafkaClientError(f"cannot list the topics: {_reason(exc, errors)}") from exc
     finally:
         consumer.close()
     existing = {name: len(meta.partitions) for name, meta in listed.items() if meta.error is None}
@@ -109,3 +120,30 @@ def describe_topics(
         else:
             found[spec] = {spec: existing[spec]} if spec in existing else {}
     return found
+
+
+# What to look at when librdkafka could not connect for one of these reasons.
+_HINTS = {
+    KafkaError._SSL: (
+        "check kafka.security: protocol, and tls.ca_file (the CA that signed the brokers' "
+        "certificates; unset, the system's) or tls.cert_file/key_file if the brokers require "
+        "a client certificate"
+    ),
+    KafkaError._AUTHENTICATION: (
+        "check kafka.security.sasl: mechanism, and username/password or oauthbearer"
+    ),
+}
+
+
+def _reason(exc: KafkaException, errors: list[KafkaError]) -> str:
+    """The first connection error librdkafka reported, with what to check; else `exc`."""
+    for err in errors:
+        # A broker refusing our certificate (or its absence) arrives as a failed receive
+        # carrying OpenSSL's alert, not as an _SSL error.
+        code = KafkaError._SSL if "SSL routines" in err.str() else err.code()
+        if code in _HINTS:
+            return f"{err.str()}; {_HINTS[code]}"
+    for err in errors:
+        if err.code() != KafkaError._ALL_BROKERS_DOWN:
+            return str(err.str())
+    return str(exc)

@@ -7,6 +7,9 @@ from typing import Any
 import structlog
 
 from bridge.config import DeadLetterConfig, KafkaConfig
+from bridge.kafka.security import librdkafka_properties
+
+log = structlog.get_logger("bridge.kafka")
 
 # librdkafka's syslog levels -> ours.
 _LEVELS = {
@@ -35,11 +38,17 @@ class _LibrdkafkaLog:
 
 
 def _common(kafka: KafkaConfig) -> dict[str, Any]:
-    # User properties (security.protocol, sasl.*, ssl.*, ...) apply to every client, so the
-    # dead-letter producer reaches the same cluster the same way.
+    # Every client (consumer, dead-letter producer, `bridge check`, replays) is built from
+    # this, so they all reach the cluster the same way. The config refuses a `security` block
+    # and `properties` that set the same key; without a block, `properties` may still set
+    # security.protocol, sasl.* and ssl.* themselves, so they go last.
+    if kafka.security.hostname_unverified:
+        # Once per client, so at every start: whoever reads the logs may not know it was forced.
+        log.warning("kafka.tls_hostname_unverified", bootstrap_servers=kafka.bootstrap_servers)
     return {
         "bootstrap.servers": kafka.bootstrap_servers,
         "logger": _LibrdkafkaLog(),
+        **librdkafka_properties(kafka.security),
         **kafka.properties,
     }
 

@@ -8,6 +8,21 @@ directory and listens on free 127.0.0.1 ports.
     with LocalKafka() as kafka:
         print(kafka.bootstrap_servers)
 
+The PLAINTEXT listener at `bootstrap_servers` is always there (the broker's own traffic uses
+it too). For tests of secured clients, `tls` and `sasl_users` add listeners beside it:
+
+    LocalKafka(tls=TlsFiles(keystore=..., client_ca=...), sasl_users={"alice": "secret"})
+
+- `ssl_bootstrap_servers`: SSL, server certificate only;
+- `mtls_bootstrap_servers` (with `TlsFiles.client_ca`): SSL that requires a client
+  certificate signed by `client_ca`;
+- `sasl_ssl_bootstrap_servers` (with `sasl_users` too): SASL_SSL with PLAIN, SCRAM-SHA-256
+  and SCRAM-SHA-512 for every user in `sasl_users`, and OAUTHBEARER with Kafka's *unsecured*
+  validator, which accepts any unsigned (``alg: none``) JWT carrying `sub` and `exp`: fit for
+  testing a client's token handling, never for production.
+
+Every listener advertises ``localhost``, the name the test certificates carry.
+
 `python -m bridge.sandbox.local_kafka` runs one in the foreground until Ctrl-C.
 """
 
@@ -25,6 +40,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -134,15 +151,49 @@ log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 """
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """The broker's side of TLS, as PEM files (Kafka reads PEM key stores since 2.7)."""
+
+    # The broker's unencrypted PKCS#8 private key followed by its certificate chain.
+    keystore: Path
+    # CA certificates that client certificates must chain to: adds the mutual-TLS listener.
+    client_ca: Path | None = None
+
+
+# Mechanisms the SASL_SSL listener offers; users are the same for PLAIN and both SCRAMs.
+_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+_JAAS_SAFE = re.compile(r"[A-Za-z0-9_.@+=-]+")
+
+
 class LocalKafka:
     """One KRaft broker+controller process on 127.0.0.1, with storage in a temp folder."""
 
-    def __init__(self, *, port: int = 0, heap_mb: int = 512) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        heap_mb: int = 512,
+        tls: TlsFiles | None = None,
+        sasl_users: Mapping[str, str] | None = None,
+    ) -> None:
+        if sasl_users and tls is None:
+            raise ValueError("sasl_users needs tls: SASL is offered on the SASL_SSL listener")
+        for name, password in (sasl_users or {}).items():
+            # They go into a JAAS line and a StorageTool argument unquoted.
+            if not (_JAAS_SAFE.fullmatch(name) and _JAAS_SAFE.fullmatch(password)):
+                raise ValueError(f"SASL user {name!r}: use only letters, digits and _.@+=-")
         self._port = port
         self._heap_mb = heap_mb
+        self._tls = tls
+        self._sasl_users = dict(sasl_users or {})
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.bootstrap_servers = ""
+        # Set by start() for the listeners `tls` and `sasl_users` ask for; "" otherwise.
+        self.ssl_bootstrap_servers = ""
+        self.mtls_bootstrap_servers = ""
+        self.sasl_ssl_bootstrap_servers = ""
         self.log_path: Path | None = None
 
     def __enter__(self) -> LocalKafka:
@@ -165,6 +216,21 @@ class LocalKafka:
         controller = _free_port()
         self.bootstrap_servers = f"127.0.0.1:{port}"
         self.log_path = root / "broker.log"
+        secured = self._secured_listeners()
+        listeners = [f"PLAINTEXT://127.0.0.1:{port}"]
+        advertised = [f"PLAINTEXT://127.0.0.1:{port}"]
+        protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
+        addresses: dict[str, str] = {}
+        for name, protocol in secured.items():
+            secured_port = _free_port()
+            listeners.append(f"{name}://127.0.0.1:{secured_port}")
+            # A name, not the IP: certificates name hosts, and clients check that name.
+            advertised.append(f"{name}://localhost:{secured_port}")
+            protocols.append(f"{name}:{protocol}")
+            addresses[name] = f"localhost:{secured_port}"
+        self.ssl_bootstrap_servers = addresses.get("SSL", "")
+        self.mtls_bootstrap_servers = addresses.get("MTLS", "")
+        self.sasl_ssl_bootstrap_servers = addresses.get("SASL_SSL", "")
         props = root / "server.properties"
         props.write_text(
             "\n".join(
@@ -172,10 +238,12 @@ class LocalKafka:
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.bootstrap.servers=127.0.0.1:{controller}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                    f"listeners={','.join(listeners)},CONTROLLER://127.0.0.1:{controller}",
+                    f"advertised.listeners={','.join(advertised)}",
                     "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"listener.security.protocol.map={','.join(protocols)}",
+                    *self._security_properties(secured),
                     f"log.dirs={root / 'data'}",
                     # One node: every internal topic has one replica; few partitions start fast.
                     "offsets.topic.replication.factor=1",
@@ -208,6 +276,13 @@ class LocalKafka:
                 cluster_id,
                 "-c",
                 str(props),
+                # SCRAM credentials live in the cluster metadata, so they are written here.
+                *(
+                    arg
+                    for name, password in self._sasl_users.items()
+                    for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+                    for arg in ("--add-scram", f"{mechanism}=[name={name},password={password}]")
+                ),
             ],
             capture_output=True,
             text=True,
@@ -237,6 +312,46 @@ class LocalKafka:
             )
         self._wait_ready(timeout, root)
         return self
+
+    def _secured_listeners(self) -> dict[str, str]:
+        """Listener name -> security protocol, for what `tls` and `sasl_users` ask for."""
+        listeners: dict[str, str] = {}
+        if self._tls is not None:
+            listeners["SSL"] = "SSL"
+            if self._tls.client_ca is not None:
+                listeners["MTLS"] = "SSL"
+            if self._sasl_users:
+                listeners["SASL_SSL"] = "SASL_SSL"
+        return listeners
+
+    def _security_properties(self, listeners: Mapping[str, str]) -> list[str]:
+        lines: list[str] = []
+        if self._tls is not None:
+            # Unprefixed ssl.* apply to every SSL listener; listener.name.<x>.* override them.
+            lines += ["ssl.keystore.type=PEM", f"ssl.keystore.location={self._tls.keystore}"]
+            if self._tls.client_ca is not None:
+                lines += [
+                    "listener.name.mtls.ssl.client.auth=required",
+                    "listener.name.mtls.ssl.truststore.type=PEM",
+                    f"listener.name.mtls.ssl.truststore.location={self._tls.client_ca}",
+                ]
+        if "SASL_SSL" in listeners:
+            users = " ".join(f'user_{name}="{pw}"' for name, pw in self._sasl_users.items())
+            prefix = "listener.name.sasl_ssl"
+            lines += [
+                f"{prefix}.sasl.enabled.mechanisms={','.join(_SASL_MECHANISMS)}",
+                f"{prefix}.plain.sasl.jaas.config="
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};",
+                f"{prefix}.scram-sha-256.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                f"{prefix}.scram-sha-512.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                # No validator configured: Kafka's unsecured one, which takes unsigned JWTs.
+                f"{prefix}.oauthbearer.sasl.jaas.config="
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+                'unsecuredLoginStringClaim_sub="admin";',
+            ]
+        return lines
 
     def _wait_ready(self, timeout: float, root: Path) -> None:
         deadline = time.monotonic() + timeout
