@@ -12,6 +12,7 @@ from bridge.config import BridgeConfig
 from bridge.engine.dry_run import DryRunClient, DryRunDeadLetters
 from bridge.engine.runner import Bridge
 from bridge.gameball.client import GameballClient, RequestObserver
+from bridge.gameball.tls import log_insecure_transport
 from bridge.kafka.consumer import KafkaSource
 from bridge.kafka.dead_letter import DeadLetterProducer
 from bridge.mapping.mapper import Mapper
@@ -76,6 +77,8 @@ async def run(
         topics=list(config.subscribed_topics()),
         config=config.redacted(),
     )
+    # At every start, not once: whoever reads these logs later may not know it was forced.
+    log_insecure_transport(config.gameball.base_url, config.gameball.tls)
     if monitor is None:
         await bridge.run(stop, force_stop)
     else:

@@ -8,6 +8,7 @@ read metadata, and the Gameball step posts an empty body, which carries no custo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from bridge.config import BridgeConfig
 from bridge.errors import BridgeError, KafkaClientError
 from bridge.gameball.client import GameballClient, ProbeResult
 from bridge.gameball.outcomes import ACCESS_CODES, ACCOUNT_DISABLED
+from bridge.gameball.tls import unverified_warning
 from bridge.kafka.admin import describe_topics
 from bridge.kafka.properties import consumer_properties
 from bridge.mapping.mapper import Mapper
@@ -96,6 +98,8 @@ def interpret_probe(result: ProbeResult, base_url: str) -> StepResult:
     status, code = result.status, result.code
     answer = f"HTTP {status}" + (f", code {code}" if code is not None else "")
     answer += f": {result.message}" if result.message else ""
+    if status is None and result.tls_failed:
+        return StepResult(name, False, f"TLS with {base_url}: {result.message}")
     if status is None:
         return StepResult(name, False, f"unreachable: {base_url}: {result.message}")
     if code == ACCOUNT_DISABLED:
@@ -123,7 +127,13 @@ async def probe_gameball(config: BridgeConfig, client: GameballClient | None = N
         result = await client.probe()
     finally:
         await client.aclose()
-    return interpret_probe(result, config.gameball.base_url)
+    step = interpret_probe(result, config.gameball.base_url)
+    # `check` only prints its steps (its log level is "error"), so the start-up warning about
+    # forced-off certificate checks goes into the Gameball step itself, ok or not.
+    warning = unverified_warning(config.gameball.tls)
+    if warning is not None:
+        step = dataclasses.replace(step, detail=f"{step.detail}; WARNING: {warning}")
+    return step
 
 
 def run_checks(config: BridgeConfig, *, kafka_timeout: float = 10.0) -> list[StepResult]:

@@ -27,6 +27,8 @@ from pydantic import (
 from bridge.config_base import Frozen, TopicSpec, check_topic_name
 from bridge.errors import ConfigError
 from bridge.gameball.retry_policy import RetryPolicy, parse_rule
+from bridge.gameball.tls import TlsConfig
+from bridge.kafka.security import KafkaSecurity, check_no_clash
 from bridge.mapping.schema import MappingConfig
 from bridge.record import Resource
 
@@ -44,7 +46,9 @@ class KafkaConfig(Frozen):
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     session_timeout_ms: int = Field(default=45_000, ge=1_000)
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
-    # Any other librdkafka property (security.protocol, sasl.*, ssl.*, client.id, ...).
+    # TLS and SASL (bridge/kafka/security.py), for every Kafka client the bridge makes.
+    security: KafkaSecurity = KafkaSecurity()
+    # Any other librdkafka property (client.id, ssl.cipher.suites, ...).
     properties: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
     @field_validator("properties")
@@ -59,6 +63,14 @@ class KafkaConfig(Frozen):
         if clash:
             raise ValueError(f"{', '.join(clash)} is managed by the bridge and cannot be set")
         return props
+
+    @model_validator(mode="after")
+    def _security_set_once(self) -> KafkaConfig:
+        # Only a `security` block written in the file claims its keys: without one, setting
+        # security.protocol, sasl.* and ssl.* in `properties` still works as it always did.
+        if "security" in self.model_fields_set:
+            check_no_clash(self.security, self.properties, "kafka.properties")
+        return self
 
 
 class Timeouts(Frozen):
@@ -106,6 +118,8 @@ class GameballConfig(Frozen):
     timeouts: Timeouts = Timeouts()
     max_connections: int = Field(default=32, ge=1)
     rate_limits: RateLimitConfig = RateLimitConfig()
+    # HTTPS certificate checks (bridge/gameball/tls.py): on, against the system's CAs or ca_file.
+    tls: TlsConfig = TlsConfig()
 
     @field_validator("base_url")
     @classmethod
@@ -133,6 +147,16 @@ class GameballConfig(Frozen):
     def _v41_needs_both_keys(self) -> GameballConfig:
         if self.api_version == "v4.1" and self.secret_key is None:
             raise ValueError("api_version v4.1 requires secret_key as well as api_key")
+        return self
+
+    @model_validator(mode="after")
+    def _tls_needs_https(self) -> GameballConfig:
+        # A CA bundle next to an http:// URL means the operator believes the link is checked.
+        if self.tls.ca_file is not None and not self.base_url.startswith("https://"):
+            raise ValueError(
+                f"tls.ca_file is set but base_url {self.base_url!r} is plain http: nothing "
+                "would be encrypted or checked (use https://)"
+            )
         return self
 
 
@@ -231,6 +255,9 @@ class BridgeConfig(Frozen):
             seen.add(mapping.name)
         if self.dead_letter.topic in self.subscribed_topics():
             raise ValueError("the dead-letter topic cannot also be a source topic")
+        if "security" in self.kafka.model_fields_set:
+            props = self.dead_letter.properties
+            check_no_clash(self.kafka.security, props, "dead_letter.properties")
         return self
 
     def subscribed_topics(self) -> tuple[str, ...]:
@@ -251,6 +278,12 @@ class BridgeConfig(Frozen):
             gb["secret_key"] = MASK
         for section in (data["kafka"], data["dead_letter"]):
             section["properties"] = mask_properties(section["properties"])
+        for path in self.kafka.security.secrets():
+            *parents, key = path.split(".")
+            node = data["kafka"]["security"]
+            for parent in parents:
+                node = node[parent]
+            node[key] = MASK
         return data
 
     def secret_values(self) -> list[str]:
@@ -261,6 +294,7 @@ class BridgeConfig(Frozen):
             secrets.append(self.gameball.secret_key.get_secret_value())
         for props in (self.kafka.properties, self.dead_letter.properties):
             secrets += [str(v) for k, v in props.items() if _SECRET_PROPERTY.search(k)]
+        secrets += self.kafka.security.secrets().values()
         return secrets
 
 
