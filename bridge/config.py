@@ -403,7 +403,7 @@ def parse_config(
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     try:
-        return BridgeConfig.model_validate(resolved)
+        return BridgeConfig.model_validate(resolved, context={"base_dir": base_dir or Path.cwd()})
     except ValidationError as exc:
         # `from None`: pydantic's own rendering would print the inputs, secrets included.
         raise ConfigError(_describe(exc, source)) from None

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
 
 class Frozen(BaseModel):
@@ -39,3 +41,21 @@ def check_pattern(topic: str) -> str:
 
 # A topic name, or a regular expression starting with "^" (as librdkafka's subscribe reads it).
 TopicSpec = Annotated[str, Field(min_length=1), AfterValidator(check_pattern)]
+
+
+def _against_config_folder(path: Path, info: ValidationInfo) -> Path:
+    # One rule for every path in a config, as for ${file:...}: relative to the config file's
+    # folder (`bridge.config.parse_config` passes it as `base_dir`), so a config and the
+    # certificates beside it work from any working directory. Made absolute here, because
+    # librdkafka and ssl would otherwise read them from the working directory.
+    path = path.expanduser()
+    base = (info.context or {}).get("base_dir")
+    if path.is_absolute() or base is None:
+        return path
+    # Lexically (normpath), not resolve(): Kubernetes mounts secrets through symlinks that
+    # move on rotation, and a resolved path would pin the old copy.
+    return Path(os.path.normpath(Path(base).absolute() / path))
+
+
+# A file path in the config: relative ones start at the config file's folder.
+ConfigPath = Annotated[Path, AfterValidator(_against_config_folder)]

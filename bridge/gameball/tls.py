@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import structlog
 from pydantic import ValidationInfo, field_validator, model_validator
 
-from bridge.config_base import Frozen
+from bridge.config_base import ConfigPath, Frozen
 from bridge.errors import ConfigError
 
 log = structlog.get_logger("bridge.gameball")
@@ -29,9 +29,9 @@ _NAME_MISMATCH = frozenset({62, 64})
 
 
 class TlsConfig(Frozen):
-    # A PEM bundle to trust instead of the system's CAs. Relative paths are read from the
-    # working directory.
-    ca_file: Path | None = None
+    # A PEM bundle to trust instead of the system's CAs. Relative paths start at the config
+    # file's folder.
+    ca_file: ConfigPath | None = None
     # Declared before `verify` so that `verify`'s check can see it (fields validate in order).
     force_insecure: bool = False
     verify: bool = True

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
 
-from bridge.config_base import Frozen
+from bridge.config_base import ConfigPath, Frozen
 
 
 def _upper(value: Any) -> Any:
@@ -70,9 +70,9 @@ def _empty_is_none(value: Any) -> Any:
     return None if value == "" else value
 
 
-# Relative paths are relative to the bridge's working directory, as librdkafka opens them.
-CertificatesFile = Annotated[Path, AfterValidator(_certificates_file)]
-KeyFile = Annotated[Path, AfterValidator(_key_file)]
+# Relative paths start at the config file's folder (`ConfigPath`).
+CertificatesFile = Annotated[ConfigPath, AfterValidator(_certificates_file)]
+KeyFile = Annotated[ConfigPath, AfterValidator(_key_file)]
 OptionalCertificatesFile = Annotated[CertificatesFile | None, BeforeValidator(_empty_is_none)]
 OptionalKeyFile = Annotated[KeyFile | None, BeforeValidator(_empty_is_none)]
 

@@ -222,3 +222,31 @@ def test_topics_default_to_every_mapping_topic() -> None:
         }
     )
     assert parse_config(data, env={}).subscribed_topics() == ("app-events", "orders")
+
+
+def test_relative_certificate_paths_start_at_the_config_files_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge.kafka.security import librdkafka_properties
+    from tests.certificates import make_authority
+
+    folder = tmp_path / "etc"
+    make_authority(folder / "certs", name="ca")
+    data = minimal(
+        kafka__security={"protocol": "SSL", "tls": {"ca_file": "certs/ca.pem"}},
+        gameball__base_url="https://gameball.example",
+        gameball__tls={"ca_file": "certs/ca.pem"},
+    )
+    (folder / "bridge.yaml").write_text(yaml.safe_dump(data))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # where librdkafka and ssl would have looked
+    config = load_config(Path("../etc/bridge.yaml"), env={})
+    expected = folder / "certs" / "ca.pem"
+    assert config.gameball.tls.ca_file == expected
+    assert librdkafka_properties(config.kafka.security)["ssl.ca.location"] == str(expected)
+    # And a path that does not exist there is named, resolved, in the error.
+    data["gameball"]["tls"] = {"ca_file": "certs/missing.pem"}
+    (folder / "bridge.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"gameball\.tls\.ca_file: .*etc/certs/missing\.pem"):
+        load_config(folder / "bridge.yaml", env={})
