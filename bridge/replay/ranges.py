@@ -17,6 +17,7 @@ import structlog
 
 from bridge import app
 from bridge.config import BridgeConfig, KafkaConfig
+from bridge.gameball.tls import log_insecure_transport
 from bridge.kafka.consumer import KafkaSource
 from bridge.kafka.offsets import OffsetCommit, TopicPartition
 from bridge.observability.stats import Counters
@@ -82,6 +83,8 @@ async def replay_ranges(
         records=sum(end - start for start, end in todo.values()),
         **context,
     )
+    # As `bridge run` does at every start: a replay posts to Gameball just the same.
+    log_insecure_transport(config.gameball.base_url, config.gameball.tls)
 
     def remaining() -> dict[str, int]:
         """Per partition not finished yet, the offsets this run has not committed past (an

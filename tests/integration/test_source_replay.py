@@ -250,7 +250,10 @@ def test_a_range_ending_in_a_transaction_marker_still_finishes(
             topic, value=orjson.dumps(doc), key=doc["user"]["id"].encode(), partition=i % 3
         )
     producer.commit_transaction(30)
-    config = make_config(kafka, emulator, topic)
+    # Certificate checks forced off (moot over the emulator's http): warned as `run` warns.
+    config = make_config(
+        kafka, emulator, topic, gameball={"tls": {"verify": False, "force_insecure": True}}
+    )
     ranges = source.plan(config, [topic], base, None)
     # 3 records and a commit marker per partition.
     assert ranges == {(topic, p): (0, 4) for p in range(PARTITIONS)}
@@ -262,6 +265,7 @@ def test_a_range_ending_in_a_transaction_marker_still_finishes(
         with capture_logs() as logs:
             await source.replay(config, ranges, from_ms=base, stop=stop)
         complete = next(e for e in logs if e["event"] == "replay.complete")
+        assert "gameball.tls_unverified" in [e["event"] for e in logs]
         return time.monotonic() - started, complete
 
     elapsed, complete = asyncio.run(bounded())
