@@ -41,7 +41,10 @@ class Mapper:
             return found
 
     def map(self, record: SourceRecord) -> list[Operation]:
-        mapping = self.mapping_for(record.topic)
+        try:
+            mapping = self._by_topic[record.topic]
+        except KeyError:
+            mapping = self.mapping_for(record.topic)
         if mapping is None:
             raise MappingError("no_mapping", f"no mapping is configured for topic {record.topic!r}")
         value = record.value

@@ -14,12 +14,12 @@ from typing import Any
 from bridge.errors import MappingError
 from bridge.mapping.context import RecordContext
 from bridge.mapping.output_spec import OUTPUT_RESOURCES, Each, Free, Group, Leaf, Node, parse_output
-from bridge.mapping.paths import MISSING, CompiledPath, lookup, parse_path
-from bridge.mapping.request_schema import Field, describe_value, is_kind, problem
+from bridge.mapping.paths import MISSING, CompiledPath, parse_path
+from bridge.mapping.request_schema import BODIES, Field, describe_value, is_kind, problem
 from bridge.mapping.schema import EventOutput, OutputSpec
 from bridge.mapping.transforms import to_timestamp
 from bridge.mapping.value_spec import ObjectSpec, ValueSpec
-from bridge.mapping.values import compile_value
+from bridge.mapping.values import Getter, compile_value, path_getter
 from bridge.record import Operation, Resource
 
 Output = Callable[[Any, RecordContext], list[Operation]]
@@ -27,8 +27,7 @@ Output = Callable[[Any, RecordContext], list[Operation]]
 
 def compile_output(spec: OutputSpec) -> Output:
     if spec.event is not None:
-        event = EventOperation(spec.event)
-        return lambda doc, ctx: [event(doc, ctx)]
+        return compile_event(spec.event)
     if spec.plugin is not None:
         from bridge.mapping.plugins import PluginOutput
 
@@ -36,26 +35,27 @@ def compile_output(spec: OutputSpec) -> Output:
     for kind, resource in OUTPUT_RESOURCES.items():
         raw = getattr(spec, kind)
         if raw is not None:
-            body = BodyOperation(resource, parse_output(kind, raw))
-            return lambda doc, ctx: [body(doc, ctx)]
+            return compile_body(resource, parse_output(kind, raw))
     raise AssertionError("OutputSpec guarantees exactly one output kind")
 
 
-class _Value:
-    """One field: its getter, the checks its values must pass, and how to name it."""
+class _FieldCheck:
+    """The checks one field's values must pass, and how to name the field in messages.
 
-    __slots__ = ("field", "get", "label", "required", "source", "where")
+    Called with a looked-up value: returns it (converted where Gameball wants another type),
+    MISSING for an absent optional value, or raises MappingError.
+    """
+
+    __slots__ = ("field", "label", "required", "source", "where")
 
     def __init__(self, spec: ValueSpec, field: Field, where: str) -> None:
-        self.get = compile_value(spec, where)
         self.field = field
         self.required = field.required
         self.label = f"{where} ({spec.describe()})"
         self.where = where
         self.source = spec.describe()
 
-    def __call__(self, doc: Any, ctx: RecordContext) -> Any:
-        value = self.get(doc, ctx)
+    def __call__(self, value: Any) -> Any:
         if value is MISSING or value is None:
             if self.required:
                 raise MappingError("missing_field", f"{self.label} is missing")
@@ -77,6 +77,10 @@ class _Value:
                 value = to_timestamp(value)
             except ValueError as exc:
                 raise MappingError("wrong_type", f"{self.label}: {exc}") from None
+            # to_timestamp only returns YYYY-MM-DDTHH:MM:SS.mmmZ (datetime's years are 1 to
+            # 9999), which `problem` accepts for a date-time field; only an enum could refuse it.
+            if not field.enum:
+                return value
         found = problem(field, value, self.where)
         if found is not None:
             if not found.startswith(self.where + ":"):  # about a part of the value
@@ -86,6 +90,44 @@ class _Value:
             wrong = not is_kind(kind, value) or (field.non_empty and not value)
             raise MappingError("wrong_type" if wrong else "invalid_operation", found)
         return value
+
+
+def _field_value(spec: ValueSpec, field: Field, where: str) -> Getter:
+    """The getter for one field of a body, its value checked against the request table.
+
+    The kinds most fields have get a closure that returns a value needing no checks at once
+    (what `_FieldCheck` would do with it) and hands anything else to `_FieldCheck`.
+    """
+    get = compile_value(spec, where)
+    check = _FieldCheck(spec, field, where)
+    if field.kind == "string" and not field.enum:
+        if field.non_empty:
+
+            def non_empty_string(doc: Any, ctx: RecordContext) -> Any:
+                value = get(doc, ctx)
+                if type(value) is str and value:
+                    return value
+                return check(value)
+
+            return non_empty_string
+
+        def string(doc: Any, ctx: RecordContext) -> Any:
+            value = get(doc, ctx)
+            if type(value) is str:
+                return value
+            return check(value)
+
+        return string
+    if field.kind == "number" and field.minimum is None and field.maximum is None:
+
+        def number(doc: Any, ctx: RecordContext) -> Any:
+            value = get(doc, ctx)
+            if type(value) is float or type(value) is int:
+                return value
+            return check(value)
+
+        return number
+    return lambda doc, ctx: check(get(doc, ctx))
 
 
 def _object_from(spec: ObjectSpec, where: str) -> Callable[[Any, RecordContext], dict[str, Any]]:
@@ -115,7 +157,7 @@ Builder = Callable[[Any, RecordContext, dict[str, Any]], None]
 def _compile_node(node: Node) -> Builder:
     key = node.key
     if isinstance(node, Leaf):
-        value = _Value(node.spec, node.field, node.where)
+        value = _field_value(node.spec, node.field, node.where)
 
         def leaf(doc: Any, ctx: RecordContext, out: dict[str, Any]) -> None:
             found = value(doc, ctx)
@@ -189,18 +231,17 @@ def _compile_free(node: Free) -> Builder:
     return free
 
 
-class BodyOperation:
+def compile_body(resource: Resource, nodes: tuple[Node, ...]) -> Output:
     """An `order`, `customer` or `payment` output -> its Gameball body."""
+    builders = [_compile_node(node) for node in nodes]
 
-    def __init__(self, resource: Resource, nodes: tuple[Node, ...]) -> None:
-        self._resource = resource
-        self._builders = [_compile_node(node) for node in nodes]
-
-    def __call__(self, doc: Any, ctx: RecordContext) -> Operation:
+    def body_operation(doc: Any, ctx: RecordContext) -> list[Operation]:
         body: dict[str, Any] = {}
-        for build in self._builders:
+        for build in builders:
             build(doc, ctx, body)
-        return Operation(self._resource, body["customerId"], body)
+        return [Operation(resource, body["customerId"], body)]
+
+    return body_operation
 
 
 def _group_plain_paths(
@@ -220,55 +261,57 @@ def _group_plain_paths(
     return list(groups.items()), rest
 
 
-class EventOperation:
+def compile_event(spec: EventOutput) -> Output:
     """`event` output -> a track-events body ``{"customerId", "events": {name: metadata}}``."""
+    fields = BODIES[Resource.EVENTS].fields
+    customer_id_of = _field_value(spec.customer_id, fields["customerId"], "event.customer_id")
+    name_of = compile_value(spec.name, "event.name")
+    name_label = f"event.name ({spec.name.describe()})"
+    grouped_paths, rest = _group_plain_paths(spec.metadata)
+    grouped = [(path_getter(parent), keys) for parent, keys in grouped_paths]
+    metadata_of = [
+        (key, compile_value(value, f"event.metadata.{key}")) for key, value in rest.items()
+    ]
+    metadata_from = (
+        _object_from(spec.metadata_from, "event.metadata_from") if spec.metadata_from else None
+    )
+    contacts = [
+        (camel, _field_value(value, fields[camel], f"event.{camel}"))
+        for camel, value in (("email", spec.email), ("mobile", spec.mobile))
+        if value is not None
+    ]
 
-    def __init__(self, spec: EventOutput) -> None:
-        from bridge.mapping.request_schema import BODIES
-
-        fields = BODIES[Resource.EVENTS].fields
-        self._customer_id = _Value(spec.customer_id, fields["customerId"], "event.customer_id")
-        self._name = compile_value(spec.name, "event.name")
-        self._name_label = f"event.name ({spec.name.describe()})"
-        self._grouped, rest = _group_plain_paths(spec.metadata)
-        self._metadata = [
-            (key, compile_value(value, f"event.metadata.{key}")) for key, value in rest.items()
-        ]
-        self._metadata_from = (
-            _object_from(spec.metadata_from, "event.metadata_from") if spec.metadata_from else None
-        )
-        self._contacts = [
-            (camel, _Value(value, fields[camel], f"event.{camel}"))
-            for camel, value in (("email", spec.email), ("mobile", spec.mobile))
-            if value is not None
-        ]
-
-    def __call__(self, doc: Any, ctx: RecordContext) -> Operation:
-        customer_id = self._customer_id(doc, ctx)
-        name = self._name(doc, ctx)
+    def bad_name(name: Any) -> MappingError:
         if name is MISSING or name is None:
-            raise MappingError("missing_field", f"{self._name_label} is missing")
+            return MappingError("missing_field", f"{name_label} is missing")
+        return MappingError(
+            "wrong_type",
+            f"{name_label}: expected a non-empty string, got {describe_value(name)}",
+        )
+
+    def event(doc: Any, ctx: RecordContext) -> list[Operation]:
+        customer_id = customer_id_of(doc, ctx)
+        name = name_of(doc, ctx)
         if type(name) is not str or not name:
-            raise MappingError(
-                "wrong_type",
-                f"{self._name_label}: expected a non-empty string, got {describe_value(name)}",
-            )
-        metadata = self._metadata_from(doc, ctx) if self._metadata_from is not None else {}
-        for parent_path, keys in self._grouped:
-            parent = lookup(doc, parent_path)
+            raise bad_name(name)
+        metadata = metadata_from(doc, ctx) if metadata_from is not None else {}
+        for parent_of, keys in grouped:
+            parent = parent_of(doc, ctx)
             if type(parent) is dict:
                 for key, last in keys:
                     value = parent.get(last)
                     if value is not None:
                         metadata[key] = value
-        for key, get in self._metadata:
+        for key, get in metadata_of:
             value = get(doc, ctx)
             # An optional attribute absent from one record is not an error; it is left out.
             if value is not MISSING and value is not None:
                 metadata[key] = value
         body: dict[str, Any] = {"customerId": customer_id, "events": {name: metadata}}
-        for key, contact in self._contacts:
+        for key, contact in contacts:
             value = contact(doc, ctx)
             if value is not MISSING:
                 body[key] = value
-        return Operation(Resource.EVENTS, customer_id, body)
+        return [Operation(Resource.EVENTS, customer_id, body)]
+
+    return event

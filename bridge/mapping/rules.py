@@ -42,6 +42,8 @@ class CompiledRule:
         outputs = rule.outputs or (OutputSpec(plugin=rule.plugin),)
         self._outputs: list[Output] = [compile_output(o) for o in outputs]
         self.unconditional = self._topics is None and not self._headers and self._when is None
+        # One output (the common case) is the rule's whole work: call it directly.
+        self.apply: Output = self._outputs[0] if len(self._outputs) == 1 else self._apply_all
 
     def matches(self, doc: Any, ctx: RecordContext) -> bool:
         if self._topics is not None and not self._topics(ctx.topic):
@@ -53,9 +55,7 @@ class CompiledRule:
                     return False
         return self._when is None or self._when(doc, ctx)
 
-    def apply(self, doc: Any, ctx: RecordContext) -> list[Operation]:
-        if len(self._outputs) == 1:
-            return self._outputs[0](doc, ctx)
+    def _apply_all(self, doc: Any, ctx: RecordContext) -> list[Operation]:
         operations: list[Operation] = []
         for output in self._outputs:
             operations.extend(output(doc, ctx))
@@ -72,17 +72,15 @@ class CompiledMapping:
         ]
         self._first = spec.mode == "first"
         self._unmatched_is_error = spec.unmatched == "error"
-        # One rule that takes every record (the common case): skip the matching loop.
+        # One rule that takes every record (the common case): no matching loop, and the
+        # rule's outputs are called directly.
         only = self._rules[0] if len(self._rules) == 1 else None
-        self._single = only if only is not None and only.unconditional else None
+        self.apply: Output = (
+            self._apply_rules if only is None or not only.unconditional else _labelled(only)
+        )
 
-    def apply(self, doc: Any, ctx: RecordContext) -> list[Operation]:
+    def _apply_rules(self, doc: Any, ctx: RecordContext) -> list[Operation]:
         """The operations for a record; [] when no rule matches (and that is allowed)."""
-        if self._single is not None:
-            try:
-                return self._single.apply(doc, ctx)
-            except MappingError as exc:
-                raise MappingError(exc.kind, f"{self._single.label}{exc.message}") from None
         operations: list[Operation] = []
         matched = False
         for rule in self._rules:
@@ -99,3 +97,18 @@ class CompiledMapping:
         if not matched and self._unmatched_is_error:
             raise MappingError("no_matching_rule", "no rule matches the record")
         return operations
+
+
+def _labelled(rule: CompiledRule) -> Output:
+    """`rule.apply`, its errors prefixed with the rule's label."""
+    apply, label = rule.apply, rule.label
+    if not label:
+        return apply
+
+    def labelled(doc: Any, ctx: RecordContext) -> list[Operation]:
+        try:
+            return apply(doc, ctx)
+        except MappingError as exc:
+            raise MappingError(exc.kind, f"{label}{exc.message}") from None
+
+    return labelled

@@ -14,6 +14,7 @@ from typing import Any
 
 import jmespath
 import jmespath.exceptions
+import jmespath.visitor
 
 from bridge.errors import MappingError
 from bridge.mapping.context import RecordContext
@@ -36,7 +37,7 @@ def compile_value(spec: ValueSpec, where: str) -> Getter:
 
 def _source(spec: ValueSpec, label: str) -> Getter:
     if spec.path is not None:
-        return _path_getter(parse_path(spec.path))
+        return path_getter(parse_path(spec.path))
     if spec.expr is not None:
         return _expr_getter(spec.expr, label)
     if spec.template is not None:
@@ -53,7 +54,8 @@ def _source(spec: ValueSpec, label: str) -> Getter:
     return lambda _doc, _ctx: const
 
 
-def _path_getter(path: CompiledPath) -> Getter:
+def path_getter(path: CompiledPath) -> Getter:
+    """The getter for a parsed path; one or two keys (the usual case) skip `lookup`'s loop."""
     if len(path) == 1 and isinstance(path[0], str):
         key = path[0]
         return lambda doc, _ctx: doc.get(key, MISSING) if type(doc) is dict else MISSING
@@ -68,12 +70,19 @@ def _path_getter(path: CompiledPath) -> Getter:
     return lambda doc, _ctx: lookup(doc, path)
 
 
+# One interpreter for every expression: `ParsedResult.search` builds a new one per call, whose
+# empty method cache then costs a getattr per AST node. It holds no per-search state.
+_INTERPRETER = jmespath.visitor.TreeInterpreter()
+
+
 def _expr_getter(expression: str, label: str) -> Getter:
-    compiled = jmespath.compile(expression)
+    # Parsed once here; each record only walks the tree.
+    tree = jmespath.compile(expression).parsed
+    visit = _INTERPRETER.visit
 
     def search(doc: Any, _ctx: RecordContext) -> Any:
         try:
-            found = compiled.search(doc)
+            found = visit(tree, doc)
         except jmespath.exceptions.JMESPathError as exc:
             raise MappingError("expression_failed", f"{label}: {exc}") from None
         # JMESPath answers null for "not there"; the bridge treats it as missing.
@@ -113,6 +122,28 @@ def _kafka_getter(name: str) -> Getter:
 
 
 def _with_transforms(spec: ValueSpec, get: Getter, label: str) -> Getter:
+    transform = _transform(spec, label)
+    mapping = spec.map
+    if (
+        mapping is not None
+        and spec.unmapped == "keep"
+        and spec.default is None
+        and spec.type is None
+        and not spec.drop_nulls
+    ):
+        # A value map alone (event names, typically): a string is looked up directly, which is
+        # what `transform` does with it; anything else takes the general way.
+        def mapped(doc: Any, ctx: RecordContext) -> Any:
+            value = get(doc, ctx)
+            if type(value) is str:
+                return mapping.get(value, value)
+            return transform(value)
+
+        return mapped
+    return lambda doc, ctx: transform(get(doc, ctx))
+
+
+def _transform(spec: ValueSpec, label: str) -> Callable[[Any], Any]:
     default = spec.default
     mapping = spec.map
     unmapped = spec.unmapped
@@ -121,8 +152,7 @@ def _with_transforms(spec: ValueSpec, get: Getter, label: str) -> Getter:
     unit = spec.unit or "auto"
     nulls = spec.drop_nulls
 
-    def transformed(doc: Any, ctx: RecordContext) -> Any:
-        value = get(doc, ctx)
+    def transform(value: Any) -> Any:
         if value is MISSING or value is None:
             if default is None:
                 return value
@@ -148,7 +178,7 @@ def _with_transforms(spec: ValueSpec, get: Getter, label: str) -> Getter:
             raise MappingError("wrong_type", f"{label}: {exc}") from None
         return drop_nulls(value) if nulls else value
 
-    return transformed
+    return transform
 
 
 def _map_key(value: Any) -> str | None:
