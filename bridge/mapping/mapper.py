@@ -65,7 +65,7 @@ class Mapper:
         try:
             operations = mapping.apply(doc, RecordContext(record))
         except MappingError as exc:
-            raise MappingError(exc.kind, f"mapping {mapping.name!r}: {exc.message}") from None
+            raise MappingError(exc.kind, f"{mapping.error_prefix}{exc.message}") from None
         if not operations and self._log_skips:
             log.debug(
                 "mapping.skipped",

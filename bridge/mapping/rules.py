@@ -73,11 +73,12 @@ class CompiledMapping:
         self._first = spec.mode == "first"
         self._unmatched_is_error = spec.unmatched == "error"
         # One rule that takes every record (the common case): no matching loop, and the
-        # rule's outputs are called directly.
-        only = self._rules[0] if len(self._rules) == 1 else None
-        self.apply: Output = (
-            self._apply_rules if only is None or not only.unconditional else _labelled(only)
-        )
+        # rule's outputs are called directly; the mapper's error prefix then names the rule.
+        self.apply: Output = self._apply_rules
+        self.error_prefix = f"mapping {self.name!r}: "
+        if len(self._rules) == 1 and self._rules[0].unconditional:
+            self.apply = self._rules[0].apply
+            self.error_prefix += self._rules[0].label
 
     def _apply_rules(self, doc: Any, ctx: RecordContext) -> list[Operation]:
         """The operations for a record; [] when no rule matches (and that is allowed)."""
@@ -97,18 +98,3 @@ class CompiledMapping:
         if not matched and self._unmatched_is_error:
             raise MappingError("no_matching_rule", "no rule matches the record")
         return operations
-
-
-def _labelled(rule: CompiledRule) -> Output:
-    """`rule.apply`, its errors prefixed with the rule's label."""
-    apply, label = rule.apply, rule.label
-    if not label:
-        return apply
-
-    def labelled(doc: Any, ctx: RecordContext) -> list[Operation]:
-        try:
-            return apply(doc, ctx)
-        except MappingError as exc:
-            raise MappingError(exc.kind, f"{label}{exc.message}") from None
-
-    return labelled
