@@ -127,6 +127,21 @@ def _field_value(spec: ValueSpec, field: Field, where: str) -> Getter:
             return check(value)
 
         return number
+    items = field.items
+    if (
+        field.kind == "array"
+        and items is not None
+        and items.kind == "string"
+        and not (field.enum or field.non_empty or items.enum or items.non_empty)
+    ):
+        # Arrays of strings (tags, categories): `problem` would only check each item's type.
+        def strings(doc: Any, ctx: RecordContext) -> Any:
+            value = get(doc, ctx)
+            if type(value) is list and all(type(item) is str for item in value):
+                return value
+            return check(value)
+
+        return strings
     return lambda doc, ctx: check(get(doc, ctx))
 
 
