@@ -12,12 +12,11 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-import jmespath
 import jmespath.exceptions
-import jmespath.visitor
 
 from bridge.errors import MappingError
 from bridge.mapping.context import RecordContext
+from bridge.mapping.expressions import compile_expression
 from bridge.mapping.paths import MISSING, CompiledPath, lookup, parse_path, parse_template
 from bridge.mapping.request_schema import describe_value
 from bridge.mapping.transforms import COERCIONS, drop_nulls, to_string, to_timestamp
@@ -70,19 +69,13 @@ def path_getter(path: CompiledPath) -> Getter:
     return lambda doc, _ctx: lookup(doc, path)
 
 
-# One interpreter for every expression: `ParsedResult.search` builds a new one per call, whose
-# empty method cache then costs a getattr per AST node. It holds no per-search state.
-_INTERPRETER = jmespath.visitor.TreeInterpreter()
-
-
 def _expr_getter(expression: str, label: str) -> Getter:
-    # Parsed once here; each record only walks the tree.
-    tree = jmespath.compile(expression).parsed
-    visit = _INTERPRETER.visit
+    # Compiled once into closures; each record only runs them.
+    compiled = compile_expression(expression)
 
     def search(doc: Any, _ctx: RecordContext) -> Any:
         try:
-            found = visit(tree, doc)
+            found = compiled(doc)
         except jmespath.exceptions.JMESPathError as exc:
             raise MappingError("expression_failed", f"{label}: {exc}") from None
         # JMESPath answers null for "not there"; the bridge treats it as missing.
@@ -140,6 +133,19 @@ def _with_transforms(spec: ValueSpec, get: Getter, label: str) -> Getter:
             return transform(value)
 
         return mapped
+    coerce = COERCIONS.get(spec.type) if spec.type is not None else None
+    if coerce is not None and spec.default is None and mapping is None and not spec.drop_nulls:
+        # A type coercion alone (`{path: price, type: number}`): what `transform` does with it.
+        def coerced(doc: Any, ctx: RecordContext) -> Any:
+            value = get(doc, ctx)
+            if value is MISSING or value is None:
+                return value
+            try:
+                return coerce(value)
+            except ValueError as exc:
+                raise MappingError("wrong_type", f"{label}: {exc}") from None
+
+        return coerced
     return lambda doc, ctx: transform(get(doc, ctx))
 
 
