@@ -76,7 +76,10 @@ def _expr_getter(expression: str, label: str) -> Getter:
     def search(doc: Any, _ctx: RecordContext) -> Any:
         try:
             found = compiled(doc)
-        except jmespath.exceptions.JMESPathError as exc:
+        # jmespath raises TypeError for an ordering comparison of a string with a number (a
+        # filter such as items[?sku > `1`] on string skus): like a function's type error, a
+        # fact about this record, not a reason to let an exception out of the mapper.
+        except (jmespath.exceptions.JMESPathError, TypeError) as exc:
             raise MappingError("expression_failed", f"{label}: {exc}") from None
         # JMESPath answers null for "not there"; the bridge treats it as missing.
         return MISSING if found is None else found

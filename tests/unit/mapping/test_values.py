@@ -102,6 +102,7 @@ def test_value_kinds_and_transforms(spec: Any, value: Any) -> None:
         ({"path": "props.plan", "map": {"x": "y"}, "unmapped": "error"}, "unmapped_value", "pro"),
         ({"template": "{items}!"}, "wrong_type", "not text"),
         ({"expr": "sum(items)"}, "expression_failed", "metadata.v (expr sum(items))"),
+        ({"expr": "items[?sku > `1`].sku"}, "expression_failed", "'>' not supported between"),
     ],
 )
 def test_transform_failures_are_mapping_errors(spec: Any, kind: str, says: str) -> None:
