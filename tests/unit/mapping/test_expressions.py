@@ -7,6 +7,8 @@ from typing import Any
 import jmespath
 import jmespath.exceptions
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bridge.mapping.expressions import compile_expression
 
@@ -112,3 +114,24 @@ def test_compiled_expression_matches_jmespath(expression: str) -> None:
 def test_a_bad_expression_fails_to_compile_as_in_jmespath() -> None:
     with pytest.raises(jmespath.exceptions.ParseError):
         compile_expression("a.[")
+
+
+# Arbitrary JSON, with keys drawn from the names the expressions use so that paths hit.
+_KEYS = st.sampled_from(["a", "b", "c", "list", "items", "sku", "price", "tags", "obj", "n", "t"])
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.floats(-3, 3, allow_nan=False)
+    | st.sampled_from(["", "A", "B", "9"]),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_KEYS, children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=st.dictionaries(_KEYS, _JSON, max_size=6))
+def test_compiled_expressions_match_jmespath_on_arbitrary_documents(doc: dict[str, Any]) -> None:
+    for expression in EXPRESSIONS:
+        compiled, reference = compile_expression(expression), jmespath.compile(expression)
+        assert _outcome(compiled, doc) == _outcome(reference.search, doc), (expression, doc)
