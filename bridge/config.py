@@ -253,12 +253,25 @@ class BridgeConfig(Frozen):
             if mapping.name in seen:
                 raise ValueError(f"two mappings are named {mapping.name!r}")
             seen.add(mapping.name)
-        if self.dead_letter.topic in self.subscribed_topics():
-            raise ValueError("the dead-letter topic cannot also be a source topic")
+        self._dead_letter_not_subscribed()
         if "security" in self.kafka.model_fields_set:
             props = self.dead_letter.properties
             check_no_clash(self.kafka.security, props, "dead_letter.properties")
         return self
+
+    def _dead_letter_not_subscribed(self) -> None:
+        # Consuming the dead-letter topic would read every dead letter back, fail it again and
+        # write it again, forever. librdkafka searches a "^" pattern unanchored at the end
+        # (regexec), as `bridge.mapping.rules.TopicFilter` does.
+        topic = self.dead_letter.topic
+        for spec in self.subscribed_topics():
+            if spec == topic:
+                raise ValueError(f"the dead-letter topic {topic!r} cannot also be a source topic")
+            if spec.startswith("^") and re.search(spec, topic):
+                raise ValueError(
+                    f"the dead-letter topic {topic!r} cannot also be a source topic: the "
+                    f"pattern {spec!r} matches it (rename the topic or narrow the pattern)"
+                )
 
     def subscribed_topics(self) -> tuple[str, ...]:
         """What the consumer subscribes to: `kafka.topics`, or else every mapping's topics."""

@@ -250,3 +250,26 @@ def test_relative_certificate_paths_start_at_the_config_files_folder(
     (folder / "bridge.yaml").write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match=r"gameball\.tls\.ca_file: .*etc/certs/missing\.pem"):
         load_config(folder / "bridge.yaml", env={})
+
+
+@pytest.mark.parametrize(
+    ("mapping_topics", "kafka_topics"),
+    [(["^app\\..*"], []), (["app.events"], ["^app\\..*"])],
+)
+def test_dead_letter_topic_cannot_match_a_source_pattern(
+    mapping_topics: list[str], kafka_topics: list[str]
+) -> None:
+    # The bridge would read its own dead letters back, fail them again, and loop forever.
+    data = minimal(
+        kafka__topics=kafka_topics,
+        mappings__0__topics=mapping_topics,
+        dead_letter={"topic": "app.dead-letters"},
+    )
+    message = error_of(data)
+    assert "'app.dead-letters'" in message
+    assert "'^app\\\\..*'" in message
+
+
+def test_a_pattern_that_does_not_match_the_dead_letter_topic_is_fine() -> None:
+    data = minimal(mappings__0__topics=["^app\\..*"], dead_letter={"topic": "dead.app"})
+    assert parse_config(data, env={}).subscribed_topics() == ("^app\\..*",)
