@@ -110,6 +110,33 @@ class RateLimitConfig(Frozen):
         return out
 
 
+def _header_safe_key(key: SecretStr, name: str) -> SecretStr:
+    """The key without surrounding whitespace, refused if an HTTP header cannot carry it.
+
+    Secrets from files and environment variables commonly end with a newline (`echo`,
+    `kubectl create secret --from-file`): kept, every request would fail locally with an
+    illegal header value, retried forever, and the key would reach logs escaped, where the
+    masker cannot recognise it. Inside a key, only visible ASCII (0x21-0x7E) is valid; the
+    message says where the bad character is and what it is, never the key itself.
+    """
+    value = key.get_secret_value()
+    stripped = value.strip(" \t\r\n\f\v")
+    for position, char in enumerate(stripped, start=1):
+        if "\x21" <= char <= "\x7e":
+            continue
+        if char == " ":
+            kind = "a space"
+        elif char.isascii():
+            kind = f"a control character (U+{ord(char):04X})"
+        else:
+            kind = f"a non-ASCII character (U+{ord(char):04X})"
+        raise ValueError(
+            f"{name} contains {kind} at position {position} of {len(stripped)}: keys are "
+            "visible ASCII only (check how the key was copied or stored)"
+        )
+    return key if stripped == value else SecretStr(stripped)
+
+
 class GameballConfig(Frozen):
     base_url: str = "https://api.gameball.co"
     api_version: Literal["v4.0", "v4.1"] = "v4.0"
@@ -131,6 +158,7 @@ class GameballConfig(Frozen):
     @field_validator("api_key")
     @classmethod
     def _key_present(cls, key: SecretStr) -> SecretStr:
+        key = _header_safe_key(key, "api_key")
         if not key.get_secret_value():
             raise ValueError("the Gameball API key is empty (set GAMEBALL_API_KEY)")
         return key
@@ -138,10 +166,11 @@ class GameballConfig(Frozen):
     @field_validator("secret_key")
     @classmethod
     def _empty_secret_is_none(cls, key: SecretStr | None) -> SecretStr | None:
-        # "${GAMEBALL_SECRET_KEY:-}" yields "" when unset: that means "no secret key".
-        if key is not None and not key.get_secret_value():
+        if key is None:
             return None
-        return key
+        key = _header_safe_key(key, "secret_key")
+        # "${GAMEBALL_SECRET_KEY:-}" yields "" when unset: that means "no secret key".
+        return key if key.get_secret_value() else None
 
     @model_validator(mode="after")
     def _v41_needs_both_keys(self) -> GameballConfig:

@@ -273,3 +273,41 @@ def test_dead_letter_topic_cannot_match_a_source_pattern(
 def test_a_pattern_that_does_not_match_the_dead_letter_topic_is_fine() -> None:
     data = minimal(mappings__0__topics=["^app\\..*"], dead_letter={"topic": "dead.app"})
     assert parse_config(data, env={}).subscribed_topics() == ("^app\\..*",)
+
+
+@pytest.mark.parametrize("raw", [SECRET + "\n", SECRET + "\r\n", f"  {SECRET}\t", f"\n{SECRET} "])
+def test_keys_lose_surrounding_whitespace(raw: str) -> None:
+    # GAMEBALL_API_KEY from `kubectl create secret --from-file`, then envFrom, ends with "\n":
+    # sent as is, every request would fail locally (an illegal header value), forever.
+    env = {"KEY": raw}
+    data = minimal(gameball__api_key="${KEY}", gameball__secret_key="${KEY}")
+    config = parse_config(data, env=env)
+    assert config.gameball.api_key.get_secret_value() == SECRET
+    assert config.gameball.secret_key is not None
+    assert config.gameball.secret_key.get_secret_value() == SECRET
+
+
+def test_a_blank_secret_key_is_no_secret_key() -> None:
+    assert parse_config(minimal(gameball__secret_key=" \n"), env={}).gameball.secret_key is None
+    assert "API key is empty" in error_of(minimal(gameball__api_key="\n"))
+
+
+@pytest.mark.parametrize(
+    ("key", "bad", "expected"),
+    [
+        ("api_key", "sk_live\x00very_secret", "a control character (U+0000) at position 8"),
+        ("api_key", "sk_live very_secret", "a space at position 8"),
+        ("secret_key", "\ufeffsk_live_very_secret", "a non-ASCII character (U+FEFF) at position 1"),
+        ("secret_key", "sk_live_véry_secret", "a non-ASCII character (U+00E9) at position 10"),
+        ("api_key", "sk_live\x7fvery_secret", "a control character (U+007F) at position 8"),
+    ],
+)
+def test_keys_with_characters_a_header_cannot_carry_are_refused(
+    key: str, bad: str, expected: str
+) -> None:
+    message = error_of(minimal(**{f"gameball__{key}": bad}))
+    line = next(ln for ln in message.splitlines() if ln.strip().startswith(f"gameball.{key}:"))
+    assert expected in line
+    # Never the secret itself, not even in part or escaped.
+    assert "very_secret" not in message
+    assert "sk_live" not in message
