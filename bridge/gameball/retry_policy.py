@@ -10,8 +10,26 @@ A rule is one of:
     dead_letter  dead-letter the record at once
     stop         stop all sending and keep the record (credentials, account disabled)
 
-A Gameball error code, when the answer carries one, is looked up first, then the HTTP status,
-then the status class (2xx delivered, 5xx retry, other 4xx dead_letter, anything else stop).
+Which row applies (`RetryPolicy.rule_for`), first match wins:
+
+    1. the operator's `by_code` row for the Gameball code
+    2. the operator's `by_status` row for the status
+    3. the statuses whose meaning API.md fixes whatever the body says (`AUTHORITATIVE_STATUS`,
+       and every 2xx delivered, every 5xx retry)
+    4. the default code table (`DEFAULT_BY_CODE`)
+    5. the status class: 4xx dead_letter, anything else (1xx, 3xx) stop
+
+Why in this order: the default code table describes codes as Gameball sends them, each with
+its documented status (4000 with a 400, 3011 with a 422). When a code arrives with a status
+that already decides the outcome (a 429 carrying 3011 or 4000, a 503 carrying 4004, a 401
+carrying 3000), the status is the truer signal: a rate limit or an outage says nothing about
+the record, and dead-lettering on its code would lose good records (API.md: a 429 is never
+dead-lettered). The operator's rows come first because they are deliberate: any operator row
+beats every default row, so `by_status: {404: retry}` applies to a 404 carrying 4004 too, and
+`by_code: {5000: "retry:3"}` to the 500 it comes with. Between the two, the code is the more
+specific: `by_code: {7000: "retry:3"}` with `by_status: {404: retry}` retries a 7000 three
+times and other 404s forever. A `by_code` row so applies whatever the status it arrives with,
+a 429 included; to pin down what a status means, give it a `by_status` row and no code rows.
 """
 
 from __future__ import annotations
@@ -73,12 +91,21 @@ DEFAULT_BY_CODE: Mapping[int, str] = {
     7000: "dead_letter",  # customer not found
     9004: "delivered",  # order/transaction id exists: an earlier attempt landed
 }
-DEFAULT_BY_STATUS: Mapping[int, str] = {
+# Statuses decided before any code in the body (with every 2xx and 5xx): API.md's rows whose
+# outcome is fixed by the status. 401/403 are the keys (1000/1001/1002), whatever code a proxy
+# or Gameball puts beside them; 408 is a timeout and 429 a rate limit, neither about the record
+# and never dead-lettered.
+AUTHORITATIVE_STATUS: Mapping[int, str] = {
     401: "stop",
     403: "stop",
     408: "retry",
     429: "retry",  # rate limited: wait Retry-After or back off; never dead-lettered
 }
+
+_DELIVERED = Rule(Action.DELIVERED)
+_RETRY = Rule(Action.RETRY)
+_DEAD_LETTER = Rule(Action.DEAD_LETTER)
+_STOP = Rule(Action.STOP)
 
 
 class RetryPolicy:
@@ -87,27 +114,30 @@ class RetryPolicy:
         by_code: Mapping[int, str] | None = None,
         by_status: Mapping[int, str] | None = None,
     ) -> None:
-        self._by_code = {
-            k: parse_rule(v) for k, v in {**DEFAULT_BY_CODE, **(by_code or {})}.items()
-        }
-        self._by_status = {
-            k: parse_rule(v) for k, v in {**DEFAULT_BY_STATUS, **(by_status or {})}.items()
-        }
+        self._user_by_code = {k: parse_rule(v) for k, v in (by_code or {}).items()}
+        self._user_by_status = {k: parse_rule(v) for k, v in (by_status or {}).items()}
+        self._by_code = {k: parse_rule(v) for k, v in DEFAULT_BY_CODE.items()}
+        self._authoritative = {k: parse_rule(v) for k, v in AUTHORITATIVE_STATUS.items()}
 
     def rule_for(self, status: int, code: int | None) -> Rule:
+        """The row for an answer; the order is the module docstring's, and why."""
+        if code is not None and code in self._user_by_code:
+            return self._user_by_code[code]
+        if status in self._user_by_status:
+            return self._user_by_status[status]
+        if status in self._authoritative:
+            return self._authoritative[status]
+        if 200 <= status < 300:
+            return _DELIVERED
+        if status >= 500:
+            return _RETRY
         if code is not None and code in self._by_code:
             return self._by_code[code]
-        if status in self._by_status:
-            return self._by_status[status]
-        if 200 <= status < 300:
-            return Rule(Action.DELIVERED)
-        if status >= 500:
-            return Rule(Action.RETRY)
         if 400 <= status < 500:
-            return Rule(Action.DEAD_LETTER)
+            return _DEAD_LETTER
         # 1xx/3xx: base_url points at something that is not Gameball's API (a redirect to a
         # login page, a proxy): configuration, not the record.
-        return Rule(Action.STOP)
+        return _STOP
 
 
 DEFAULT_POLICY = RetryPolicy()

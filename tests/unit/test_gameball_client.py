@@ -93,7 +93,9 @@ def test_overrides_change_single_rows_of_the_table() -> None:
     assert not_found.max_attempts == 3
     assert type(classify(400, {}, body(4000), policy)) is PermanentDeliveryError
     assert type(classify(404, {}, body(), policy)) is RetryableDeliveryError  # no code: status
-    assert type(classify(404, {}, body(4004), policy)) is PermanentDeliveryError  # code first
+    # An operator's status row beats the default code table (retry_policy's docstring).
+    assert type(classify(404, {}, body(4004), policy)) is RetryableDeliveryError
+    assert type(classify(404, {}, body(4004))) is PermanentDeliveryError
     assert classify(422, {}, body(9004), policy) is None  # untouched rows keep their default
     stop = RetryPolicy(by_status={409: "stop"})
     assert type(classify(409, {}, body(), stop)) is GameballAccessError
