@@ -19,7 +19,7 @@ from bridge.errors import (
     RateLimitedError,
     RetryableDeliveryError,
 )
-from bridge.gameball.retry_policy import DEFAULT_POLICY, Action, RetryPolicy
+from bridge.gameball.retry_policy import DEFAULT_POLICY, NO_SUCH_ENDPOINT, Action, RetryPolicy
 
 ACCOUNT_DISABLED = 6000
 ACCESS_CODES = frozenset({1000, 1001, 1002, ACCOUNT_DISABLED})
@@ -90,9 +90,10 @@ def classify(
         return PermanentDeliveryError(text, status=status, code=code)
     hint = _ACCESS_HINT.get(code if code == ACCOUNT_DISABLED else status)
     if hint is None:
-        hint = (
-            _ACCESS_HINT[401]
-            if status in (401, 403) or code in ACCESS_CODES
-            else "unexpected answer: check gameball.base_url"
-        )
+        if status in (401, 403) or code in ACCESS_CODES:
+            hint = _ACCESS_HINT[401]
+        elif status in NO_SUCH_ENDPOINT and code is None:
+            hint = "no such endpoint: check gameball.base_url and gameball.api_version"
+        else:
+            hint = "unexpected answer: check gameball.base_url"
     return GameballAccessError(f"{text} ({hint})", status=status, code=code)

@@ -17,7 +17,8 @@ Which row applies (`RetryPolicy.rule_for`), first match wins:
     3. the statuses whose meaning API.md fixes whatever the body says (`AUTHORITATIVE_STATUS`,
        and every 2xx delivered, every 5xx retry)
     4. the default code table (`DEFAULT_BY_CODE`)
-    5. the status class: 4xx dead_letter, anything else (1xx, 3xx) stop
+    5. the status class: a 404 or 405 without a Gameball code stop (no such endpoint: the
+       base_url is wrong), other 4xx dead_letter, anything else (1xx, 3xx) stop
 
 Why in this order: the default code table describes codes as Gameball sends them, each with
 its documented status (4000 with a 400, 3011 with a 422). When a code arrives with a status
@@ -101,6 +102,11 @@ AUTHORITATIVE_STATUS: Mapping[int, str] = {
     408: "retry",
     429: "retry",  # rate limited: wait Retry-After or back off; never dead-lettered
 }
+# A 404/405 with no Gameball code in the body is not Gameball's answer about a record (that
+# carries 4004 or 7000) but a web server's or a proxy's about the path: base_url points at the
+# wrong place. Dead-lettering would throw away every record; stopping holds them, and the
+# access gate's probe finds out when the path answers again.
+NO_SUCH_ENDPOINT = frozenset({404, 405})
 
 _DELIVERED = Rule(Action.DELIVERED)
 _RETRY = Rule(Action.RETRY)
@@ -133,6 +139,8 @@ class RetryPolicy:
             return _RETRY
         if code is not None and code in self._by_code:
             return self._by_code[code]
+        if code is None and status in NO_SUCH_ENDPOINT:
+            return _STOP
         if 400 <= status < 500:
             return _DEAD_LETTER
         # 1xx/3xx: base_url points at something that is not Gameball's API (a redirect to a

@@ -66,3 +66,32 @@ def test_operator_rows_beat_every_default_row() -> None:
     both = RetryPolicy(by_code={7000: "retry:3"}, by_status={404: "dead_letter"})
     assert both.rule_for(404, 7000) == Rule(Action.RETRY, 3)  # the code is more specific
     assert both.rule_for(404, 4004) == Rule(Action.DEAD_LETTER)
+
+
+@pytest.mark.parametrize(
+    ("status", "raw"),
+    [
+        (404, b"<html><body>Not Found</body></html>"),
+        (404, b'{"message": "Not Found"}'),
+        (404, b""),
+        (405, b""),
+        (405, b"Method Not Allowed"),
+    ],
+)
+def test_a_missing_endpoint_stops_sending_instead_of_dead_lettering(
+    status: int, raw: bytes
+) -> None:
+    error = classify(status, {}, raw)
+    # Stop: the access gate holds every record and probes until the path answers again.
+    assert type(error) is GameballAccessError
+    assert "check gameball.base_url" in str(error)
+
+
+@pytest.mark.parametrize("code", [4004, 7000])
+def test_a_404_with_a_gameball_code_keeps_its_row(code: int) -> None:
+    assert type(classify(404, {}, body(code))) is PermanentDeliveryError
+
+
+def test_an_operator_row_for_404_still_wins() -> None:
+    policy = RetryPolicy(by_status={404: "dead_letter"})
+    assert type(classify(404, {}, b"<html>Not Found</html>", policy)) is PermanentDeliveryError
