@@ -87,23 +87,30 @@ class Delivery:
         attempt = 0
         while True:
             attempt += 1
-            await self.gate.enter()
-            self._check_current(job)
+            probe = await self.gate.enter()
+            sent = False
             try:
+                self._check_current(job)
                 async with (
                     self._requests,
                     self._limits.slot(operation.resource) as waited,
                 ):
                     if waited > 0.001:
                         self._counters.rate_limit_waits += 1
+                    sent = True
                     await self._client.send(operation)
             except GameballAccessError as exc:
                 self.gate.denied(exc)
                 attempt -= 1  # not the record's attempt: its fate waits on the operator
                 continue
             except PermanentDeliveryError as exc:
+                # Gameball checks the keys before the body: a rejected record means they
+                # were accepted, so a probe answered this way opens the gate.
+                self.gate.succeeded()
                 return exc, attempt
             except RetryableDeliveryError as exc:
+                if probe:
+                    self.gate.probe_ended(sent=True)
                 if exc.max_attempts is not None and attempt >= exc.max_attempts:
                     return exc, attempt
                 delay = self._retry_delay(exc, attempt)
@@ -112,6 +119,12 @@ class Delivery:
                     # this one.
                     self._limits.hold(operation.resource, delay)
                 self._log_retry(job, exc, attempt, delay)
+            except BaseException:
+                # Abandoned (revoked), cancelled at shutdown, or a bug: whatever it was, the
+                # probe must not stay claimed by a request that is gone.
+                if probe:
+                    self.gate.probe_ended(sent=sent)
+                raise
             else:
                 self.gate.succeeded()
                 self._counters.requests += 1

@@ -233,3 +233,120 @@ def test_dead_letter_headers_describe_the_failure() -> None:
         "bridge.source.offset": b"40",
         "bridge.failed_at": b"2026-01-02T03:04:05.000Z",
     }
+
+
+# --- the access gate's probe: it must end, whatever its answer ------------------------------
+
+
+def deliver_all(
+    answers: Iterable[Answer], jobs: int, *, retry_interval: float
+) -> tuple[Counters, FakeDeadLetters, list[httpx.Request], list[float]]:
+    """Deliver `jobs` jobs one after another (each within 5 s, or fail: a stalled gate must
+    not hang the suite); the requests' send times too."""
+    transport, seen = scripted(answers)
+    sent_at: list[float] = []
+    dead, counters = FakeDeadLetters(), Counters()
+    config = DeliveryConfig.model_validate(
+        {
+            "retry": {
+                "initial_backoff": 0.001,
+                "max_backoff": 0.01,
+                "access_retry_interval": retry_interval,
+            }
+        }
+    )
+
+    async def timed(request: httpx.Request) -> httpx.Response:
+        sent_at.append(asyncio.get_running_loop().time())
+        return await transport.handle_async_request(request)
+
+    async def go() -> None:
+        client = GameballClient(
+            GameballConfig.model_validate({"base_url": "https://gb.test", "api_key": "k"}),
+            transport=httpx.MockTransport(timed),
+        )
+        delivery = Delivery(
+            config,
+            client=client,
+            dead_letters=dead,  # type: ignore[arg-type]
+            counters=counters,
+            is_current=lambda _job: True,
+            max_concurrent_requests=4,
+        )
+        try:
+            for _ in range(jobs):
+                await asyncio.wait_for(delivery.deliver(make_job()), 5)
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+    return counters, dead, seen, sent_at
+
+
+@pytest.mark.parametrize(
+    "inconclusive",
+    [503, (429, {}, {"Retry-After": "0.01"}), httpx.ReadTimeout("slow")],
+    ids=["5xx", "429", "timeout"],
+)
+def test_a_probe_without_a_verdict_hands_the_probe_on(inconclusive: Answer) -> None:
+    # 401 closes the gate; the probe gets no verdict on the keys; the next probe, one
+    # interval later, succeeds and opens the gate for good.
+    counters, dead, seen, sent_at = deliver_all(
+        [(401, {"code": 1000}), inconclusive, 200, 200], jobs=2, retry_interval=0.3
+    )
+    assert counters.delivered == 2
+    assert not dead.written
+    assert len(seen) == 4
+    # After a probe that reached Gameball, the next one waits the interval again.
+    assert sent_at[2] - sent_at[1] >= 0.3 * 0.9
+
+
+def test_a_probe_whose_record_is_rejected_opens_the_gate() -> None:
+    # Gameball checks the keys before the body: a 400 for the record means the keys work.
+    counters, _dead, seen, _ = deliver_all(
+        [(401, {"code": 1000}), (400, {"code": 3000}), 200], jobs=2, retry_interval=0.05
+    )
+    assert counters.dead_lettered == 1
+    assert counters.delivered == 1
+    assert len(seen) == 3
+
+
+def test_a_probe_abandoned_before_sending_is_handed_on_at_once() -> None:
+    # The first job's partition is revoked while it waits for the probe: it claims the
+    # probe, is abandoned before sending, and the next job must be able to probe.
+    revoked = {"first": False}
+
+    async def scenario() -> tuple[list[httpx.Request], int]:
+        transport, seen = scripted([(401, {"code": 1000}), 200])
+        config = DeliveryConfig.model_validate(
+            {"retry": {"initial_backoff": 0.001, "access_retry_interval": 0.05}}
+        )
+        client = GameballClient(
+            GameballConfig.model_validate({"base_url": "https://gb.test", "api_key": "k"}),
+            transport=transport,
+        )
+        counters = Counters()
+        delivery = Delivery(
+            config,
+            client=client,
+            dead_letters=FakeDeadLetters(),  # type: ignore[arg-type]
+            counters=counters,
+            is_current=lambda job: job.generation == 2 or not revoked["first"],
+            max_concurrent_requests=4,
+        )
+        try:
+            first = asyncio.create_task(delivery.deliver(make_job()))
+            while not seen:  # the 401 has closed the gate
+                await asyncio.sleep(0.001)
+            revoked["first"] = True  # the first job's partition goes away
+            with pytest.raises(Abandoned):
+                await asyncio.wait_for(first, 5)
+            second = Job(RECORD, make_job().operations, None, generation=2)
+            await asyncio.wait_for(delivery.deliver(second), 5)
+        finally:
+            await client.aclose()
+        return seen, counters.delivered
+
+    seen, delivered = asyncio.run(scenario())
+    assert delivered == 1
+    assert len(seen) == 2
