@@ -7,7 +7,11 @@ is unit-tested without a server.
 
 from __future__ import annotations
 
+import email.utils
+import math
+import time
 from collections.abc import Mapping
+from datetime import UTC
 from typing import Any
 
 import orjson
@@ -51,15 +55,38 @@ def parse_error_body(body: bytes) -> tuple[int | None, str]:
     return code, (str(message)[:500] if message is not None else "")
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds. The HTTP-date form is not used by Gameball; it is ignored."""
+# The longest wait a Retry-After can ask for. A longer one is most likely a misconfigured proxy
+# or a date from a skewed clock; waiting the hour and asking again is safer than either
+# ignoring it (and retrying into the limit at backoff speed) or holding for a day.
+MAX_RETRY_AFTER = 3600.0
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After in seconds, at most `MAX_RETRY_AFTER`: delay-seconds (``120``, tolerantly
+    ``0.5`` or ``1e3``) or an HTTP-date (``Wed, 21 Oct 2026 07:28:00 GMT``), counted from
+    `now` (epoch seconds; the wall clock by default). None when absent, unreadable, negative,
+    not finite, or a date already past: the caller then backs off as it would without one."""
     if value is None:
         return None
+    text = value.strip()
+    seconds: float | None
     try:
-        seconds = float(value)
+        seconds = float(text)
     except ValueError:
+        seconds = _seconds_until(text, time.time() if now is None else now)
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return None
-    return seconds if 0 <= seconds <= 3600 else None
+    return min(seconds, MAX_RETRY_AFTER)
+
+
+def _seconds_until(http_date: str, now: float) -> float | None:
+    try:
+        moment = email.utils.parsedate_to_datetime(http_date)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # RFC 9110 dates are GMT; an obsolete form may carry no zone
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp() - now
 
 
 def classify(

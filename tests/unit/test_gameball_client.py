@@ -18,7 +18,7 @@ from bridge.errors import (
     RetryableDeliveryError,
 )
 from bridge.gameball.client import GameballClient
-from bridge.gameball.outcomes import classify, parse_error_body
+from bridge.gameball.outcomes import classify, parse_error_body, parse_retry_after
 from bridge.gameball.retry_policy import RetryPolicy, parse_rule
 from bridge.record import Operation, Resource
 
@@ -130,13 +130,40 @@ def test_error_bodies_of_every_documented_shape(raw: bytes, code: int | None, me
 
 
 @pytest.mark.parametrize(
-    ("header", "seconds"), [("3", 3.0), ("0.5", 0.5), ("soon", None), (None, None), ("99999", None)]
+    ("header", "seconds"),
+    [("3", 3.0), ("0.5", 0.5), ("soon", None), (None, None), ("99999", 3600.0), ("-1", None)],
 )
 def test_retry_after(header: str | None, seconds: float | None) -> None:
     headers = {"retry-after": header} if header is not None else {}
     error = classify(429, headers, b"")
     assert isinstance(error, RateLimitedError)
     assert error.retry_after == seconds
+
+
+# 2026-10-21T07:28:00Z
+NOW = 1792567680.0
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("Wed, 21 Oct 2026 07:28:30 GMT", 30.0),  # the HTTP-date form, 30 s from now
+        ("Wed, 21 Oct 2026 07:28:00 GMT", 0.0),
+        ("Wed, 21 Oct 2026 09:28:00 GMT", 3600.0),  # two hours: clamped to the hour
+        ("Wed, 21 Oct 2026 07:27:00 GMT", None),  # already past
+        ("Wed, 99 Oct 2026 07:28:00 GMT", None),
+        ("7200", 3600.0),  # clamped, not ignored
+        ("3600", 3600.0),
+        (" 7 ", 7.0),
+        ("nan", None),
+        ("inf", None),
+        ("-0.5", None),
+        ("", None),
+        ("garbage", None),
+    ],
+)
+def test_retry_after_forms(header: str, seconds: float | None) -> None:
+    assert parse_retry_after(header, now=NOW) == seconds
 
 
 def test_error_message_carries_status_code_and_gameball_message() -> None:
