@@ -85,15 +85,22 @@ class Delivery:
     async def _send(self, job: Job, operation: Operation) -> tuple[DeliveryError | None, int]:
         """Post until accepted (None) or failed for good (the error); with the attempt count."""
         attempt = 0
+        # Answers under a `retry:N` rule, per Gameball code (or status): N of *those* answers
+        # dead-letter the record. Timeouts and 5xx during an outage are not the record's
+        # fault and must not use up the budget of a later generic failure.
+        bounded: dict[int | None, int] = {}
         while True:
             attempt += 1
             probe = await self.gate.enter()
             sent = False
             try:
                 self._check_current(job)
+                # The rate-limit slot first: a lane waiting for its resource's window (or a
+                # 429 hold) must not sit on one of the connections that the other resources'
+                # lanes need.
                 async with (
-                    self._requests,
                     self._limits.slot(operation.resource) as waited,
+                    self._requests,
                 ):
                     if waited > 0.001:
                         self._counters.rate_limit_waits += 1
@@ -111,8 +118,11 @@ class Delivery:
             except RetryableDeliveryError as exc:
                 if probe:
                     self.gate.probe_ended(sent=True)
-                if exc.max_attempts is not None and attempt >= exc.max_attempts:
-                    return exc, attempt
+                if exc.max_attempts is not None:
+                    key = exc.code if exc.code is not None else exc.status
+                    bounded[key] = bounded.get(key, 0) + 1
+                    if bounded[key] >= exc.max_attempts:
+                        return exc, attempt
                 delay = self._retry_delay(exc, attempt)
                 if isinstance(exc, RateLimitedError):
                     # Over the account's limit: hold every lane of this resource, not just
