@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -110,6 +111,47 @@ class RateLimitConfig(Frozen):
         return out
 
 
+_HOST = re.compile(r"[\w-]+(?:\.[\w-]+)*\.?|\[[0-9A-Fa-f:.]+\]")
+
+
+def _check_base_url(url: str) -> str:
+    """``scheme://host[:port]``, without a trailing slash. The client appends
+    ``/api/<version>/integrations/<resource>``: anything else in the URL would be sent
+    somewhere else (a query or fragment swallows the path, a path doubles it)."""
+    hint = (
+        "base_url must be scheme://host[:port] only; "
+        "the bridge adds /api/<api_version>/integrations/..."
+    )
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ValueError(f"base_url contains whitespace or a control character: {hint}")
+    scheme, _, rest = url.partition("://")
+    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if scheme not in ("http", "https") or not netloc:
+        # Shown only without "@": a password in the URL is not repeated in a message.
+        shown = f", got {url!r}" if "@" not in url else ""
+        raise ValueError(f"expected an http(s) URL{shown}")
+    if "@" in netloc:
+        raise ValueError(f"base_url has a user name or password: {hint}")
+    host, port = netloc, ""
+    if ":" in netloc and not netloc.endswith("]"):
+        host, _, port = netloc.rpartition(":")
+        if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+            raise ValueError(f"base_url has a bad port {port!r}: expected 1 to 65535")
+    if not _HOST.fullmatch(host):
+        raise ValueError(f"base_url has a bad host {host!r}: {hint}")
+    tail = rest[len(netloc) :]
+    if tail not in ("", "/"):
+        parts = urlsplit(url)
+        if parts.path not in ("", "/"):
+            problem = f"a path ({parts.path!r})"
+        elif "?" in tail.partition("#")[0]:
+            problem = "a query"
+        else:
+            problem = "a fragment"
+        raise ValueError(f"base_url has {problem}: {hint}")
+    return f"{scheme}://{netloc}"
+
+
 def _header_safe_key(key: SecretStr, name: str) -> SecretStr:
     """The key without surrounding whitespace, refused if an HTTP header cannot carry it.
 
@@ -151,9 +193,7 @@ class GameballConfig(Frozen):
     @field_validator("base_url")
     @classmethod
     def _url(cls, url: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", url):
-            raise ValueError(f"expected an http(s) URL, got {url!r}")
-        return url.rstrip("/")
+        return _check_base_url(url)
 
     @field_validator("api_key")
     @classmethod

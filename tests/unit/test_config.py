@@ -311,3 +311,44 @@ def test_keys_with_characters_a_header_cannot_carry_are_refused(
     # Never the secret itself, not even in part or escaped.
     assert "very_secret" not in message
     assert "sk_live" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://gb.test/api/v4.0", "has a path ('/api/v4.0')"),
+        ("https://gb.test/x/", "has a path ('/x/')"),
+        ("https://gb.test?x=1", "has a query"),
+        ("https://gb.test/?", "has a query"),
+        ("https://gb.test#f", "has a fragment"),
+        ("https://user:pw@gb.test", "has a user name or password"),
+        ("https://gb.test\n", "whitespace or a control character"),
+        (" https://gb.test", "whitespace or a control character"),
+        ("https://gb .test", "whitespace or a control character"),
+        ("https://gb.test:99999", "bad port"),
+        ("https://gb.test:0", "bad port"),
+        ("https://gb.test:x", "bad port"),
+        ("https://gb.test\\", "bad host"),
+        ("https://:443", "bad host"),
+        ("https://", "http(s) URL"),
+    ],
+)
+def test_base_url_is_scheme_host_and_port_only(url: str, expected: str) -> None:
+    message = error_of(minimal(gameball__base_url=url))
+    line = next(ln for ln in message.splitlines() if ln.strip().startswith("gameball.base_url:"))
+    assert expected in line
+    assert "pw" not in line  # a password in the URL is not repeated
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://api.gameball.co", "https://api.gameball.co"),
+        ("https://api.gameball.co/", "https://api.gameball.co"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("http://[::1]:8080/", "http://[::1]:8080"),
+        ("https://gameball-emulator.svc.local:443", "https://gameball-emulator.svc.local:443"),
+    ],
+)
+def test_good_base_urls_are_kept(url: str, kept: str) -> None:
+    assert parse_config(minimal(gameball__base_url=url), env={}).gameball.base_url == kept
