@@ -399,9 +399,40 @@ def _read_secret_file(path: Path, where: str) -> str:
         raise ConfigError(f"{where}: cannot read the secret file {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{where}: the secret file {path} is not UTF-8 text") from None
-    # Files written by `echo`, editors and Kubernetes/Docker secrets often end with a newline
-    # that is not part of the secret.
-    return text.rstrip("\r\n")
+    # Files written by `echo`, editors and Kubernetes/Docker secrets often end with a newline,
+    # Windows editors add "\r\n" or a BOM: none is part of the secret, and a secret never
+    # legitimately begins or ends with whitespace.
+    return text.removeprefix("\ufeff").strip(" \t\r\n")
+
+
+def _secret_file_path(spec: str, where: str, base_dir: Path) -> Path:
+    try:
+        return base_dir / Path(spec).expanduser()
+    except RuntimeError:  # "~someone" with no such user, or no home directory at all
+        raise ConfigError(
+            f"{where}: cannot expand '~' in the secret file path {spec!r}: no such user "
+            "or home directory"
+        ) from None
+
+
+def _check_references(template: str, where: str) -> None:
+    """Every ``${`` in the template must start a reference `_REF` understands: otherwise a
+    typo (``${VAR:default}``, ``${ VAR }``) would silently become the value itself. Checked
+    on the template, not on the result, so that ``$${`` stays a literal ``${``."""
+    hint = "write ${VAR}, ${VAR:-default} or ${file:PATH}, and $${ for a literal ${"
+    for match in _REF.finditer(template):
+        if "${" in (match.group("file") or match.group("default") or ""):
+            text = _shorten(match.group(0) + "}")
+            raise ConfigError(f"{where}: a reference inside another is not supported: {text!r}")
+    # Each understood reference becomes a NUL, so what is left cannot join into a "${".
+    malformed = re.search(r"\$\{[^}\0]*\}?", _REF.sub("\0", template))
+    if malformed is not None:
+        text = _shorten(malformed.group(0))
+        raise ConfigError(f"{where}: cannot read the reference {text!r} ({hint})")
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _interpolate(value: Any, where: str, env: Mapping[str, str], base_dir: Path) -> Any:
@@ -421,7 +452,7 @@ def _interpolate(value: Any, where: str, env: Mapping[str, str], base_dir: Path)
         if match.group(0) == "$$":
             return "$"
         if match.group("file") is not None:
-            return _read_secret_file(base_dir / Path(match.group("file")).expanduser(), where)
+            return _read_secret_file(_secret_file_path(match.group("file"), where, base_dir), where)
         name, default = match.group("name"), match.group("default")
         if name in env:
             return env[name]
@@ -432,6 +463,7 @@ def _interpolate(value: Any, where: str, env: Mapping[str, str], base_dir: Path)
             f"(set it, or write ${{{name}:-default}})"
         )
 
+    _check_references(value, where)
     return _REF.sub(substitute, value)
 
 

@@ -48,7 +48,12 @@ def _against_config_folder(path: Path, info: ValidationInfo) -> Path:
     # folder (`bridge.config.parse_config` passes it as `base_dir`), so a config and the
     # certificates beside it work from any working directory. Made absolute here, because
     # librdkafka and ssl would otherwise read them from the working directory.
-    path = path.expanduser()
+    try:
+        path = path.expanduser()
+    except RuntimeError:  # "~someone" with no such user, or no home directory at all
+        raise ValueError(
+            f"cannot expand '~' in {str(path)!r}: no such user or home directory"
+        ) from None
     base = (info.context or {}).get("base_dir")
     if path.is_absolute() or base is None:
         return path

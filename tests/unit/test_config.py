@@ -352,3 +352,62 @@ def test_base_url_is_scheme_host_and_port_only(url: str, expected: str) -> None:
 )
 def test_good_base_urls_are_kept(url: str, kept: str) -> None:
     assert parse_config(minimal(gameball__base_url=url), env={}).gameball.base_url == kept
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "${GROUP:default}",  # ":" without "-"
+        "${GROUP:-${OTHER}}",  # nested: not supported
+        "${file:}",
+        "${file:${OTHER}}",
+        "${GROUP-NAME}",
+        "${ GROUP }",
+        "bridge-${GROUP",
+    ],
+)
+def test_a_reference_that_is_not_understood_is_an_error(template: str) -> None:
+    # Left as is, the text itself would become the group id, or the API key.
+    message = error_of(minimal(kafka__group_id=template), env={"GROUP": "g", "OTHER": "o"})
+    assert message.startswith("conf.yaml: kafka.group_id: ")
+    assert "reference" in message
+    assert "${" + template.split("${")[1][:5] in message  # the text in question
+
+
+def test_escaped_dollars_before_a_brace_are_literal() -> None:
+    data = minimal(
+        kafka__group_id="$${GROUP}",
+        kafka__properties={"client.id": "$$${GROUP}-x"},
+    )
+    config = parse_config(data, env={"GROUP": "g"})
+    assert config.kafka.group_id == "${GROUP}"
+    assert config.kafka.properties["client.id"] == "$g-x"
+
+
+def test_an_unknown_home_in_a_secret_file_path_is_a_config_error() -> None:
+    message = error_of(minimal(gameball__api_key="${file:~no_such_user_for_bridge/key}"))
+    assert message.startswith("conf.yaml: gameball.api_key: ")
+    assert "~no_such_user_for_bridge" in message
+
+
+def test_an_unknown_home_in_a_certificate_path_is_a_config_error() -> None:
+    data = minimal(
+        gameball__base_url="https://gameball.example",
+        gameball__tls={"ca_file": "~no_such_user_for_bridge/ca.pem"},
+    )
+    message = error_of(data)
+    line = next(ln for ln in message.splitlines() if "gameball.tls.ca_file:" in ln)
+    assert "~no_such_user_for_bridge" in line
+
+
+def test_secret_files_lose_a_bom_and_surrounding_whitespace(tmp_path: Path) -> None:
+    # Notepad writes a BOM; editors and `echo` add spaces or "\r\n": none is the secret's.
+    (tmp_path / "key").write_bytes(b"\xef\xbb\xbf  key-from-file \t\r\n")
+    (tmp_path / "pw").write_bytes(b"\n pw-from-file\n\n")
+    data = minimal(
+        gameball__api_key=f"${{file:{tmp_path / 'key'}}}",
+        kafka__properties={"sasl.password": f"${{file:{tmp_path / 'pw'}}}"},
+    )
+    config = parse_config(data, env={})
+    assert config.gameball.api_key.get_secret_value() == "key-from-file"
+    assert config.kafka.properties["sasl.password"] == "pw-from-file"
