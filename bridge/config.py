@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from bridge.config_base import Frozen, TopicSpec, check_topic_name
+from bridge.config_base import DAY, Frozen, TopicSpec, check_topic_name
 from bridge.errors import ConfigError
 from bridge.gameball.retry_policy import RetryPolicy, parse_rule
 from bridge.gameball.tls import TlsConfig
@@ -75,10 +75,10 @@ class KafkaConfig(Frozen):
 
 
 class Timeouts(Frozen):
-    connect: float = Field(default=5.0, gt=0)
-    read: float = Field(default=10.0, gt=0)
-    write: float = Field(default=10.0, gt=0)
-    pool: float = Field(default=10.0, gt=0)
+    connect: float = Field(default=5.0, gt=0, le=DAY)
+    read: float = Field(default=10.0, gt=0, le=DAY)
+    write: float = Field(default=10.0, gt=0, le=DAY)
+    pool: float = Field(default=10.0, gt=0, le=DAY)
 
 
 class ResourceLimit(Frozen):
@@ -230,10 +230,10 @@ class GameballConfig(Frozen):
 
 
 class RetryConfig(Frozen):
-    initial_backoff: float = Field(default=0.2, gt=0)
-    max_backoff: float = Field(default=30.0, gt=0)
+    initial_backoff: float = Field(default=0.2, gt=0, le=DAY)
+    max_backoff: float = Field(default=30.0, gt=0, le=DAY)
     # While Gameball refuses the keys or the account, one request tries again this often.
-    access_retry_interval: float = Field(default=60.0, gt=0)
+    access_retry_interval: float = Field(default=60.0, gt=0, le=DAY)
     # Overrides of the retry table (bridge/gameball/retry_policy.py has the defaults, from
     # Gameball's docs): Gameball error code or HTTP status -> delivered | retry | retry:N |
     # dead_letter | stop.
@@ -258,8 +258,8 @@ class DeliveryConfig(Frozen):
     max_in_flight: int = Field(default=500, ge=1)
     # And at most this many bytes of record keys and values in flight.
     max_in_flight_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
-    commit_interval: float = Field(default=1.0, gt=0)
-    drain_timeout: float = Field(default=30.0, ge=0)
+    commit_interval: float = Field(default=1.0, gt=0, le=DAY)
+    drain_timeout: float = Field(default=30.0, ge=0, le=DAY)
     retry: RetryConfig = RetryConfig()
 
 
@@ -286,7 +286,7 @@ class PersonalDataConfig(Frozen):
 class LoggingConfig(Frozen):
     format: Literal["json", "console"] = "json"
     level: Literal["debug", "info", "warning", "error"] = "info"
-    stats_interval: float = Field(default=30.0, gt=0)
+    stats_interval: float = Field(default=30.0, gt=0, le=DAY)
     pii: PersonalDataConfig = PersonalDataConfig()
 
 
@@ -296,7 +296,7 @@ class ObservabilityConfig(Frozen):
     host: str = Field(default="0.0.0.0", min_length=1)
     # A partition with records pending and no committed progress for this long makes the
     # bridge unready (/readyz answers 503).
-    stuck_after: float = Field(default=300.0, gt=0)
+    stuck_after: float = Field(default=300.0, gt=0, le=DAY)
 
     @field_validator("port", mode="before")
     @classmethod

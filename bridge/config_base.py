@@ -13,7 +13,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 
 class Frozen(BaseModel):
     # Unknown keys are errors (a typo must not be silently ignored); nothing changes after load.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # YAML reads .inf and .nan as numbers: no float setting means either (an infinite backoff
+    # or commit interval never ends). Fields typed Any, such as mapping constants, are not
+    # concerned.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# The longest duration a setting takes, in seconds: anything longer is surely a mistake.
+DAY = 86_400.0
 
 
 _TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")

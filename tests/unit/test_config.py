@@ -411,3 +411,55 @@ def test_secret_files_lose_a_bom_and_surrounding_whitespace(tmp_path: Path) -> N
     config = parse_config(data, env={})
     assert config.gameball.api_key.get_secret_value() == "key-from-file"
     assert config.kafka.properties["sasl.password"] == "pw-from-file"
+
+
+DURATIONS = [
+    "gameball__timeouts__read",
+    "gameball__rate_limits__share",
+    "delivery__commit_interval",
+    "delivery__drain_timeout",
+    "delivery__retry__initial_backoff",
+    "delivery__retry__max_backoff",
+    "delivery__retry__access_retry_interval",
+    "logging__stats_interval",
+    "observability__stuck_after",
+]
+
+
+def _with(dotted: str, value: Any) -> dict[str, Any]:
+    data = minimal()
+    node = data
+    *parents, last = dotted.split("__")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return data
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+@pytest.mark.parametrize("dotted", DURATIONS)
+def test_durations_and_shares_must_be_finite(dotted: str, value: str) -> None:
+    # YAML reads .inf and .nan as floats: an infinite backoff or commit interval never ends.
+    message = error_of(_with(dotted, yaml.safe_load(value)))
+    location = dotted.replace("__", ".")
+    line = next(ln for ln in message.splitlines() if ln.strip().startswith(location + ":"))
+    assert "finite" in line or "greater than" in line
+
+
+@pytest.mark.parametrize("dotted", [d for d in DURATIONS if not d.endswith("share")])
+def test_durations_longer_than_a_day_are_refused(dotted: str) -> None:
+    message = error_of(_with(dotted, 86_401))
+    assert f"{dotted.replace('__', '.')}: Input should be less than or equal to 86400" in message
+    parse_config(_with(dotted, 86_400), env={})
+
+
+def test_a_condition_bound_must_be_finite_but_constants_are_any_json() -> None:
+    rule = {
+        "match": {"when": {"path": "amount", "gt": float("inf")}},
+        "outputs": [{"event": {"customer_id": "u", "name": {"const": 1e308}}}],
+    }
+    data = minimal()
+    data["mappings"][0] = {"name": "app", "topics": ["app-events"], "rules": [rule]}
+    assert "finite" in error_of(data)
+    rule["match"] = {"when": {"path": "amount", "equals": float("inf")}}
+    parse_config(data, env={})
