@@ -70,6 +70,10 @@ def configure_logging(
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # Tracebacks become text before personal data and secrets are looked for: an
+        # exception's message (a request's headers, a record's fields) is as leaked as any
+        # other value. In both formats, so the console renderer gets the masked text too.
+        structlog.processors.format_exc_info,
         *([personal_data] if personal_data is not None else []),
         _MaskSecrets(secrets),
     ]
@@ -77,7 +81,6 @@ def configure_logging(
     if format == "console":
         renderer = structlog.dev.ConsoleRenderer(colors=False)
     else:
-        processors.append(structlog.processors.format_exc_info)
         renderer = structlog.processors.JSONRenderer(serializer=_dumps)
     structlog.configure(
         processors=[*processors, renderer],

@@ -70,3 +70,17 @@ def test_exceptions_are_rendered_into_the_json_line() -> None:
         structlog.get_logger("t").exception("engine.unexpected_error")
     [line] = lines(out)
     assert "RuntimeError: kaboom" in str(line["exception"])
+
+
+@pytest.mark.parametrize("format", ["json", "console"])
+def test_secrets_inside_a_rendered_exception_are_masked(format: str) -> None:
+    # The traceback is text only once rendered: rendered after the masker, it went out as is.
+    out = io.StringIO()
+    configure_logging(format=format, level="info", secrets=["sk_live_123456"], stream=out)
+    try:
+        raise RuntimeError("request failed with headers {'apikey': 'sk_live_123456'}")
+    except RuntimeError:
+        structlog.get_logger("t").exception("engine.unexpected_error")
+    text = out.getvalue()
+    assert "sk_live_123456" not in text
+    assert "RuntimeError: request failed with headers {'apikey': '******'}" in text
