@@ -67,7 +67,7 @@ class DeadLetterProducer:
         acked: asyncio.Future[None] = loop.create_future()
 
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:
-            loop.call_soon_threadsafe(_settle, acked, err)
+            loop.call_soon_threadsafe(_settle, acked, err, self.topic, record)
 
         headers: list[tuple[str, Any]] = list(record.headers)
         headers += reason.headers(record, datetime.now(UTC))
@@ -82,7 +82,10 @@ class DeadLetterProducer:
         except BufferError as exc:
             raise DeadLetterError("the dead-letter producer's queue is full") from exc
         except KafkaException as exc:
-            raise DeadLetterError(f"cannot produce to {self.topic}: {exc.args[0]}") from exc
+            error: KafkaError = exc.args[0]
+            raise DeadLetterError(
+                f"cannot produce to {self.topic}: {error}{_size_hint(error, self.topic, record)}"
+            ) from exc
         await acked
 
     def close(self, timeout: float = 10.0) -> int:
@@ -93,10 +96,32 @@ class DeadLetterProducer:
         return remaining
 
 
-def _settle(future: asyncio.Future[None], err: KafkaError | None) -> None:
+_TOO_LARGE = {KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE}
+
+
+def _size_hint(error: KafkaError, topic: str, record: SourceRecord) -> str:
+    """What to change when a dead letter is too large: it is retried (its offset held) until
+    it fits, since dropping or truncating it would lose the record."""
+    if error.code() not in _TOO_LARGE:
+        return ""
+    size = len(record.value or b"") + len(record.key or b"")
+    return (
+        f" (the record is {size:,} bytes: raise max.message.bytes of topic {topic} and, above "
+        "64 MiB, message.max.bytes in dead_letter.properties; the record's offset is held "
+        "until it fits)"
+    )
+
+
+def _settle(
+    future: asyncio.Future[None], err: KafkaError | None, topic: str, record: SourceRecord
+) -> None:
     if future.done():  # the writer gave up waiting (shutdown)
         return
     if err is None:
         future.set_result(None)
     else:
-        future.set_exception(DeadLetterError(f"the broker refused the dead letter: {err.str()}"))
+        future.set_exception(
+            DeadLetterError(
+                f"the broker refused the dead letter: {err.str()}{_size_hint(err, topic, record)}"
+            )
+        )

@@ -11,6 +11,10 @@ from bridge.kafka.security import librdkafka_properties
 
 log = structlog.get_logger("bridge.kafka")
 
+# The producer's cap on one dead letter (librdkafka's message.max.bytes) unless
+# dead_letter.properties sets its own.
+DEAD_LETTER_MAX_BYTES = 64 * 1024 * 1024
+
 # librdkafka's syslog levels -> ours.
 _LEVELS = {
     0: "critical",
@@ -84,6 +88,13 @@ def producer_properties(kafka: KafkaConfig, dead_letter: DeadLetterConfig) -> di
         "enable.idempotence": True,
         "linger.ms": 5,
         "message.timeout.ms": 30_000,
+        # A dead letter is its source record plus headers, and may be one that was too large
+        # to map (over max_record_bytes): librdkafka's default cap (1,000,000 bytes, the same
+        # as max_record_bytes') would refuse exactly those. The broker's max.message.bytes of
+        # the dead-letter topic still applies (docs/production.md); lz4 makes JSON smaller
+        # than that cap more often.
+        "message.max.bytes": max(DEAD_LETTER_MAX_BYTES, 2 * dead_letter.max_record_bytes),
+        "compression.type": "lz4",
     }
     props.update(_common(kafka))
     props.update(dead_letter.properties)
