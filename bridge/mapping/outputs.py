@@ -15,7 +15,17 @@ from bridge.errors import MappingError
 from bridge.mapping.context import RecordContext
 from bridge.mapping.output_spec import OUTPUT_RESOURCES, Each, Free, Group, Leaf, Node, parse_output
 from bridge.mapping.paths import MISSING, CompiledPath, parse_path
-from bridge.mapping.request_schema import BODIES, Field, describe_value, is_kind, problem
+from bridge.mapping.request_schema import (
+    BODIES,
+    INT_MAX,
+    INT_MIN,
+    Field,
+    describe_value,
+    free_value_problem,
+    is_kind,
+    is_number,
+    problem,
+)
 from bridge.mapping.schema import EventOutput, OutputSpec
 from bridge.mapping.transforms import to_timestamp
 from bridge.mapping.value_spec import ObjectSpec, ValueSpec
@@ -70,7 +80,7 @@ class _FieldCheck:
             if type(value) is int and field.integer_ok:
                 value = str(value)
         elif kind == "number" and (type(value) is float or type(value) is int):
-            if field.minimum is None and field.maximum is None:
+            if field.minimum is None and field.maximum is None and is_number(value):
                 return value
         elif kind == "datetime":
             try:
@@ -122,7 +132,9 @@ def _field_value(spec: ValueSpec, field: Field, where: str) -> Getter:
 
         def number(doc: Any, ctx: RecordContext) -> Any:
             value = get(doc, ctx)
-            if type(value) is float or type(value) is int:
+            # Floats from a record are finite (orjson refuses NaN and 1e400), and expressions
+            # and coercions refuse the others; integers may still be beyond 64 bits.
+            if type(value) is float or (type(value) is int and INT_MIN <= value <= INT_MAX):
                 return value
             return check(value)
 
@@ -160,8 +172,13 @@ def _object_from(spec: ObjectSpec, where: str) -> Callable[[Any, RecordContext],
                 "wrong_type", f"{label}: expected an object, got {describe_value(value)}"
             )
         if include:
-            return {k: v for k, v in value.items() if k in include and v is not None}
-        return {k: v for k, v in value.items() if k not in exclude and v is not None}
+            copied = {k: v for k, v in value.items() if k in include and v is not None}
+        else:
+            copied = {k: v for k, v in value.items() if k not in exclude and v is not None}
+        bad = free_value_problem(copied, label)
+        if bad is not None:
+            raise MappingError("invalid_operation", bad)
+        return copied
 
     return copy_object
 
@@ -240,7 +257,10 @@ def _compile_free(node: Free) -> Builder:
         if inner:
             found = problem(field, inner, label)
             if found is not None:
-                raise MappingError("wrong_type", found)
+                # A value of a kind the object does not take, or one too deep or not a
+                # sendable number.
+                unsendable = free_value_problem(inner, label) is not None
+                raise MappingError("invalid_operation" if unsendable else "wrong_type", found)
             out[key] = inner
 
     return free
@@ -316,6 +336,14 @@ def compile_event(spec: EventOutput) -> Output:
             f"{name_label}: expected a non-empty string, got {describe_value(name)}",
         )
 
+    metadata_labels = {key: f"event.metadata.{key}" for key in spec.metadata}
+
+    def check_metadata(key: str, value: Any) -> None:
+        # A value copied whole from the record: refuse what could not be sent.
+        bad = free_value_problem(value, metadata_labels[key])
+        if bad is not None:
+            raise MappingError("invalid_operation", bad)
+
     def event(doc: Any, ctx: RecordContext) -> list[Operation]:
         customer_id = customer_id_of(doc, ctx)
         if type(customer_id) is not str or not customer_id:
@@ -330,11 +358,20 @@ def compile_event(spec: EventOutput) -> Output:
                 for key, last in keys:
                     value = parent.get(last)
                     if value is not None:
+                        kind = type(value)
+                        # Scalars from a record are sendable as decoded; containers may nest
+                        # too deep.
+                        if kind is dict or kind is list:
+                            check_metadata(key, value)
                         metadata[key] = value
         for key, get in metadata_of:
             value = get(doc, ctx)
             # An optional attribute absent from one record is not an error; it is left out.
             if value is not MISSING and value is not None:
+                # Expressions and coercions have checked their numbers already.
+                kind = type(value)
+                if kind is dict or kind is list:
+                    check_metadata(key, value)
                 metadata[key] = value
         body: dict[str, Any] = {"customerId": customer_id, "events": {name: metadata}}
         for key, get, check in contacts:

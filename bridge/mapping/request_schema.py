@@ -9,6 +9,7 @@ The unit tests cross-check every body the bridge can build against Gameball's ow
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -215,6 +216,51 @@ _DATE_TIME = re.compile(
 )
 
 
+# What a body may hold and still be sent. orjson, which encodes bodies, refuses integers beyond
+# 64 bits and nesting deeper than 254 levels (and writes NaN and infinities as null); Gameball
+# reads numbers as signed 64-bit integers or doubles. A value copied whole from a record (event
+# metadata, `custom`) may nest at most MAX_NESTING levels, which leaves room for the body's own.
+INT_MIN = -(2**63)
+INT_MAX = 2**63 - 1
+MAX_NESTING = 200
+
+
+def is_number(value: int | float) -> bool:
+    """A number Gameball can read: finite, and an integer within signed 64 bits."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return INT_MIN <= value <= INT_MAX
+
+
+def free_value_problem(value: Any, where: str) -> str | None:
+    """What makes a free-form value (one the request table does not describe inside) unsendable:
+    nesting deeper than MAX_NESTING, or a number `is_number` refuses. None when it is fine.
+    Iterative, so a record nested a thousand levels costs a loop, not the stack."""
+    if not isinstance(value, dict | list):
+        if isinstance(value, int | float) and not isinstance(value, bool) and not is_number(value):
+            return f"{where}: {_number_problem(value)}"
+        return None
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        container, depth = stack.pop()
+        for item in container.values() if isinstance(container, dict) else container:
+            if isinstance(item, dict | list):
+                if depth >= MAX_NESTING:
+                    return f"{where}: nested deeper than {MAX_NESTING} levels"
+                stack.append((item, depth + 1))
+            elif (
+                isinstance(item, int | float) and not isinstance(item, bool) and not is_number(item)
+            ):
+                return f"{where}: contains {_number_problem(item)}"
+    return None
+
+
+def _number_problem(value: int | float) -> str:
+    if isinstance(value, float):
+        return f"a number that is not finite ({value})"
+    return "an integer beyond 64 bits"
+
+
 def is_kind(kind: Kind, value: Any) -> bool:
     if kind == "string":
         return isinstance(value, str)
@@ -254,11 +300,15 @@ def problem(spec: Field, value: Any, where: str) -> str | None:
     if spec.enum and value not in spec.enum:
         return f"{where}: expected one of {', '.join(spec.enum)}, got {value!r}"
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not is_number(value):
+            return f"{where}: {_number_problem(value)}"
         if spec.minimum is not None and value < spec.minimum:
             return f"{where}: must be at least {spec.minimum:g}, got {value}"
         if spec.maximum is not None and value > spec.maximum:
             return f"{where}: must be at most {spec.maximum:g}, got {value}"
-    if isinstance(value, list) and spec.items is not None:
+    if isinstance(value, list):
+        if spec.items is None:
+            return free_value_problem(value, where)
         for index, item in enumerate(value):
             found = problem(spec.items, item, f"{where}[{index}]")
             if found is not None:
@@ -273,6 +323,8 @@ def problem(spec: Field, value: Any, where: str) -> str | None:
                 if spec.values and not any(is_kind(k, item) for k in spec.values):
                     kinds = " or ".join(_ARTICLE[k] for k in spec.values)
                     return f"{where}.{key}: expected {kinds}, got {describe_value(item)}"
+            # Values the table does not describe inside (`custom`, events' metadata).
+            return free_value_problem(value, where)
     return None
 
 

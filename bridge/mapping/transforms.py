@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from bridge.mapping.request_schema import describe_value
+from bridge.mapping.request_schema import INT_MAX, INT_MIN, MAX_NESTING, describe_value
 
 CoerceTo = Literal["string", "integer", "number", "boolean", "timestamp"]
 EpochUnit = Literal["seconds", "milliseconds", "auto"]
@@ -40,16 +40,24 @@ def to_string(value: Any) -> str:
 
 def to_integer(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        return int(value.strip())
-    raise ValueError(f"cannot make an integer of {describe_value(value)}")
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value.strip())  # at most 18 digits: within 64 bits
+    else:
+        raise ValueError(f"cannot make an integer of {describe_value(value)}")
+    if not INT_MIN <= number <= INT_MAX:
+        raise ValueError(f"{describe_value(value)} is beyond a 64-bit integer")
+    return number
 
 
 def to_number(value: Any) -> int | float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not INT_MIN <= value <= INT_MAX:
+            raise ValueError(f"{describe_value(value)} is beyond a 64-bit integer")
         return value
     if isinstance(value, str):
         text = value.strip()
@@ -124,10 +132,13 @@ COERCIONS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def drop_nulls(value: Any) -> Any:
-    """The value with every null removed from its objects and arrays, at any depth."""
-    if isinstance(value, dict):
-        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [drop_nulls(v) for v in value if v is not None]
+def drop_nulls(value: Any, depth: int = 1) -> Any:
+    """The value with every null removed from its objects and arrays, at any depth up to
+    MAX_NESTING (deeper could not be sent anyway); ValueError beyond."""
+    if isinstance(value, dict | list):
+        if depth > MAX_NESTING:
+            raise ValueError(f"nested deeper than {MAX_NESTING} levels")
+        if isinstance(value, dict):
+            return {k: drop_nulls(v, depth + 1) for k, v in value.items() if v is not None}
+        return [drop_nulls(v, depth + 1) for v in value if v is not None]
     return value

@@ -18,7 +18,7 @@ from bridge.errors import MappingError
 from bridge.mapping.context import RecordContext
 from bridge.mapping.expressions import compile_expression
 from bridge.mapping.paths import MISSING, CompiledPath, lookup, parse_path, parse_template
-from bridge.mapping.request_schema import describe_value
+from bridge.mapping.request_schema import describe_value, free_value_problem
 from bridge.mapping.transforms import COERCIONS, drop_nulls, to_string, to_timestamp
 from bridge.mapping.value_spec import ValueSpec
 
@@ -77,12 +77,29 @@ def _expr_getter(expression: str, label: str) -> Getter:
         try:
             found = compiled(doc)
         # jmespath raises TypeError for an ordering comparison of a string with a number (a
-        # filter such as items[?sku > `1`] on string skus): like a function's type error, a
-        # fact about this record, not a reason to let an exception out of the mapper.
-        except (jmespath.exceptions.JMESPathError, TypeError) as exc:
+        # filter such as items[?sku > `1`] on string skus), OverflowError for floor(Infinity),
+        # ValueError and RecursionError from its functions on odd or very deep values: like a
+        # function's type error, facts about this record, not reasons to let an exception out
+        # of the mapper. (The stack below here is the expression's, so a RecursionError is
+        # caught close to where it was raised.)
+        except (
+            jmespath.exceptions.JMESPathError,
+            TypeError,
+            ValueError,
+            OverflowError,
+            RecursionError,
+        ) as exc:
             raise MappingError("expression_failed", f"{label}: {exc}") from None
         # JMESPath answers null for "not there"; the bridge treats it as missing.
-        return MISSING if found is None else found
+        if found is None:
+            return MISSING
+        # to_number('NaN'), sum() past the largest double, to_number of a 30-digit string, a
+        # very deep object: a result orjson would write as null or refuse.
+        if type(found) is not str:
+            bad = free_value_problem(found, label)
+            if bad is not None:
+                raise MappingError("expression_failed", f"{bad} (the expression's result)")
+        return found
 
     return search
 
@@ -185,7 +202,12 @@ def _transform(spec: ValueSpec, label: str) -> Callable[[Any], Any]:
                 value = to_timestamp(value, unit)
         except ValueError as exc:
             raise MappingError("wrong_type", f"{label}: {exc}") from None
-        return drop_nulls(value) if nulls else value
+        if not nulls:
+            return value
+        try:
+            return drop_nulls(value)
+        except ValueError as exc:
+            raise MappingError("invalid_operation", f"{label}: {exc}") from None
 
     return transform
 
