@@ -50,6 +50,10 @@ _N = Field("number")
 _ID = Field("string", required=True, non_empty=True, integer_ok=True)
 _REF = Field("string", integer_ok=True)
 _STRINGS = Field("array", items=_S)
+# A mobile number often arrives as a JSON number (201001234567); its digits are the number, so it
+# is sent as their string, as ids are. (A leading + or 0 was lost before the record was
+# written; the bridge cannot restore it either way.)
+_MOBILE = Field("string", integer_ok=True)
 _CHANNEL = Field("string", enum=CHANNELS)
 # API.md: `extra` values are strings or numbers.
 _EXTRA = Field("map", values=("string", "number"))
@@ -103,7 +107,6 @@ _ATTRIBUTES = Field(
                 "lastName",
                 "email",
                 "gender",
-                "mobile",
                 "country",
                 "city",
                 "zip",
@@ -113,6 +116,7 @@ _ATTRIBUTES = Field(
             _S,
         ),
         # Strings in the spec; the bridge normalises them to UTC ISO 8601 like orderDate.
+        "mobile": _MOBILE,
         "dateOfBirth": Field("datetime"),
         "joinDate": Field("datetime"),
         "lastOrderDate": Field("datetime"),
@@ -136,7 +140,7 @@ BODIES: Mapping[Resource, Body] = {
             "events": Field("map", required=True, non_empty=True, values=("object",)),
             # Not in the spec's schema; accepted by Gameball for channel merging (API.md).
             "email": _S,
-            "mobile": _S,
+            "mobile": _MOBILE,
         },
     ),
     Resource.ORDERS: Body(
@@ -144,7 +148,7 @@ BODIES: Mapping[Resource, Body] = {
         {
             "customerId": _ID,
             "email": _S,
-            "mobile": _S,
+            "mobile": _MOBILE,
             "orderId": _ID,
             "orderDate": Field("datetime", required=True),
             "totalPaid": Field("number", required=True),
@@ -167,7 +171,7 @@ BODIES: Mapping[Resource, Body] = {
         {
             "customerId": _ID,
             "email": _S,
-            "mobile": _S,
+            "mobile": _MOBILE,
             "deviceToken": _S,
             "osType": _S,
             "referrerCode": _S,
@@ -180,7 +184,7 @@ BODIES: Mapping[Resource, Body] = {
         {
             "customerId": _ID,
             "email": _S,
-            "mobile": _S,
+            "mobile": _MOBILE,
             "paymentId": _ID,
             "paymentDate": Field("datetime", required=True),
             "totalPaid": Field("number", required=True),
@@ -292,13 +296,16 @@ def expected(kind: Kind) -> str:
 
 
 def problem(spec: Field, value: Any, where: str) -> str | None:
-    """What is wrong with `value` for the field `spec` at `where`, or None when it is valid."""
+    """What is wrong with `value` for the field `spec` at `where`, or None when it is valid.
+    The value is quoted only when the field is not personal data (`is_personal`)."""
     if not is_kind(spec.kind, value):
-        return f"{where}: expected {_ARTICLE[spec.kind]}, got {describe_value(value)}"
+        shown = describe_value(value, is_personal(where))
+        return f"{where}: expected {_ARTICLE[spec.kind]}, got {shown}"
     if spec.non_empty and not value:
         return f"{where}: expected a non-empty {spec.kind}, got {describe_value(value)}"
     if spec.enum and value not in spec.enum:
-        return f"{where}: expected one of {', '.join(spec.enum)}, got {value!r}"
+        shown = describe_value(value, True) if is_personal(where) else repr(value)
+        return f"{where}: expected one of {', '.join(spec.enum)}, got {shown}"
     if isinstance(value, int | float) and not isinstance(value, bool):
         if not is_number(value):
             return f"{where}: {_number_problem(value)}"
@@ -322,7 +329,8 @@ def problem(spec: Field, value: Any, where: str) -> str | None:
                     return f"{where}: has an empty key"
                 if spec.values and not any(is_kind(k, item) for k in spec.values):
                     kinds = " or ".join(_ARTICLE[k] for k in spec.values)
-                    return f"{where}.{key}: expected {kinds}, got {describe_value(item)}"
+                    shown = describe_value(item, is_personal(key))
+                    return f"{where}.{key}: expected {kinds}, got {shown}"
             # Values the table does not describe inside (`custom`, events' metadata).
             return free_value_problem(value, where)
     return None
@@ -356,8 +364,20 @@ def check_body(resource: Resource, body: Any) -> None:
         raise MappingError("invalid_operation", f"{resource} body: {found}")
 
 
-def describe_value(value: Any) -> str:
-    """JSON's name for the value's type, with a short rendering of scalars."""
+# Field names that hold personal data: an error about such a field names the value's type and
+# never the value, which goes into logs and dead-letter headers that logging.pii does not see
+# (it hashes log keys, not text inside messages).
+_PERSONAL = re.compile(r"e-?mail|mobile|phone", re.IGNORECASE)
+
+
+def is_personal(where: str) -> bool:
+    """Whether the field `where` (``customer.customer_attributes.email``) is personal data:
+    its own name, the last part, says email, mobile or phone."""
+    return _PERSONAL.search(where.rsplit(".", 1)[-1]) is not None
+
+
+def describe_value(value: Any, personal: bool = False) -> str:
+    """JSON's name for the value's type, with a short rendering of scalars unless `personal`."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -365,6 +385,8 @@ def describe_value(value: Any) -> str:
     name = {int: "integer", float: "number", str: "string", list: "array", dict: "object"}.get(
         type(value), type(value).__name__
     )
+    if personal:
+        return name
     if isinstance(value, str | int | float):
         text = repr(value)
         return f"{name} {text[:40]}{'...' if len(text) > 40 else ''}"

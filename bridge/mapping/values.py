@@ -18,7 +18,7 @@ from bridge.errors import MappingError
 from bridge.mapping.context import RecordContext
 from bridge.mapping.expressions import compile_expression
 from bridge.mapping.paths import MISSING, CompiledPath, lookup, parse_path, parse_template
-from bridge.mapping.request_schema import describe_value, free_value_problem
+from bridge.mapping.request_schema import describe_value, free_value_problem, is_personal
 from bridge.mapping.transforms import COERCIONS, drop_nulls, to_string, to_timestamp
 from bridge.mapping.value_spec import ValueSpec
 
@@ -31,7 +31,7 @@ def compile_value(spec: ValueSpec, where: str) -> Getter:
     get = _source(spec, label)
     if spec.default is None and spec.map is None and spec.type is None and not spec.drop_nulls:
         return get
-    return _with_transforms(spec, get, label)
+    return _with_transforms(spec, get, label, is_personal(where))
 
 
 def _source(spec: ValueSpec, label: str) -> Getter:
@@ -134,8 +134,8 @@ def _kafka_getter(name: str) -> Getter:
     return get
 
 
-def _with_transforms(spec: ValueSpec, get: Getter, label: str) -> Getter:
-    transform = _transform(spec, label)
+def _with_transforms(spec: ValueSpec, get: Getter, label: str, personal: bool) -> Getter:
+    transform = _transform(spec, label, personal)
     mapping = spec.map
     if (
         mapping is not None
@@ -163,13 +163,13 @@ def _with_transforms(spec: ValueSpec, get: Getter, label: str) -> Getter:
             try:
                 return coerce(value)
             except ValueError as exc:
-                raise MappingError("wrong_type", f"{label}: {exc}") from None
+                raise _coercion_failed(label, exc, value, spec.type, personal) from None
 
         return coerced
     return lambda doc, ctx: transform(get(doc, ctx))
 
 
-def _transform(spec: ValueSpec, label: str) -> Callable[[Any], Any]:
+def _transform(spec: ValueSpec, label: str, personal: bool) -> Callable[[Any], Any]:
     default = spec.default
     mapping = spec.map
     unmapped = spec.unmapped
@@ -192,7 +192,7 @@ def _transform(spec: ValueSpec, label: str) -> Callable[[Any], Any]:
             elif unmapped == "error":
                 raise MappingError(
                     "unmapped_value",
-                    f"{label}: {describe_value(value)} is not in the value map "
+                    f"{label}: {describe_value(value, personal)} is not in the value map "
                     f"(known: {', '.join(list(mapping)[:10])})",
                 )
         try:
@@ -201,7 +201,7 @@ def _transform(spec: ValueSpec, label: str) -> Callable[[Any], Any]:
             elif timestamp:
                 value = to_timestamp(value, unit)
         except ValueError as exc:
-            raise MappingError("wrong_type", f"{label}: {exc}") from None
+            raise _coercion_failed(label, exc, value, spec.type, personal) from None
         if not nulls:
             return value
         try:
@@ -217,3 +217,12 @@ def _map_key(value: Any) -> str | None:
         return to_string(value)
     except ValueError:
         return None
+
+
+def _coercion_failed(
+    label: str, exc: ValueError, value: Any, to: str | None, personal: bool
+) -> MappingError:
+    if personal:  # the transform's reason quotes the value
+        reason = f"cannot make {'a ' + to if to else 'a value'} of {describe_value(value, True)}"
+        return MappingError("wrong_type", f"{label}: {reason}")
+    return MappingError("wrong_type", f"{label}: {exc}")
