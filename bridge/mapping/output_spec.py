@@ -142,7 +142,15 @@ def _parse_field(key: str, field: Field, raw: Any, where: str) -> Node:
         entries = tuple((k, _value(v, f"{where}.{k}")) for k, v in raw.items())
         return Free(key, field, entries, None, where)
     if field.kind == "object" and field.fields is not None and not _is_value(raw):
-        return Group(key, field, _parse_fields(field.fields, raw, where), where)
+        children = _parse_fields(field.fields, raw, where)
+        configured = {child.key for child in children}
+        missing = [snake(k) for k, f in field.fields.items() if f.required and k not in configured]
+        if missing:
+            raise ValueError(
+                f"{where}: {', '.join(missing)} required (Gameball refuses a {snake(key)} "
+                f"without {' and '.join(missing)})"
+            )
+        return Group(key, field, children, where)
     if field.kind == "array" and isinstance(raw, dict) and "each" in raw:
         item = field.items
         if item is None or item.fields is None:

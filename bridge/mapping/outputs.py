@@ -9,6 +9,7 @@ built, so a body leaving here is valid by construction: a value of the wrong typ
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from bridge.errors import MappingError
@@ -198,13 +199,31 @@ def _compile_node(node: Node) -> Builder:
 
         return leaf
     if isinstance(node, Group):
-        children = [_compile_node(child) for child in node.children]
+        # A required field of an optional object (a payment's merchant.branch.uniqueId) is
+        # required only when the object is sent: its leaf is built as optional, and checked
+        # once the rest of the object is known.
+        required = [
+            (child.key, f"{child.where} ({child.spec.describe()}) is missing")
+            for child in node.children
+            if isinstance(child, Leaf) and child.field.required
+        ]
+        children = [
+            _compile_node(
+                replace(child, field=replace(child.field, required=False))
+                if isinstance(child, Leaf) and child.field.required
+                else child
+            )
+            for child in node.children
+        ]
 
         def group(doc: Any, ctx: RecordContext, out: dict[str, Any]) -> None:
             inner: dict[str, Any] = {}
             for child in children:
                 child(doc, ctx, inner)
             if inner:
+                for name, missing in required:
+                    if name not in inner:
+                        raise MappingError("missing_field", missing)
                 out[key] = inner
 
         return group

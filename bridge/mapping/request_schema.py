@@ -59,6 +59,11 @@ _CHANNEL = Field("string", enum=CHANNELS)
 _EXTRA = Field("map", values=("string", "number"))
 _BRANCH = Field("object", fields={"uniqueId": _REF, "name": _S})
 _MERCHANT = Field("object", fields={"uniqueId": _REF, "name": _S, "branch": _BRANCH})
+# Gameball's spec makes a payment's branch name its uniqueId (an order's branch does not).
+_PAYMENT_BRANCH = Field("object", fields={"uniqueId": _ID, "name": _S})
+_PAYMENT_MERCHANT = Field(
+    "object", fields={"uniqueId": _REF, "name": _S, "branch": _PAYMENT_BRANCH}
+)
 _REDEMPTION = Field(
     "object",
     fields={"pointsHoldReference": _S, "couponsLockReference": _S, "couponCodes": _STRINGS},
@@ -195,7 +200,7 @@ BODIES: Mapping[Resource, Body] = {
             "paymentDetails": Field("array", items=_PAYMENT_DETAIL),
             "redemption": _REDEMPTION,
             "extra": _EXTRA,
-            "merchant": _MERCHANT,
+            "merchant": _PAYMENT_MERCHANT,
             "guest": Field("boolean"),
             "channel": _CHANNEL,
             "cashbackConfigurations": _CASHBACK,
