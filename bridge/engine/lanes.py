@@ -11,7 +11,11 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 
+import structlog
+
 from bridge.engine.jobs import Job
+
+log = structlog.get_logger("bridge.engine")
 
 
 class Lanes:
@@ -38,7 +42,14 @@ class Lanes:
             while lane:
                 # `work` never raises for a job's own failure (it dead-letters or retries),
                 # so the lane moves on only when the job is done or abandoned.
-                await self._work(lane[0])
+                try:
+                    await self._work(lane[0])
+                except Exception:
+                    # A bug in the engine itself. The job stays not done (its offset holds
+                    # its partition's commit: a duplicate after a restart, never a loss), but
+                    # the jobs queued behind it must still run: a dead lane would leave them
+                    # neither done nor abandoned, and in flight for ever.
+                    log.exception("lane.job_failed", **lane[0].log_context())
                 lane.popleft()
         finally:
             del self._lanes[key]

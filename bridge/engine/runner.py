@@ -37,6 +37,9 @@ log = structlog.get_logger("bridge.engine")
 # rebalance waits for us meanwhile, so this is kept short.
 MAX_REVOKE_WAIT = 10.0
 POLL_TIMEOUT = 0.1
+# A partition whose commit is held back pauses at this many times max_in_flight offsets
+# between its commit position and its newest record.
+SPAN_PER_IN_FLIGHT = 20
 MAX_POLL_BATCH = 500
 
 
@@ -79,6 +82,14 @@ class Bridge:
         self._in_flight = 0
         self._in_flight_bytes = 0
         self._paused: set[TopicPartition] = set()
+        self._all_paused = False
+        # Partitions paused for their span (see `_apply_backpressure`).
+        self._held: set[TopicPartition] = set()
+        # Assigned since the last loop turn: resumed (or paused) there explicitly.
+        self._fresh: set[TopicPartition] = set()
+        # The most offsets one partition may hold between its commit position and its newest
+        # fetched record (see `_apply_backpressure`).
+        self._span_limit = SPAN_PER_IN_FLIGHT * config.delivery.max_in_flight
         self._closing = False
         self._progress = asyncio.Event()
         self._by_customer = config.delivery.ordering == "customer"
@@ -161,8 +172,12 @@ class Bridge:
             return
         operations: list[Operation] = []
         mapping_error: MappingError | None = None
-        fetched, record = (record, self._restore(record)) if self._restore else (None, record)
+        fetched: SourceRecord | None = None
         try:
+            if self._restore is not None:
+                # Inside the try: a dead letter whose headers cannot be restored (edited by
+                # hand, say) must cost that record, not end the replay at it every time.
+                fetched, record = record, self._restore(record)
             operations = self._mapper.map(record)
         except MappingError as exc:
             mapping_error = exc
@@ -216,27 +231,47 @@ class Bridge:
         return self._generation.get(job.tp) == job.generation
 
     async def _apply_backpressure(self) -> None:
-        """Pause every partition at `max_in_flight` records (or `max_in_flight_bytes`) in
-        flight; resume below half of both. Polling goes on meanwhile, so the consumer stays
-        in its group."""
+        """Pause partitions, keep polling (so the consumer stays in its group), and resume:
+
+        - every partition while `max_in_flight` records (or `max_in_flight_bytes`) are in
+          flight, until both are back below half;
+        - one partition whose commit is held back (a record retried for long, with later
+          ones done and kept for the commit) once it holds `span_limit` offsets, until it is
+          back below half: memory and the commit's work stay bounded however long one record
+          takes, and so do the duplicates a crash could cause.
+
+        Partitions are resumed explicitly even when the engine never paused them: one
+        revoked while paused comes back paused (librdkafka keeps the flag)."""
         limits = self._delivery_config
         count, size = self._in_flight, self._in_flight_bytes
         if count >= limits.max_in_flight or size >= limits.max_in_flight_bytes:
-            # Partitions assigned while paused are paused too.
-            unpaused = [tp for tp in self._generation if tp not in self._paused]
-            if unpaused:
-                await self._source.pause(unpaused)
-                self._paused.update(unpaused)
+            if not self._all_paused:
                 log.debug("engine.paused", in_flight=count, in_flight_bytes=size)
+            self._all_paused = True
         elif (
-            self._paused
+            self._all_paused
             and count <= limits.max_in_flight // 2
             and size <= limits.max_in_flight_bytes // 2
         ):
-            paused = [tp for tp in self._paused if tp in self._generation]
-            self._paused.clear()
-            await self._source.resume(paused)
+            self._all_paused = False
             log.debug("engine.resumed", in_flight=count, in_flight_bytes=size)
+        self._held = {
+            tp
+            for tp in self._generation
+            if (span := self._tracker.span(tp)) >= self._span_limit
+            or (tp in self._held and span > self._span_limit // 2)
+        }
+        wanted = set(self._generation) if self._all_paused else self._held
+        pause = [tp for tp in wanted if tp not in self._paused]
+        resume = [tp for tp in self._generation if tp not in wanted and tp in self._paused]
+        resume += [tp for tp in self._fresh if tp not in wanted and tp not in self._paused]
+        self._fresh.clear()
+        if pause:
+            await self._source.pause(pause)
+            self._paused.update(pause)
+        if resume:
+            await self._source.resume(resume)
+            self._paused.difference_update(resume)
 
     # -- commits ------------------------------------------------------------------------------
 
@@ -263,6 +298,7 @@ class Bridge:
             self._next_generation += 1
             self._generation[tp] = self._next_generation
             self._tracker.assign(tp, done_before.get(tp, ()))
+            self._fresh.add(tp)
         log.info(
             "partition.assigned",
             partitions=_names(partitions),
@@ -304,6 +340,7 @@ class Bridge:
             self._generation.pop(tp, None)
             self._tracker.forget(tp)
             self._paused.discard(tp)
+            self._fresh.discard(tp)
 
     # -- shutdown -----------------------------------------------------------------------------
 

@@ -88,12 +88,17 @@ class PartitionOffsets:
     outstanding: set[int] = field(default_factory=set)
     # Next offset to read, once the first record of this assignment is done.
     position: int | None = None
+    # The first offset received in this assignment: where the group's position was (or where
+    # auto_offset_reset put it), so nothing before it needs work.
+    first: int | None = None
     committed: OffsetCommit | None = None
     # Offsets a previous owner recorded as done (commit metadata): not to be sent again.
     done_before: set[int] = field(default_factory=set)
 
     def received(self, offset: int) -> bool:
         """Record a fetched offset; False when it was done before and needs no work."""
+        if self.first is None:
+            self.first = offset
         if self.received_order:
             last = self.received_order[-1]
         else:
@@ -126,12 +131,18 @@ class PartitionOffsets:
 
     def to_commit(self) -> OffsetCommit | None:
         """What to commit, or None when nothing new is done since the last commit."""
-        if self.position is None:
-            return None
-        position = self.position
         # Done above the position: received, no longer outstanding (the deque holds only
         # offsets from the position up).
         done = [o for o in self.received_order if o not in self.outstanding]
+        if self.position is not None:
+            position = self.position
+        elif done and self.first is not None:
+            # The first record is still out, later ones are done: commit where the group
+            # already was, with them as done-above metadata, so that a crash now does not
+            # send them all again.
+            position = self.first
+        else:
+            return None
         commit = OffsetCommit(position, encode_done_above(position, done))
         return None if commit == self.committed else commit
 
@@ -167,6 +178,12 @@ class OffsetTracker:
     def pending(self, tp: TopicPartition) -> int:
         part = self._partitions.get(tp)
         return part.pending if part else 0
+
+    def span(self, tp: TopicPartition) -> int:
+        """Offsets received and not yet below the commit position: what the partition holds
+        in memory, and what each commit walks."""
+        part = self._partitions.get(tp)
+        return len(part.received_order) if part else 0
 
     def commit_plan(
         self, only: set[TopicPartition] | None = None

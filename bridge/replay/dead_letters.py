@@ -12,6 +12,7 @@ with the source replay (`bridge.replay.ranges`).
 from __future__ import annotations
 
 import asyncio
+import re
 
 from bridge.config import BridgeConfig
 from bridge.kafka.admin import offset_ranges
@@ -22,6 +23,7 @@ from bridge.record import SourceRecord
 from bridge.replay.ranges import Ranges, replay_ranges
 
 REPLAY_GROUP_SUFFIX = "-dlq-replay"
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def restore(record: SourceRecord) -> SourceRecord:
@@ -34,7 +36,8 @@ def restore(record: SourceRecord) -> SourceRecord:
 
     def number(name: str, default: int) -> int:
         text = header(name)
-        return int(text) if text is not None and text.lstrip("-").isdigit() else default
+        # ASCII digits only: str.isdigit() also takes "²", and int() then raises.
+        return int(text) if text is not None and _INTEGER.fullmatch(text) else default
 
     return SourceRecord(
         topic=header("source.topic") or record.topic,

@@ -13,7 +13,7 @@ import httpx
 import orjson
 
 from bridge.config import parse_config
-from bridge.engine.runner import Bridge
+from bridge.engine.runner import SPAN_PER_IN_FLIGHT, Bridge
 from bridge.gameball.client import GameballClient
 from bridge.kafka.offsets import OffsetCommit, TopicPartition
 from bridge.mapping.mapper import Mapper
@@ -167,7 +167,9 @@ def test_a_slow_earlier_record_holds_the_commit_of_later_ones() -> None:
         async with running(bridge):
             await until(lambda: bridge.counters.delivered >= 2)
             await asyncio.sleep(0.05)  # several commit intervals pass
-            assert source.last_commit(TP0) is None  # offsets 1 and 2 are done, 0 is not
+            # Offsets 1 and 2 are done, 0 is not: the commit stays at 0 (1 and 2 ride along
+            # as done-above metadata, so a crash now would not send them again).
+            assert source.last_commit(TP0) == 0
             release.set()
             await until(lambda: source.last_commit(TP0) == 3)
 
@@ -332,3 +334,135 @@ def test_backpressure_also_bounds_bytes_in_flight() -> None:
 
     asyncio.run(scenario())
     assert source.resumed
+
+
+class PartitionedSource(FakeSource):
+    """Pauses per partition, and, like librdkafka, keeps a partition's pause flag across a
+    revoke and a new assignment."""
+
+    def __init__(self, records: list[SourceRecord]) -> None:
+        super().__init__()
+        self.queued = deque(records)
+        self.paused_now: set[TopicPartition] = set()
+
+    async def poll(self, max_records: int, timeout: float) -> list[SourceRecord]:
+        out = []
+        for record in list(self.queued):
+            if len(out) >= max_records:
+                break
+            if (record.topic, record.partition) not in self.paused_now:
+                self.queued.remove(record)
+                out.append(record)
+        if not out:
+            await asyncio.sleep(0.005)
+        return out
+
+    async def pause(self, partitions: list[TopicPartition]) -> None:
+        await super().pause(partitions)
+        self.paused_now.update(partitions)
+
+    async def resume(self, partitions: list[TopicPartition]) -> None:
+        await super().resume(partitions)
+        self.paused_now.difference_update(partitions)
+
+
+def test_a_partition_given_back_while_paused_is_resumed() -> None:
+    release = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if orjson.loads(request.content)["customerId"].startswith("slow"):
+            await release.wait()
+        return httpx.Response(200)
+
+    source = PartitionedSource([rec(0, 0, "slow0"), rec(1, 0, "slow1")])
+    bridge, _ = build(source, handler, max_in_flight=2, drain_timeout=0.1)
+
+    async def scenario() -> None:
+        async with running(bridge):
+            await until(lambda: source.paused_now == {TP0, TP1})  # 2 in flight: all paused
+            # A rebalance takes partition 0 away and gives it back, still paused in librdkafka.
+            await source.listener.partitions_revoked([TP0])
+            await source.listener.partitions_assigned([TP0], {})
+            source.queued.append(rec(0, 0, "c"))  # the new assignment reads it again
+            release.set()
+            await until(lambda: source.last_commit(TP0) == 1 and source.last_commit(TP1) == 1)
+
+    asyncio.run(scenario())
+    assert source.paused_now == set()
+
+
+def test_a_partition_whose_commit_is_held_back_pauses_at_its_span_limit() -> None:
+    # One record of partition 0 takes long; later ones of other customers are done but kept
+    # for the commit. The partition must stop fetching at the span limit, not grow forever.
+    release = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if orjson.loads(request.content)["customerId"] == "slow":
+            await release.wait()
+        return httpx.Response(200)
+
+    limit = SPAN_PER_IN_FLIGHT * 5
+    records = [rec(0, 0, "slow")] + [rec(0, i, f"c{i}") for i in range(1, 3 * limit)]
+    source = PartitionedSource([*records, rec(1, 0, "other")])
+    bridge, _ = build(source, handler, max_in_flight=5)
+
+    async def scenario() -> None:
+        async with running(bridge):
+            # The other partition is not held up; partition 0 gets as far as its limit ...
+            await until(lambda: source.last_commit(TP1) == 1)
+            await until(lambda: bridge.counters.delivered >= limit - 1)
+            await asyncio.sleep(0.2)  # ... and then no further while the first record is out
+            assert TP0 in source.paused_now
+            assert bridge.counters.delivered <= limit + 1  # of 3 x limit waiting
+            release.set()
+            await until(lambda: source.last_commit(TP0) == 3 * limit)
+
+    asyncio.run(scenario())
+    assert source.paused_now == set()
+
+
+def test_a_job_that_raises_does_not_strand_the_jobs_behind_it_in_its_lane() -> None:
+    from bridge.engine.lanes import Lanes
+
+    ran: list[int] = []
+
+    async def work(job: Any) -> None:
+        ran.append(job.offset)
+        if job.offset == 0:
+            raise RuntimeError("a bug")
+
+    async def scenario() -> None:
+        lanes = Lanes(work)
+        for offset in range(3):
+            # A stand-in job: Lanes only hands jobs to `work` and logs their context.
+            lanes.submit("customer", _StubJob(offset))  # type: ignore[arg-type]
+        await until(lambda: len(ran) == 3 and len(lanes) == 0)
+
+    asyncio.run(scenario())
+    assert ran == [0, 1, 2]
+
+
+class _StubJob:
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    def log_context(self) -> dict[str, object]:
+        return {"offset": self.offset}
+
+
+def test_a_dead_letter_that_cannot_be_restored_is_dead_lettered_again_not_fatal() -> None:
+    source = FakeSource([rec(0, 0, "a"), rec(0, 1, "b")])
+    bridge, dead = build(source, ok)
+
+    def restore(record: SourceRecord) -> SourceRecord:
+        if record.offset == 0:
+            raise ValueError("bridge.source.offset: not a number")
+        return record
+
+    bridge._restore = restore
+    asyncio.run(run_until(bridge, lambda: source.last_commit(TP0) == 2))
+    [(record, reason)] = dead.written
+    assert record.offset == 0
+    assert reason.kind == "internal_error"
+    assert "not a number" in reason.message
+    assert bridge.counters.delivered == 1

@@ -37,7 +37,9 @@ def test_out_of_order_completion_commits_only_the_contiguous_prefix() -> None:
     t = tracker(5, 6, 7, 8)
     t.completed(TP, 7)
     t.completed(TP, 8)
-    assert plan(t) == {}
+    # 5 still pending: commit where the group was, 7 and 8 only as done-above metadata.
+    assert plan(t) == {TP: 5}
+    assert decode_done_above(5, t.commit_plan()[TP].metadata) == {7, 8}
     t.completed(TP, 5)
     assert plan(t) == {TP: 6}  # 6 still pending: commit "next is 6"
     t.completed(TP, 6)
@@ -111,7 +113,9 @@ def test_random_completion_order_matches_a_reference_model() -> None:
             prefix = 0
             while prefix < len(offsets) and offsets[prefix] in done:
                 prefix += 1
-            position = offsets[prefix - 1] + 1 if prefix else None
+            # Nothing done from the start: where the group was (the first offset), with
+            # what is done above it as metadata.
+            position = offsets[prefix - 1] + 1 if prefix else offsets[0]
             if position is not None and position != last_committed:
                 assert plan(t) == {TP: position}
             else:  # same offset; only the done-above metadata may have changed
