@@ -142,9 +142,11 @@ class Delivery:
             await asyncio.sleep(delay)
 
     def _retry_delay(self, exc: RetryableDeliveryError, attempt: int) -> float:
+        backoff = self._backoff.delay(attempt)
         if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-            return exc.retry_after
-        return self._backoff.delay(attempt)
+            # Never sooner than Gameball asks; never a tight loop on "Retry-After: 0".
+            return max(exc.retry_after, backoff)
+        return backoff
 
     def _log_retry(self, job: Job, exc: DeliveryError, attempt: int, delay: float) -> None:
         self._counters.retried += 1

@@ -6,7 +6,7 @@ A rule is one of:
 
     delivered    the operation counts as done (9004: an earlier attempt landed)
     retry        retry with backoff until it succeeds; never dead-lettered
-    retry:N      retry, and dead-letter after N attempts in all
+    retry:N      retry, and dead-letter at the Nth answer of this code (or status)
     dead_letter  dead-letter the record at once
     stop         stop all sending and keep the record (credentials, account disabled)
 
