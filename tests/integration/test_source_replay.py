@@ -135,13 +135,14 @@ def test_a_window_without_records_ends_at_once(
     assert emulator.received() == []
 
 
-def test_the_command_resolves_a_pattern_and_leaves_out_the_dead_letter_topic(
+def test_the_command_resolves_a_pattern(
     kafka: LocalKafka, emulator: GameballEmulator, topic: str, tmp_path: Path
 ) -> None:
     base = produce_timed(kafka.bootstrap_servers, topic)
     data = config_data(kafka, emulator, topic)
-    # Matches the source topic and its dead-letter topic (`<topic>-dlq`) alike.
-    data["kafka"]["topics"] = [f"^{re.escape(topic)}"]
+    # Anchored at the end: one that also matched the dead-letter topic (`<topic>-dlq`) is
+    # refused by the config (tests/unit/test_config.py).
+    data["kafka"]["topics"] = [f"^{re.escape(topic)}$"]
     path = tmp_path / "bridge.yaml"
     path.write_text(yaml.safe_dump(data))
     iso = [
