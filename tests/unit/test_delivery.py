@@ -6,7 +6,8 @@ records writes (the real producer is covered by the integration tests)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import httpx
@@ -63,6 +64,42 @@ def scripted(answers: Iterable[Answer]) -> tuple[httpx.MockTransport, list[httpx
     return httpx.MockTransport(handler), seen
 
 
+@contextlib.asynccontextmanager
+async def delivering(
+    transport: httpx.AsyncBaseTransport,
+    *,
+    retry: dict[str, Any] | None = None,
+    dead_letters: FakeDeadLetters | None = None,
+    counters: Counters | None = None,
+    is_current: Callable[[Job], bool] = lambda _job: True,
+    policy: RetryPolicy | None = None,
+    max_concurrent_requests: int = 4,
+    limits: RateLimiter | None = None,
+) -> AsyncIterator[Delivery]:
+    """A `Delivery` posting through `transport` (fast backoffs unless `retry` says
+    otherwise), its HTTP client closed afterwards."""
+    client = GameballClient(
+        GameballConfig.model_validate({"base_url": "https://gb.test", "api_key": "k"}),
+        policy=policy or RetryPolicy(),
+        transport=transport,
+    )
+    config = DeliveryConfig.model_validate(
+        {"retry": {"initial_backoff": 0.001, "max_backoff": 0.01, **(retry or {})}}
+    )
+    try:
+        yield Delivery(
+            config,
+            client=client,
+            dead_letters=dead_letters or FakeDeadLetters(),  # type: ignore[arg-type]
+            counters=counters or Counters(),
+            is_current=is_current,
+            max_concurrent_requests=max_concurrent_requests,
+            limits=limits,
+        )
+    finally:
+        await client.aclose()
+
+
 def run_job(
     answers: Iterable[Answer],
     job: Job | None = None,
@@ -75,28 +112,17 @@ def run_job(
     transport, seen = scripted(answers)
     dead = dead_letters or FakeDeadLetters()
     counters = Counters()
-    config = DeliveryConfig.model_validate(
-        {"retry": {"initial_backoff": 0.001, "max_backoff": 0.01, **retry}}
-    )
 
     async def go() -> None:
-        client = GameballClient(
-            GameballConfig.model_validate({"base_url": "https://gb.test", "api_key": "k"}),
-            policy=RetryPolicy(by_code=by_code),
-            transport=transport,
-        )
-        delivery = Delivery(
-            config,
-            client=client,
-            dead_letters=dead,  # type: ignore[arg-type]
+        async with delivering(
+            transport,
+            retry=retry,
+            dead_letters=dead,
             counters=counters,
             is_current=lambda _job: current,
-            max_concurrent_requests=4,
-        )
-        try:
+            policy=RetryPolicy(by_code=by_code),
+        ) as delivery:
             await delivery.deliver(job or make_job())
-        finally:
-            await client.aclose()
 
     asyncio.run(go())
     return counters, dead, seen
@@ -247,38 +273,20 @@ def deliver_all(
     transport, seen = scripted(answers)
     sent_at: list[float] = []
     dead, counters = FakeDeadLetters(), Counters()
-    config = DeliveryConfig.model_validate(
-        {
-            "retry": {
-                "initial_backoff": 0.001,
-                "max_backoff": 0.01,
-                "access_retry_interval": retry_interval,
-            }
-        }
-    )
 
     async def timed(request: httpx.Request) -> httpx.Response:
         sent_at.append(asyncio.get_running_loop().time())
         return await transport.handle_async_request(request)
 
     async def go() -> None:
-        client = GameballClient(
-            GameballConfig.model_validate({"base_url": "https://gb.test", "api_key": "k"}),
-            transport=httpx.MockTransport(timed),
-        )
-        delivery = Delivery(
-            config,
-            client=client,
-            dead_letters=dead,  # type: ignore[arg-type]
+        async with delivering(
+            httpx.MockTransport(timed),
+            retry={"access_retry_interval": retry_interval},
+            dead_letters=dead,
             counters=counters,
-            is_current=lambda _job: True,
-            max_concurrent_requests=4,
-        )
-        try:
+        ) as delivery:
             for _ in range(jobs):
                 await asyncio.wait_for(delivery.deliver(make_job()), 5)
-        finally:
-            await client.aclose()
 
     asyncio.run(go())
     return counters, dead, seen, sent_at
@@ -319,23 +327,13 @@ def test_a_probe_abandoned_before_sending_is_handed_on_at_once() -> None:
 
     async def scenario() -> tuple[list[httpx.Request], int]:
         transport, seen = scripted([(401, {"code": 1000}), 200])
-        config = DeliveryConfig.model_validate(
-            {"retry": {"initial_backoff": 0.001, "access_retry_interval": 0.05}}
-        )
-        client = GameballClient(
-            GameballConfig.model_validate({"base_url": "https://gb.test", "api_key": "k"}),
-            transport=transport,
-        )
         counters = Counters()
-        delivery = Delivery(
-            config,
-            client=client,
-            dead_letters=FakeDeadLetters(),  # type: ignore[arg-type]
+        async with delivering(
+            transport,
+            retry={"access_retry_interval": 0.05},
             counters=counters,
             is_current=lambda job: job.generation == 2 or not revoked["first"],
-            max_concurrent_requests=4,
-        )
-        try:
+        ) as delivery:
             first = asyncio.create_task(delivery.deliver(make_job()))
             while not seen:  # the 401 has closed the gate
                 await asyncio.sleep(0.001)
@@ -344,8 +342,6 @@ def test_a_probe_abandoned_before_sending_is_handed_on_at_once() -> None:
                 await asyncio.wait_for(first, 5)
             second = Job(RECORD, make_job().operations, None, generation=2)
             await asyncio.wait_for(delivery.deliver(second), 5)
-        finally:
-            await client.aclose()
         return seen, counters.delivered
 
     seen, delivered = asyncio.run(scenario())
@@ -386,20 +382,12 @@ def test_a_held_resource_does_not_take_the_connections_of_the_others() -> None:
         )
 
     async def scenario() -> float:
-        client = GameballClient(
-            GameballConfig.model_validate({"base_url": "https://gb.test", "api_key": "k"}),
-            transport=httpx.MockTransport(handler),
-        )
-        delivery = Delivery(
-            DeliveryConfig(),
-            client=client,
-            dead_letters=FakeDeadLetters(),  # type: ignore[arg-type]
-            counters=Counters(),
-            is_current=lambda _job: True,
+        async with delivering(
+            httpx.MockTransport(handler),
+            retry={"initial_backoff": 0.2, "max_backoff": 30},  # the defaults
             max_concurrent_requests=2,
             limits=RateLimiter({r: {1.0: 100, 30.0: 1000} for r in Resource}),
-        )
-        try:
+        ) as delivery:
             orders = [asyncio.create_task(delivery.deliver(job(Resource.ORDERS, "a", 1)))]
             await asyncio.sleep(0.05)  # the 429 has come: orders are held for 1.5 s
             orders += [
@@ -411,8 +399,6 @@ def test_a_held_resource_does_not_take_the_connections_of_the_others() -> None:
             await asyncio.wait_for(delivery.deliver(job(Resource.EVENTS, "d", 4)), 5)
             took = asyncio.get_running_loop().time() - started
             await asyncio.wait_for(asyncio.gather(*orders), 5)
-        finally:
-            await client.aclose()
         return took
 
     # Not a timing assertion on the machine's speed: without the fix the event waits out
