@@ -135,6 +135,15 @@ def fetch_broker(cache: Path | None = None) -> Path:
     return libs
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id. Like Kafka's own `Uuid.randomUuid`, never one starting with
+    "-": the storage tool's argument parser would take it for an option (1 start in 64)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -262,7 +271,7 @@ class LocalKafka:
         log4j = root / "log4j.properties"
         log4j.write_text(_LOG4J.format(log=self.log_path))
         classpath = f"{libs}/*"
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         fmt = subprocess.run(
             [
                 java,

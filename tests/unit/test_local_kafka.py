@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,13 @@ def test_cached_broker_is_not_fetched_again(
     first = local_kafka.fetch_broker(tmp_path / "cache")
     mvn.write_text("#!/bin/sh\nexit 1\n")  # a second fetch would now fail
     assert local_kafka.fetch_broker(tmp_path / "cache") == first
+
+
+def test_cluster_ids_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The storage tool reads "-t -abc..." as two options; 1 random id in 64 starts with "-".
+    dashed = uuid.UUID(bytes=b"\xfb" + bytes(15))  # urlsafe base64 of 0xfb... starts with "-"
+    ids = iter([dashed, uuid.UUID(int=1)])
+    monkeypatch.setattr(local_kafka.uuid, "uuid4", lambda: next(ids))
+    cluster_id = local_kafka.new_cluster_id()
+    assert not cluster_id.startswith("-")
+    assert len(cluster_id) == 22
