@@ -6,8 +6,9 @@
 
 A mapping may instead give `event:` directly: shorthand for one rule, matching every record,
 with that one event output (the form the bridge started with). Everything is checked here,
-at load time, so errors come out through config.py's formatter naming the file and key path;
-`bridge.mapping.mapper` compiles the checked models into callables. See docs/mapping.md.
+at load time, so errors come out through `bridge.config.loading`'s formatter, naming the file
+and key path; `bridge.mapping.mapper` compiles the checked models into callables. See
+docs/mapping.md.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from bridge.config_base import TopicSpec
+from bridge.config.base import TopicSpec
 from bridge.mapping.output_spec import parse_output
 from bridge.mapping.plugins import load_plugin
 from bridge.mapping.value_spec import KafkaField, ObjectSpec, Strict, ValueSpec
