@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from bridge.config import DeadLetterConfig, KafkaConfig
@@ -17,6 +18,8 @@ from bridge.kafka.properties import producer_properties
 from bridge.record import SourceRecord
 
 HEADER_PREFIX = "bridge."
+
+log = structlog.get_logger("bridge.kafka")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +52,11 @@ class DeadLetterReason:
 class DeadLetterProducer:
     def __init__(self, kafka: KafkaConfig, config: DeadLetterConfig) -> None:
         self.topic = config.topic
-        self._producer = Producer(producer_properties(kafka, config))
+        self._properties = producer_properties(kafka, config)
+        self._producer = Producer(self._properties)
+        # Set by a fatal error (the idempotent producer can lose its guarantees for good):
+        # the next write replaces the producer instead of failing for ever.
+        self._fatal: KafkaError | None = None
         self._closed = threading.Event()
         # Delivery callbacks fire inside poll(); a thread of its own keeps calling it so
         # acknowledgements arrive while the event loop does other work.
@@ -63,10 +70,14 @@ class DeadLetterProducer:
     async def write(self, record: SourceRecord, reason: DeadLetterReason) -> None:
         """Produce the record with its original key, value and headers plus the reason;
         return once the broker acknowledged it, or raise `DeadLetterError`."""
+        if self._fatal is not None:
+            self._replace_producer(self._fatal)
         loop = asyncio.get_running_loop()
         acked: asyncio.Future[None] = loop.create_future()
 
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None and err.fatal():
+                self._fatal = err
             loop.call_soon_threadsafe(_settle, acked, err, self.topic, record)
 
         headers: list[tuple[str, Any]] = list(record.headers)
@@ -83,10 +94,21 @@ class DeadLetterProducer:
             raise DeadLetterError("the dead-letter producer's queue is full") from exc
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
+            if error.fatal():
+                self._fatal = error
             raise DeadLetterError(
                 f"cannot produce to {self.topic}: {error}{_size_hint(error, self.topic, record)}"
             ) from exc
         await acked
+
+    def _replace_producer(self, error: KafkaError) -> None:
+        old, self._producer = self._producer, Producer(self._properties)
+        self._fatal = None
+        # What the old producer still holds fails now (its writers retry through the new
+        # one, so nothing waits for an acknowledgement that can no longer come).
+        old.purge()
+        old.poll(0)
+        log.error("dead_letter.producer_replaced", dead_letter_topic=self.topic, error=str(error))
 
     def close(self, timeout: float = 10.0) -> int:
         """Flush, stop the poller; return how many messages were still unacknowledged."""
