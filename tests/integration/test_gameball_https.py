@@ -25,6 +25,7 @@ from bridge.record import Operation, Resource
 from bridge.sandbox.emulator import GameballEmulator
 from bridge.sandbox.local_kafka import LocalKafka
 from tests.certificates import Authority, Leaf, issue, make_authority
+from tests.unit.test_gameball_tls import config
 
 from .conftest import API_KEY, config_data, produce_events, received_seqs
 
@@ -55,20 +56,7 @@ def https(pki: dict[str, Any]) -> Iterator[GameballEmulator]:
 
 
 def bridge_config(base_url: str, tls: dict[str, Any] | None = None) -> BridgeConfig:
-    gameball: dict[str, Any] = {"base_url": base_url, "api_key": API_KEY}
-    if tls is not None:
-        gameball["tls"] = tls
-    return parse_config(
-        {
-            "kafka": {"bootstrap_servers": "127.0.0.1:1"},
-            "gameball": gameball,
-            "dead_letter": {"topic": "dlq"},
-            "mappings": [
-                {"name": "app", "topics": ["app"], "event": {"customer_id": "u", "name": "t"}}
-            ],
-        },
-        env={},
-    )
+    return config(tls, base_url, api_key=API_KEY)
 
 
 def event(customer: str) -> Operation:
@@ -208,12 +196,12 @@ def test_bridge_delivers_with_checks_forced_off_and_warns_at_start(
 ) -> None:
     data = config_data(kafka, https, topic)
     data["gameball"]["tls"] = {"verify": False, "force_insecure": True}
-    config = parse_config(data, env={})
+    bridge = parse_config(data, env={})
     produce_events(kafka.bootstrap_servers, topic, range(5))
 
     async def run_until_delivered() -> None:
         stop = asyncio.Event()
-        task = asyncio.create_task(app.run(config, stop))
+        task = asyncio.create_task(app.run(bridge, stop))
         try:
             async with asyncio.timeout(60):
                 while len(received_seqs(https)) < 5:

@@ -26,8 +26,12 @@ from tests.certificates import Authority, make_authority
 HTTPS_URL = "https://gameball.test"
 
 
-def config(tls: dict[str, Any] | None = None, base_url: str = HTTPS_URL) -> BridgeConfig:
-    gameball: dict[str, Any] = {"base_url": base_url, "api_key": "k"}
+def config(
+    tls: dict[str, Any] | None = None, base_url: str = HTTPS_URL, *, api_key: str = "k"
+) -> BridgeConfig:
+    """A minimal bridge config whose `gameball` section has `tls` (also used by the HTTPS
+    tests over a socket, with the emulator's key)."""
+    gameball: dict[str, Any] = {"base_url": base_url, "api_key": api_key}
     if tls is not None:
         gameball["tls"] = tls
     return parse_config(
