@@ -1,5 +1,7 @@
-"""The bridge's configuration: its schema (`schema`, built from `base`) and how a YAML file
-becomes a validated `BridgeConfig` (`loading`)."""
+"""The bridge's configuration: its schema (`schema`) and how a YAML file becomes a validated
+`BridgeConfig` (`loading`). The building blocks shared with the mapping rules' schema live
+outside this package, in `bridge.config_base`: importing them must not import this package,
+whose schema imports the mapping rules (a cycle otherwise)."""
 
 from bridge.config.loading import load_config, parse_config
 from bridge.config.schema import (

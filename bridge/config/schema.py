@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from bridge.config.base import DAY, Frozen, TopicSpec, check_topic_name
+from bridge.config_base import DAY, Frozen, TopicSpec, check_topic_name
 from bridge.gameball.retry_policy import RetryPolicy, parse_rule
 from bridge.gameball.tls import TlsConfig
 from bridge.kafka.security import KafkaSecurity, check_no_clash

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import structlog
 from pydantic import ValidationInfo, field_validator, model_validator
 
-from bridge.config.base import ConfigPath, Frozen
+from bridge.config_base import ConfigPath, Frozen
 from bridge.errors import ConfigError
 
 log = structlog.get_logger("bridge.gameball")

@@ -17,7 +17,7 @@ import jmespath
 import jmespath.exceptions
 from pydantic import model_validator
 
-from bridge.config.base import Frozen
+from bridge.config_base import Frozen
 from bridge.mapping.paths import parse_path, parse_template
 from bridge.mapping.transforms import CoerceTo, EpochUnit
 
