@@ -45,13 +45,13 @@ def _parser() -> argparse.ArgumentParser:
         "post, dead-letter and commit nothing",
     )
 
-    check = commands.add_parser("validate", help="load and check a config, then exit")
-    check.add_argument("-c", "--config", default="config/bridge.yaml")
+    validate = commands.add_parser("validate", help="load and check a config, then exit")
+    validate.add_argument("-c", "--config", default="config/bridge.yaml")
 
-    ready = commands.add_parser(
+    check = commands.add_parser(
         "check", help="check the config, mappings, Kafka topics and Gameball keys, then exit"
     )
-    ready.add_argument("-c", "--config", default="config/bridge.yaml")
+    check.add_argument("-c", "--config", default="config/bridge.yaml")
 
     demo = commands.add_parser(
         "demo", help="local Kafka + Gameball emulator + the sample records, end to end"
@@ -60,25 +60,29 @@ def _parser() -> argparse.ArgumentParser:
 
     dlq = commands.add_parser("dlq", help="work with the dead-letter topic")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
-    replay = dlq_commands.add_parser(
+    dlq_replay = dlq_commands.add_parser(
         "replay", help="send dead letters through the current mappings again"
     )
-    replay.add_argument("-c", "--config", default="config/bridge.yaml")
-    replay.add_argument("--from-offset", type=int, help="first dead-letter offset (each partition)")
-    replay.add_argument("--to-offset", type=int, help="last dead-letter offset, inclusive")
-    replay.add_argument("--from-time", type=_timestamp_ms, help="ISO 8601, e.g. 2026-11-27T10:00Z")
-    replay.add_argument("--to-time", type=_timestamp_ms, help="ISO 8601, inclusive")
-    replay.add_argument("--log-format", choices=["json", "console"])
+    dlq_replay.add_argument("-c", "--config", default="config/bridge.yaml")
+    dlq_replay.add_argument(
+        "--from-offset", type=int, help="first dead-letter offset (each partition)"
+    )
+    dlq_replay.add_argument("--to-offset", type=int, help="last dead-letter offset, inclusive")
+    dlq_replay.add_argument(
+        "--from-time", type=_timestamp_ms, help="ISO 8601, e.g. 2026-11-27T10:00Z"
+    )
+    dlq_replay.add_argument("--to-time", type=_timestamp_ms, help="ISO 8601, inclusive")
+    dlq_replay.add_argument("--log-format", choices=["json", "console"])
 
-    backfill = commands.add_parser(
+    replay = commands.add_parser(
         "replay",
         help="send a time window of the source topics through the engine again (a backfill)",
         description="Read the records of [--from, --to) again, per partition, and send them "
         "through the current mappings, committing under <group_id>-replay (the live group's "
         "offsets are untouched). The end is fixed at start-up; exits once the window is done.",
     )
-    backfill.add_argument("-c", "--config", default="config/bridge.yaml")
-    backfill.add_argument(
+    replay.add_argument("-c", "--config", default="config/bridge.yaml")
+    replay.add_argument(
         "--from",
         dest="from_time",
         metavar="TIME",
@@ -86,14 +90,14 @@ def _parser() -> argparse.ArgumentParser:
         type=_timestamp_ms,
         help="ISO 8601, e.g. 2026-11-27T10:00Z (no zone: UTC); the first record at or after it",
     )
-    backfill.add_argument(
+    replay.add_argument(
         "--to",
         dest="to_time",
         metavar="TIME",
         type=_timestamp_ms,
         help="ISO 8601, exclusive; default: each partition's end when the replay starts",
     )
-    backfill.add_argument(
+    replay.add_argument(
         "--topic",
         dest="topics",
         action="append",
@@ -101,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TOPIC",
         help="a subscribed topic to replay (repeatable); default: every subscribed topic",
     )
-    backfill.add_argument("--log-format", choices=["json", "console"])
+    replay.add_argument("--log-format", choices=["json", "console"])
 
     mapping = commands.add_parser("mapping", help="work on mappings without Kafka or Gameball")
     mapping_commands = mapping.add_subparsers(dest="mapping_command", required=True)
