@@ -84,6 +84,12 @@ _BRANCH = Schema({"uniqueId": _S, "name": _S})
 _MERCHANT = Field(
     OBJECT, schema=Schema({"uniqueId": _S, "name": _S, "branch": Field(OBJECT, schema=_BRANCH)})
 )
+# Gameball's spec requires a payment's branch to name its uniqueId (an order's need not).
+_PAYMENT_BRANCH = Schema({"uniqueId": _S, "name": _S}, required=("uniqueId",))
+_PAYMENT_MERCHANT = Field(
+    OBJECT,
+    schema=Schema({"uniqueId": _S, "name": _S, "branch": Field(OBJECT, schema=_PAYMENT_BRANCH)}),
+)
 _REDEMPTION = Field(
     OBJECT,
     schema=Schema({"pointsHoldReference": _S, "couponsLockReference": _S, "couponCodes": _STRINGS}),
@@ -216,7 +222,7 @@ SCHEMAS: Mapping[str, Schema] = {
             "paymentDetails": Field(ARRAY, items=Field(OBJECT, schema=_PAYMENT_DETAIL)),
             "redemption": _REDEMPTION,
             "extra": _SCALAR_MAP,
-            "merchant": _MERCHANT,
+            "merchant": _PAYMENT_MERCHANT,
             "guest": Field(BOOLEAN),
             "channel": _CHANNEL,
             "cashbackConfigurations": _CASHBACK,
