@@ -24,7 +24,8 @@ from pathlib import Path
 import httpx
 import orjson
 import yaml
-from _emulator import API_KEY, emulator_process
+from _config import bridge_config
+from _emulator import emulator_process
 
 from bridge.kafka.admin import ensure_topics
 from bridge.sandbox import kafka_tools
@@ -56,24 +57,15 @@ def measure(
         ),
     )
     produced_in = time.monotonic() - started
-    config = {
-        "kafka": {"bootstrap_servers": bootstrap, "group_id": f"{topic}-group"},
-        "gameball": {"base_url": url, "api_key": API_KEY, "rate_limits": {"enabled": False}},
-        "dead_letter": {"topic": f"{topic}-dlq"},
-        "delivery": {"retry": {"max_backoff": 2}},
-        "logging": {"level": "error"},
-        "mappings": [
-            {
-                "name": "m",
-                "topics": [topic],
-                "event": {
-                    "customer_id": "user.id",
-                    "name": {"path": "type"},
-                    "metadata": {"seq": "seq"},
-                },
-            }
-        ],
-    }
+    config = bridge_config(
+        bootstrap,
+        url,
+        topic,
+        group=f"{topic}-group",
+        gameball={"rate_limits": {"enabled": False}},
+        delivery={"retry": {"max_backoff": 2}},
+        logging={"level": "error"},
+    )
     path = workdir / f"{topic}.yaml"
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.Popen(

@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 import orjson
+from _config import bridge_config
 from _emulator import API_KEY, accepted_events, emulator_process
 from confluent_kafka import Consumer, TopicPartition
 
@@ -72,29 +73,15 @@ def new_topic(bootstrap: str, records: int, customers: int) -> str:
 def run_bridge(bootstrap: str, url: str, topic: str, records: int) -> dict[str, float]:
     group = f"{topic}-bridge"
     config = parse_config(
-        {
-            "kafka": {"bootstrap_servers": bootstrap, "group_id": group},
-            "gameball": {
-                "base_url": url,
-                "api_key": API_KEY,
-                "max_connections": MAX_CONNECTIONS,
-                "rate_limits": {"enabled": False},
-            },
-            "dead_letter": {"topic": f"{topic}-dlq"},
-            "delivery": {"max_in_flight": 2000, "commit_interval": 0.5},
-            "logging": {"level": "warning", "stats_interval": 600},
-            "mappings": [
-                {
-                    "name": "m",
-                    "topics": [topic],
-                    "event": {
-                        "customer_id": "user.id",
-                        "name": {"path": "type"},
-                        "metadata": {"seq": "seq"},
-                    },
-                }
-            ],
-        },
+        bridge_config(
+            bootstrap,
+            url,
+            topic,
+            group=group,
+            gameball={"max_connections": MAX_CONNECTIONS, "rate_limits": {"enabled": False}},
+            delivery={"max_in_flight": 2000, "commit_interval": 0.5},
+            logging={"level": "warning", "stats_interval": 600},
+        ),
         env={},
     )
     stop = asyncio.Event()

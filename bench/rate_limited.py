@@ -23,7 +23,8 @@ import uuid
 from typing import Any
 
 import orjson
-from _emulator import API_KEY, accepted_events, emulator_process, stats
+from _config import bridge_config
+from _emulator import accepted_events, emulator_process, stats
 
 from bridge import app
 from bridge.config import parse_config
@@ -62,19 +63,15 @@ def main() -> int:
             ),
         )
         config = parse_config(
-            {
-                "kafka": {"bootstrap_servers": bootstrap, "group_id": f"{topic}-g"},
-                "gameball": {"base_url": url, "api_key": API_KEY},  # default limits
-                "dead_letter": {"topic": f"{topic}-dlq"},
-                "logging": {"level": "error"},
-                "mappings": [
-                    {
-                        "name": "m",
-                        "topics": [topic],
-                        "event": {"customer_id": "user.id", "name": {"path": "type"}},
-                    }
-                ],
-            },
+            # The default client-side limits: no `gameball=` override.
+            bridge_config(
+                bootstrap,
+                url,
+                topic,
+                group=f"{topic}-g",
+                metadata=False,
+                logging={"level": "error"},
+            ),
             env={},
         )
         stop = asyncio.Event()
