@@ -8,10 +8,12 @@ from collections.abc import Callable
 import structlog
 
 from bridge import __version__
+from bridge.backoff import Backoff
 from bridge.config import BridgeConfig
-from bridge.engine.dry_run import DryRunClient, DryRunDeadLetters
-from bridge.engine.runner import Bridge
-from bridge.gameball.client import GameballClient, RequestObserver
+from bridge.engine.dry_run import DryRunDeadLetters, DryRunSender
+from bridge.engine.pipeline import Pipeline
+from bridge.gameball.client import RequestObserver
+from bridge.gameball.sender import GameballSender
 from bridge.gameball.tls import log_insecure_transport
 from bridge.kafka.consumer import KafkaSource
 from bridge.kafka.dead_letter import DeadLetterProducer
@@ -32,29 +34,37 @@ def build(
     source: KafkaSource | None = None,
     restore: Callable[[SourceRecord], SourceRecord] | None = None,
     dry_run: bool = False,
-) -> Bridge:
-    """The engine and its doors to the outside. `source` defaults to the configured topics;
-    replays pass their own, with `restore` (see `bridge.replay`). A dry run consumes under
-    its own group (``<group_id>-dry-run``) and posts, dead-letters and commits nothing."""
+) -> Pipeline:
+    """The engine and its doors to the outside, each given its own section of the config.
+    `source` defaults to the configured topics; replays pass their own, with `restore` (see
+    `bridge.replay`). A dry run consumes under its own group (``<group_id>-dry-run``) and
+    posts, dead-letters and commits nothing."""
     mapper = Mapper(config.mappings, max_record_bytes=config.dead_letter.max_record_bytes)
+    delivery, stats_interval = config.delivery, config.logging.stats_interval
     if dry_run:
         kafka = config.kafka.model_copy(update={"group_id": config.kafka.group_id + DRY_RUN_SUFFIX})
-        return Bridge(
-            config,
+        return Pipeline(
+            delivery,
             source=source or KafkaSource(kafka, config.subscribed_topics()),
-            client=DryRunClient(),  # type: ignore[arg-type]
-            dead_letters=DryRunDeadLetters(config.dead_letter.topic),  # type: ignore[arg-type]
+            sender=DryRunSender(),
+            dead_letters=DryRunDeadLetters(config.dead_letter.topic),
             mapper=mapper,
+            stats_interval=stats_interval,
             commit_offsets=False,
         )
-    return Bridge(
-        config,
+    retry = delivery.retry
+    return Pipeline(
+        delivery,
         source=source or KafkaSource(config.kafka, config.subscribed_topics()),
-        client=GameballClient(
-            config.gameball, policy=config.delivery.retry.policy(), observe=observe
+        sender=GameballSender(
+            config.gameball,
+            policy=retry.policy(),
+            backoff=Backoff(retry.initial_backoff, retry.max_backoff),
+            observe=observe,
         ),
         dead_letters=DeadLetterProducer(config.kafka, config.dead_letter),
         mapper=mapper,
+        stats_interval=stats_interval,
         restore=restore,
     )
 

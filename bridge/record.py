@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+# A Kafka partition, by topic and number: plain data every stage passes around.
+TopicPartition = tuple[str, int]
+
 
 @dataclass(frozen=True, slots=True)
 class SourceRecord:

@@ -10,14 +10,19 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bridge.config.schema import BridgeConfig
 from bridge.errors import ConfigError
+from bridge.mapping.schema import MappingConfig
+from bridge.settings import Frozen
+
+_Model = TypeVar("_Model", bound=BaseModel)
 
 # ${VAR}, ${VAR:-default}, ${file:PATH} (a secret file's content) and $$ (a literal $).
 _REF = re.compile(
@@ -143,6 +148,43 @@ def parse_config(
     `base_dir` is where relative ``${file:...}`` paths start (default: the current folder)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of sections at the top level")
+    return _validated(BridgeConfig, data, source, env, base_dir)
+
+
+class _MappingsOnly(Frozen):
+    """What `bridge mapping test` reads of a file: its `mappings:` list, nothing else (so no
+    Kafka or Gameball settings, and no secrets, are needed to test a mapping)."""
+
+    model_config = ConfigDict(extra="ignore")
+    mappings: tuple[MappingConfig, ...] = Field(min_length=1)
+
+
+def load_mappings(path: str | Path, env: Mapping[str, str] | None = None) -> MappingsFile:
+    """The `mappings:` of a config file (or of a file holding only them), validated as
+    `load_config` would, with `dead_letter.max_record_bytes` when the file sets it."""
+    path = Path(path)
+    data = _read_yaml(path)
+    if not isinstance(data, dict) or "mappings" not in data:
+        raise ConfigError(f"{path}: no 'mappings:' list in it")
+    dead_letter = data.get("dead_letter")
+    limit = dead_letter.get("max_record_bytes") if isinstance(dead_letter, dict) else None
+    parsed = _validated(_MappingsOnly, {"mappings": data["mappings"]}, str(path), env, path.parent)
+    return MappingsFile(parsed.mappings, limit if isinstance(limit, int) else None)
+
+
+@dataclass(frozen=True, slots=True)
+class MappingsFile:
+    mappings: tuple[MappingConfig, ...]
+    max_record_bytes: int | None
+
+
+def _validated(
+    model: type[_Model],
+    data: dict[str, Any],
+    source: str,
+    env: Mapping[str, str] | None,
+    base_dir: Path | None,
+) -> _Model:
     try:
         resolved = _interpolate(
             data, "", os.environ if env is None else env, base_dir or Path.cwd()
@@ -150,23 +192,26 @@ def parse_config(
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     try:
-        return BridgeConfig.model_validate(resolved, context={"base_dir": base_dir or Path.cwd()})
+        return model.model_validate(resolved, context={"base_dir": base_dir or Path.cwd()})
     except ValidationError as exc:
         # `from None`: pydantic's own rendering would print the inputs, secrets included.
         raise ConfigError(_describe(exc, source)) from None
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> BridgeConfig:
-    path = Path(path)
+def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
-    return parse_config(data, source=str(path), env=env, base_dir=path.parent)
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> BridgeConfig:
+    path = Path(path)
+    return parse_config(_read_yaml(path), source=str(path), env=env, base_dir=path.parent)

@@ -5,7 +5,7 @@ What each Gameball answer leads to is decided by the retry table
 
 - retryable (timeouts, connection errors, 5xx, 2001): retried with backoff, and dead-lettered
   only when the table bounds its attempts (4000/4500: `retry:5`);
-- 429: wait Retry-After when given, else back off;
+- 429: wait at least as long as the sender holds the resource (Retry-After, else a backoff);
 - permanent (other 4xx): dead-lettered at once;
 - stop (401/403/6000): the gate closes for everyone; the record waits and is kept.
 """
@@ -17,10 +17,11 @@ from collections.abc import Callable
 
 import structlog
 
-from bridge.config import DeliveryConfig
+from bridge.backoff import Backoff
 from bridge.engine.access_gate import AccessGate
-from bridge.engine.backoff import Backoff
 from bridge.engine.jobs import Abandoned, Job
+from bridge.engine.protocols import DeadLetters, Sender
+from bridge.engine.settings import DeliveryConfig
 from bridge.errors import (
     DeadLetterError,
     DeliveryError,
@@ -29,9 +30,7 @@ from bridge.errors import (
     RateLimitedError,
     RetryableDeliveryError,
 )
-from bridge.gameball.client import GameballClient
-from bridge.gameball.rate_limits import RateLimiter
-from bridge.kafka.dead_letter import DeadLetterProducer, DeadLetterReason
+from bridge.kafka.dead_letter import DeadLetterReason
 from bridge.observability.stats import Counters
 from bridge.record import Operation
 
@@ -43,23 +42,17 @@ class Delivery:
         self,
         config: DeliveryConfig,
         *,
-        client: GameballClient,
-        dead_letters: DeadLetterProducer,
+        sender: Sender,
+        dead_letters: DeadLetters,
         counters: Counters,
         is_current: Callable[[Job], bool],
-        max_concurrent_requests: int,
-        limits: RateLimiter | None = None,
     ) -> None:
-        self._limits = limits or RateLimiter({})
-        self._client = client
+        self._sender = sender
         self._dead_letters = dead_letters
         self._counters = counters
         self._is_current = is_current
         self._backoff = Backoff(config.retry.initial_backoff, config.retry.max_backoff)
         self.gate = AccessGate(config.retry.access_retry_interval)
-        # No more requests in flight than the HTTP pool has connections: a request queued
-        # for a connection would otherwise count its wait against the pool timeout.
-        self._requests = asyncio.Semaphore(max_concurrent_requests)
 
     async def deliver(self, job: Job) -> None:
         """Return once the job is done (delivered or dead-lettered). Raises `Abandoned`."""
@@ -95,17 +88,12 @@ class Delivery:
             sent = False
             try:
                 self._check_current(job)
-                # The rate-limit slot first: a lane waiting for its resource's window (or a
-                # 429 hold) must not sit on one of the connections that the other resources'
-                # lanes need.
-                async with (
-                    self._limits.slot(operation.resource) as waited,
-                    self._requests,
-                ):
-                    if waited > 0.001:
-                        self._counters.rate_limit_waits += 1
-                    sent = True
-                    await self._client.send(operation)
+                # From here the request may reach the wire: a probe that ends without a
+                # verdict then waits an interval before the next one.
+                sent = True
+                waited = await self._sender.send(operation)
+                if waited > 0.001:
+                    self._counters.rate_limit_waits += 1
             except GameballAccessError as exc:
                 self.gate.denied(exc)
                 attempt -= 1  # not the record's attempt: its fate waits on the operator
@@ -124,10 +112,6 @@ class Delivery:
                     if bounded[key] >= exc.max_attempts:
                         return exc, attempt
                 delay = self._retry_delay(exc, attempt)
-                if isinstance(exc, RateLimitedError):
-                    # Over the account's limit: hold every lane of this resource, not just
-                    # this one.
-                    self._limits.hold(operation.resource, delay)
                 self._log_retry(job, exc, attempt, delay)
             except BaseException:
                 # Abandoned (revoked), cancelled at shutdown, or a bug: whatever it was, the
@@ -144,7 +128,7 @@ class Delivery:
     def _retry_delay(self, exc: RetryableDeliveryError, attempt: int) -> float:
         backoff = self._backoff.delay(attempt)
         if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-            # Never sooner than Gameball asks; never a tight loop on "Retry-After: 0".
+            # Never sooner than the sender holds the resource (Gameball's Retry-After).
             return max(exc.retry_after, backoff)
         return backoff
 

@@ -12,8 +12,8 @@ from bridge.record import Operation, SourceRecord
 log = structlog.get_logger("bridge.dry_run")
 
 
-class DryRunClient:
-    """Takes the place of `GameballClient`: every operation "succeeds" without a request."""
+class DryRunSender:
+    """Takes the place of `GameballSender`: every operation "succeeds" without a request."""
 
     async def send(self, operation: Operation) -> float:
         log.info(

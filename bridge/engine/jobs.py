@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bridge.errors import MappingError
-from bridge.kafka.offsets import TopicPartition
-from bridge.record import Operation, SourceRecord
+from bridge.record import Operation, SourceRecord, TopicPartition
 
 
 @dataclass(slots=True)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import httpx
 import orjson
 
-from bridge.config import GameballConfig
 from bridge.errors import RetryableDeliveryError
 from bridge.gameball.outcomes import classify, parse_error_body
 from bridge.gameball.retry_policy import DEFAULT_POLICY, RetryPolicy
+from bridge.gameball.settings import GameballConfig
 from bridge.gameball.tls import describe_tls_failure, ssl_context
 from bridge.record import Operation, Resource
 

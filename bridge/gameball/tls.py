@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import structlog
 from pydantic import ValidationInfo, field_validator, model_validator
 
-from bridge.config_base import ConfigPath, Frozen
 from bridge.errors import ConfigError
+from bridge.settings import ConfigPath, Frozen
 
 log = structlog.get_logger("bridge.gameball")
 

@@ -17,11 +17,11 @@ import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
-from bridge.config import KafkaConfig
 from bridge.errors import KafkaClientError
-from bridge.kafka.offsets import OffsetCommit, TopicPartition, decode_done_above
+from bridge.kafka.offsets import OffsetCommit, decode_done_above
 from bridge.kafka.properties import consumer_properties
-from bridge.record import SourceRecord
+from bridge.kafka.settings import KafkaConfig
+from bridge.record import SourceRecord, TopicPartition
 
 log = structlog.get_logger("bridge.kafka")
 

@@ -12,9 +12,9 @@ from typing import Any
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from bridge.config import DeadLetterConfig, KafkaConfig
 from bridge.errors import DeadLetterError
 from bridge.kafka.properties import producer_properties
+from bridge.kafka.settings import DeadLetterConfig, KafkaConfig
 from bridge.record import SourceRecord
 
 HEADER_PREFIX = "bridge."

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-TopicPartition = tuple[str, int]
+from bridge.record import TopicPartition
 
 # Kafka brokers refuse commit metadata over offset.metadata.max.bytes (4096 by default).
 MAX_METADATA_CHARS = 3000

@@ -6,8 +6,8 @@ from typing import Any
 
 import structlog
 
-from bridge.config import DeadLetterConfig, KafkaConfig
 from bridge.kafka.security import librdkafka_properties
+from bridge.kafka.settings import DeadLetterConfig, KafkaConfig
 
 log = structlog.get_logger("bridge.kafka")
 

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
 
-from bridge.config_base import ConfigPath, Frozen
+from bridge.settings import ConfigPath, Frozen
 
 
 def _upper(value: Any) -> Any:

@@ -18,10 +18,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from bridge.config_base import TopicSpec
 from bridge.mapping.output_spec import parse_output
 from bridge.mapping.plugins import load_plugin
 from bridge.mapping.value_spec import KafkaField, ObjectSpec, Strict, ValueSpec
+from bridge.settings import TopicSpec
 
 
 def _check_plugin(ref: str) -> str:

@@ -17,9 +17,9 @@ import jmespath
 import jmespath.exceptions
 from pydantic import model_validator
 
-from bridge.config_base import Frozen
 from bridge.mapping.paths import parse_path, parse_template
 from bridge.mapping.transforms import CoerceTo, EpochUnit
+from bridge.settings import Frozen
 
 SOURCES = ("path", "const", "expr", "template", "header", "kafka")
 KafkaField = Literal["topic", "partition", "offset", "key", "timestamp"]

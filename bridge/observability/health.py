@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bridge.kafka.offsets import TopicPartition
+from bridge.record import TopicPartition
 
 LOOP_STALE_AFTER = 60.0
 # Requests in a row that failed without an answer from Gameball, or with a 5xx.
@@ -37,7 +37,7 @@ class PartitionStatus:
 
 @dataclass(frozen=True, slots=True)
 class EngineStatus:
-    """The engine's state at one moment: what `Bridge.status()` returns."""
+    """The engine's state at one moment: what `Pipeline.status()` returns."""
 
     at: float
     loop_turned_at: float  # when the main loop last went round
@@ -45,6 +45,8 @@ class EngineStatus:
     partitions: Mapping[TopicPartition, PartitionStatus]
     in_flight: int
     gameball_open: bool  # False while Gameball refuses the keys or the account
+    in_flight_bytes: int = 0  # bytes of record keys and values in flight
+    lanes: int = 0  # customers (or partitions) with work queued or in flight
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Watches a running bridge: samples its status, keeps its metrics, serves the HTTP port.
 
-    engine loop:   Monitor.run ── every SAMPLE_INTERVAL ──> Bridge.status() ─> Snapshot
+    engine loop:   Monitor.run ── every SAMPLE_INTERVAL ──> Pipeline.status() ─> Snapshot
                    GameballClient ── observe(resource, status, seconds) ──> histogram, streak
     HTTP thread:   /healthz, /readyz, /metrics ──> the latest Snapshot (read-only)
 
@@ -18,7 +18,6 @@ from typing import Protocol
 
 import structlog
 
-from bridge.config import ObservabilityConfig
 from bridge.observability.health import (
     EngineStatus,
     FailureStreak,
@@ -30,6 +29,7 @@ from bridge.observability.health import (
 )
 from bridge.observability.http import HttpServer
 from bridge.observability.metrics import Metrics
+from bridge.observability.settings import ObservabilityConfig
 from bridge.observability.stats import Counters
 from bridge.record import Resource
 
@@ -39,7 +39,7 @@ SAMPLE_INTERVAL = 1.0
 
 
 class Watched(Protocol):
-    """What the monitor needs from the engine (`bridge.engine.runner.Bridge`)."""
+    """What the monitor needs from the engine (`bridge.engine.pipeline.Pipeline`)."""
 
     counters: Counters
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from structlog.typing import EventDict, WrappedLogger
 
-from bridge.config import PersonalDataConfig
+from bridge.observability.settings import PersonalDataConfig
 
 DEFAULT_FIELDS = ("email", "mobile")
 # Top-level keys left alone: `config` (in `bridge.started`) is the resolved configuration, in

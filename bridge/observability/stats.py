@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
+
+import structlog
+
+from bridge.observability.health import EngineStatus
+from bridge.record import TopicPartition
+
+log = structlog.get_logger("bridge.engine")
 
 
 @dataclass(slots=True)
@@ -22,3 +31,39 @@ class Counters:
 
     def since(self, earlier: dict[str, int]) -> dict[str, int]:
         return {name: value - earlier.get(name, 0) for name, value in self.snapshot().items()}
+
+
+async def log_stats_periodically(
+    counters: Counters, status: Callable[[], Awaitable[EngineStatus]], interval: float
+) -> None:
+    """Every `interval` seconds, one `stats` line: the counters' change since the last one,
+    and the engine's state (its `status()`, the same figures health checks and /metrics
+    read, so lag is computed in one place)."""
+    last = counters.snapshot()
+    while True:
+        await asyncio.sleep(interval)
+        delta = counters.since(last)
+        last = counters.snapshot()
+        engine = await status()
+        committed = {tp: p.committed for tp, p in engine.partitions.items()}
+        lag = {tp: p.lag for tp, p in engine.partitions.items() if p.lag is not None}
+        log.info(
+            "stats",
+            interval_s=interval,
+            **delta,
+            delivered_per_s=round(delta["delivered"] / interval, 1),
+            in_flight=engine.in_flight,
+            in_flight_bytes=engine.in_flight_bytes,
+            lanes=engine.lanes,
+            gameball_open=engine.gameball_open,
+            committed=partition_names(committed),
+            lag=partition_names(lag),
+            total_lag=sum(lag.values()),
+        )
+
+
+def partition_names(
+    offsets: dict[TopicPartition, int] | dict[TopicPartition, int | None],
+) -> dict[str, int | None]:
+    """``{"topic[partition]": value}``: partitions as log lines name them."""
+    return {f"{t}[{p}]": o for (t, p), o in offsets.items()}

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from bridge.config import MASK, load_config, parse_config
+from bridge.config import load_config, parse_config
 from bridge.errors import ConfigError
+from bridge.settings import MASK
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "sk_live_very_secret_value"

@@ -13,10 +13,10 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 from structlog.testing import capture_logs
 
-from bridge.config import DeadLetterConfig, KafkaConfig
 from bridge.errors import DeadLetterError
 from bridge.kafka import dead_letter
 from bridge.kafka.dead_letter import DeadLetterProducer, DeadLetterReason
+from bridge.kafka.settings import DeadLetterConfig, KafkaConfig
 from bridge.record import SourceRecord
 
 FATAL = KafkaError(KafkaError._FATAL, "idempotent producer: sequence desynchronised", fatal=True)

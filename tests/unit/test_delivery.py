@@ -13,55 +13,20 @@ from typing import Any
 import httpx
 import pytest
 
-from bridge.config import DeliveryConfig, GameballConfig
+from bridge.backoff import Backoff
 from bridge.engine.delivery import Delivery
 from bridge.engine.jobs import Abandoned, Job
-from bridge.errors import DeadLetterError, MappingError
-from bridge.gameball.client import GameballClient
-from bridge.gameball.rate_limits import RateLimiter
+from bridge.engine.settings import DeliveryConfig
+from bridge.errors import MappingError
 from bridge.gameball.retry_policy import RetryPolicy
+from bridge.gameball.sender import GameballSender
+from bridge.gameball.settings import GameballConfig
 from bridge.kafka.dead_letter import DeadLetterReason
 from bridge.observability.stats import Counters
 from bridge.record import Operation, Resource, SourceRecord
+from tests.fakes import Answer, FakeDeadLetters, scripted
 
 RECORD = SourceRecord("app", 2, 40, b'{"user": 1}', key=b"k", headers=(("trace", b"t1"),))
-
-
-class FakeDeadLetters:
-    topic = "dlq"
-
-    def __init__(self, failures: int = 0) -> None:
-        self.failures = failures
-        self.written: list[tuple[SourceRecord, DeadLetterReason]] = []
-
-    async def write(self, record: SourceRecord, reason: DeadLetterReason) -> None:
-        if self.failures:
-            self.failures -= 1
-            raise DeadLetterError("broker said no")
-        self.written.append((record, reason))
-
-    def close(self, timeout: float = 10.0) -> int:
-        return 0
-
-
-Answer = int | tuple[int, dict[str, Any]] | tuple[int, dict[str, Any], dict[str, str]] | Exception
-
-
-def scripted(answers: Iterable[Answer]) -> tuple[httpx.MockTransport, list[httpx.Request]]:
-    queue = list(answers)
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        answer = queue.pop(0) if queue else 200
-        if isinstance(answer, Exception):
-            raise answer
-        if isinstance(answer, int):
-            return httpx.Response(answer, json={})
-        status, doc, *headers = answer
-        return httpx.Response(status, json=doc, headers=headers[0] if headers else None)
-
-    return httpx.MockTransport(handler), seen
 
 
 @contextlib.asynccontextmanager
@@ -73,31 +38,39 @@ async def delivering(
     counters: Counters | None = None,
     is_current: Callable[[Job], bool] = lambda _job: True,
     policy: RetryPolicy | None = None,
-    max_concurrent_requests: int = 4,
-    limits: RateLimiter | None = None,
+    max_connections: int = 4,
+    rate_limits: dict[str, Any] | None = None,
 ) -> AsyncIterator[Delivery]:
-    """A `Delivery` posting through `transport` (fast backoffs unless `retry` says
-    otherwise), its HTTP client closed afterwards."""
-    client = GameballClient(
-        GameballConfig.model_validate({"base_url": "https://gb.test", "api_key": "k"}),
-        policy=policy or RetryPolicy(),
-        transport=transport,
-    )
+    """A `Delivery` posting through a `GameballSender` on `transport` (fast backoffs unless
+    `retry` says otherwise; no rate limits unless `rate_limits` sets them), its HTTP client
+    closed afterwards."""
     config = DeliveryConfig.model_validate(
         {"retry": {"initial_backoff": 0.001, "max_backoff": 0.01, **(retry or {})}}
+    )
+    gameball = GameballConfig.model_validate(
+        {
+            "base_url": "https://gb.test",
+            "api_key": "k",
+            "max_connections": max_connections,
+            "rate_limits": rate_limits or {"enabled": False},
+        }
+    )
+    sender = GameballSender(
+        gameball,
+        policy=policy or RetryPolicy(),
+        backoff=Backoff(config.retry.initial_backoff, config.retry.max_backoff),
+        transport=transport,
     )
     try:
         yield Delivery(
             config,
-            client=client,
-            dead_letters=dead_letters or FakeDeadLetters(),  # type: ignore[arg-type]
+            sender=sender,
+            dead_letters=dead_letters or FakeDeadLetters(),
             counters=counters or Counters(),
             is_current=is_current,
-            max_concurrent_requests=max_concurrent_requests,
-            limits=limits,
         )
     finally:
-        await client.aclose()
+        await sender.aclose()
 
 
 def run_job(
@@ -385,8 +358,8 @@ def test_a_held_resource_does_not_take_the_connections_of_the_others() -> None:
         async with delivering(
             httpx.MockTransport(handler),
             retry={"initial_backoff": 0.2, "max_backoff": 30},  # the defaults
-            max_concurrent_requests=2,
-            limits=RateLimiter({r: {1.0: 100, 30.0: 1000} for r in Resource}),
+            max_connections=2,
+            rate_limits={r.value: {"per_second": 100, "per_30s": 1000} for r in Resource},
         ) as delivery:
             orders = [asyncio.create_task(delivery.deliver(job(Resource.ORDERS, "a", 1)))]
             await asyncio.sleep(0.05)  # the 429 has come: orders are held for 1.5 s

@@ -13,67 +13,11 @@ import httpx
 import orjson
 
 from bridge.config import parse_config
-from bridge.engine.runner import SPAN_PER_IN_FLIGHT, Bridge
-from bridge.gameball.client import GameballClient
-from bridge.kafka.offsets import OffsetCommit, TopicPartition
+from bridge.engine.pipeline import SPAN_PER_IN_FLIGHT, Pipeline
+from bridge.gameball.sender import GameballSender
 from bridge.mapping.mapper import Mapper
-from bridge.record import SourceRecord
-
-from .test_delivery import FakeDeadLetters
-
-TP0, TP1 = ("t", 0), ("t", 1)
-
-
-class FakeSource:
-    """Hands out scripted batches; records commits, pauses and resumes."""
-
-    def __init__(self, *batches: list[SourceRecord]) -> None:
-        self.batches = deque(batches)
-        self.commits: list[dict[TopicPartition, int]] = []
-        self.done_before: dict[TopicPartition, set[int]] = {}
-        self.paused: list[list[TopicPartition]] = []
-        self.resumed: list[list[TopicPartition]] = []
-        self.assigned = [TP0, TP1]
-        self.listener: Any = None
-        self.is_paused = False
-
-    async def start(self, listener: Any) -> None:
-        self.listener = listener
-        await listener.partitions_assigned(self.assigned, self.done_before)
-
-    async def poll(self, max_records: int, timeout: float) -> list[SourceRecord]:
-        if self.batches and not self.is_paused:
-            batch = self.batches.popleft()
-            if len(batch) > max_records:
-                self.batches.appendleft(batch[max_records:])
-            return batch[:max_records]
-        await asyncio.sleep(0.005)
-        return []
-
-    async def commit(
-        self, offsets: dict[TopicPartition, OffsetCommit]
-    ) -> dict[TopicPartition, OffsetCommit]:
-        self.commits.append({tp: c.offset for tp, c in offsets.items()})
-        return dict(offsets)
-
-    async def pause(self, partitions: list[TopicPartition]) -> None:
-        self.paused.append(partitions)
-        self.is_paused = True
-
-    async def resume(self, partitions: list[TopicPartition]) -> None:
-        self.resumed.append(partitions)
-        self.is_paused = False
-
-    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-        return {}
-
-    async def close(self) -> None:
-        plan = await self.listener.partitions_revoked(self.assigned)
-        if plan:
-            self.commits.append({tp: c.offset for tp, c in plan.items()})
-
-    def last_commit(self, tp: TopicPartition) -> int | None:
-        return next((c[tp] for c in reversed(self.commits) if tp in c), None)
+from bridge.record import SourceRecord, TopicPartition
+from tests.fakes import TP0, TP1, FakeDeadLetters, FakeSource
 
 
 def rec(partition: int, offset: int, customer: str) -> SourceRecord:
@@ -88,7 +32,9 @@ async def ok(_request: httpx.Request) -> httpx.Response:
     return httpx.Response(200)
 
 
-def build(source: FakeSource, handler: Handler, **delivery: Any) -> tuple[Bridge, FakeDeadLetters]:
+def build(
+    source: FakeSource, handler: Handler, **delivery: Any
+) -> tuple[Pipeline, FakeDeadLetters]:
     config = parse_config(
         {
             "kafka": {"bootstrap_servers": "unused:9092"},
@@ -110,18 +56,19 @@ def build(source: FakeSource, handler: Handler, **delivery: Any) -> tuple[Bridge
         env={},
     )
     dead = FakeDeadLetters()
-    bridge = Bridge(
-        config,
-        source=source,  # type: ignore[arg-type]
-        client=GameballClient(config.gameball, transport=httpx.MockTransport(handler)),
-        dead_letters=dead,  # type: ignore[arg-type]
+    bridge = Pipeline(
+        config.delivery,
+        source=source,
+        sender=GameballSender(config.gameball, transport=httpx.MockTransport(handler)),
+        dead_letters=dead,
         mapper=Mapper(config.mappings, max_record_bytes=10_000),
+        stats_interval=config.logging.stats_interval,
     )
     return bridge, dead
 
 
 @contextlib.asynccontextmanager
-async def running(bridge: Bridge) -> AsyncIterator[None]:
+async def running(bridge: Pipeline) -> AsyncIterator[None]:
     """The bridge's loop in a task for the length of the block, then stopped and drained."""
     stop = asyncio.Event()
     task = asyncio.create_task(bridge.run(stop))
@@ -138,7 +85,7 @@ async def until(condition: Callable[[], bool], timeout: float = 5) -> None:
             await asyncio.sleep(0.005)
 
 
-async def run_until(bridge: Bridge, condition: Callable[[], bool], timeout: float = 5) -> None:
+async def run_until(bridge: Pipeline, condition: Callable[[], bool], timeout: float = 5) -> None:
     async with running(bridge):
         await until(condition, timeout)
 

@@ -9,7 +9,6 @@ import httpx
 import orjson
 import pytest
 
-from bridge.config import GameballConfig
 from bridge.errors import (
     DeliveryError,
     GameballAccessError,
@@ -20,6 +19,7 @@ from bridge.errors import (
 from bridge.gameball.client import GameballClient
 from bridge.gameball.outcomes import classify, parse_error_body, parse_retry_after
 from bridge.gameball.retry_policy import RetryPolicy, parse_rule
+from bridge.gameball.settings import GameballConfig
 from bridge.record import Operation, Resource
 
 

@@ -13,10 +13,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from structlog.testing import capture_logs
 
-from bridge.config import MASK, BridgeConfig, load_config, parse_config
+from bridge.config import BridgeConfig, load_config, parse_config
 from bridge.errors import ConfigError
 from bridge.kafka.properties import consumer_properties, producer_properties
 from bridge.kafka.security import KafkaSecurity, librdkafka_properties
+from bridge.settings import MASK
 from tests.certificates import Authority, Leaf, issue, make_authority
 
 PASSWORD = "sasl-pw-0f9e8d"

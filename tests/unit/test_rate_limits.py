@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from bridge.config import RateLimitConfig
 from bridge.gameball.rate_limits import RateLimiter, ResourceLimiter, SlidingWindow
+from bridge.gameball.settings import RateLimitConfig
 from bridge.record import Resource
 
 

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 
 import pytest
 
-from bridge.kafka.offsets import TopicPartition
 from bridge.observability.health import (
     EngineStatus,
     FailureStreak,
@@ -16,6 +15,7 @@ from bridge.observability.health import (
     check_health,
     check_readiness,
 )
+from bridge.record import TopicPartition
 
 NOW = 10_000.0
 TP: TopicPartition = ("orders", 0)

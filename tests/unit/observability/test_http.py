@@ -11,10 +11,10 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bridge.config import ObservabilityConfig
 from bridge.observability.health import EngineStatus, PartitionStatus, Verdict
 from bridge.observability.http import HttpServer
 from bridge.observability.monitor import Monitor
+from bridge.observability.settings import ObservabilityConfig
 from bridge.observability.stats import Counters
 from bridge.record import Resource
 

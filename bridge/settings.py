@@ -1,12 +1,15 @@
-"""Building blocks shared by every part of the configuration schema (the bridge's sections in
-`bridge.config`, the mapping rules in `bridge.mapping.schema`)."""
+"""Building blocks shared by every stage's settings (`bridge.kafka.settings`,
+`bridge.gameball.settings`, `bridge.engine.settings`, `bridge.observability.settings`, the
+mapping rules in `bridge.mapping.schema`). A leaf: it imports nothing of the bridge, so any
+stage can use it and `bridge.config` can assemble the stages' sections into one file's schema."""
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
@@ -71,3 +74,13 @@ def _against_config_folder(path: Path, info: ValidationInfo) -> Path:
 
 # A file path in the config: relative ones start at the config file's folder.
 ConfigPath = Annotated[Path, AfterValidator(_against_config_folder)]
+
+
+# librdkafka property names whose values are secrets (sasl.password, ssl.key.password,
+# sasl.oauthbearer.client.secret, ...): masked whenever the config is shown.
+SECRET_PROPERTY = re.compile(r"password|secret|credential|\.key\.pem|token", re.IGNORECASE)
+MASK = "******"
+
+
+def mask_properties(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (MASK if SECRET_PROPERTY.search(k) else v) for k, v in props.items()}

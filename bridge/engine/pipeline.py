@@ -1,11 +1,13 @@
-"""The bridge's main loop: fetch, map, schedule, commit what is done; rebalances; shutdown.
+"""The engine's main loop: fetch, map, schedule on lanes, and the rebalances and shutdown
+around it.
 
-    KafkaSource.poll ──> Mapper.map ──> Lanes (per customer) ──> Delivery ──> Gameball
-          ^                                                         └──> dead-letter topic
-          └── commit: OffsetTracker's contiguous done prefix, every commit_interval
+    Source.poll ──> Mapper.map ──> Lanes (per customer) ──> Delivery ──> Sender ──> Gameball
+        ^   ^                                                  └──> DeadLetters
+        │   └── Pausing: backpressure (in-flight bounds, held commits)
+        └────── Committer: OffsetTracker's contiguous done prefix, every commit_interval
 
 Everything here runs on one asyncio event loop; the Kafka consumer's calls run on their own
-thread behind `KafkaSource`.
+thread behind the `Source`.
 """
 
 from __future__ import annotations
@@ -16,20 +18,20 @@ from collections.abc import Callable, Hashable
 
 import structlog
 
-from bridge.config import BridgeConfig
+from bridge.engine.committing import Committer
 from bridge.engine.delivery import Delivery
 from bridge.engine.jobs import Abandoned, Job
 from bridge.engine.lanes import Lanes
+from bridge.engine.pausing import Pausing
+from bridge.engine.protocols import DeadLetters, Sender, Source
+from bridge.engine.settings import DeliveryConfig
 from bridge.errors import MappingError
-from bridge.gameball.client import GameballClient
-from bridge.gameball.rate_limits import RateLimiter
-from bridge.kafka.consumer import KafkaSource
-from bridge.kafka.dead_letter import DeadLetterProducer, DeadLetterReason
-from bridge.kafka.offsets import OffsetCommit, OffsetTracker, TopicPartition
+from bridge.kafka.dead_letter import DeadLetterReason
+from bridge.kafka.offsets import OffsetCommit, OffsetTracker
 from bridge.mapping.mapper import Mapper
 from bridge.observability.health import EngineStatus, PartitionStatus
-from bridge.observability.stats import Counters
-from bridge.record import Operation, SourceRecord
+from bridge.observability.stats import Counters, log_stats_periodically, partition_names
+from bridge.record import Operation, SourceRecord, TopicPartition
 
 log = structlog.get_logger("bridge.engine")
 
@@ -43,56 +45,54 @@ SPAN_PER_IN_FLIGHT = 20
 MAX_POLL_BATCH = 500
 
 
-class Bridge:
+class Pipeline:
+    """Moves records from a `Source` to a `Sender` (or the `DeadLetters`), and commits each
+    partition up to the records that are done."""
+
     def __init__(
         self,
-        config: BridgeConfig,
+        config: DeliveryConfig,
         *,
-        source: KafkaSource,
-        client: GameballClient,
-        dead_letters: DeadLetterProducer,
+        source: Source,
+        sender: Sender,
+        dead_letters: DeadLetters,
         mapper: Mapper,
+        stats_interval: float = 30.0,
         restore: Callable[[SourceRecord], SourceRecord] | None = None,
         commit_offsets: bool = True,
     ) -> None:
         """`restore`, for replays, turns a fetched record into the one to map (see
         `bridge.replay`). `commit_offsets=False` (dry runs) commits nothing at all."""
         self._restore = restore
-        self._commit_offsets = commit_offsets
         self._config = config
-        self._delivery_config = config.delivery
+        self._stats_interval = stats_interval
         self._source = source
-        self._client = client
+        self._sender = sender
         self._dead_letters = dead_letters
         self._mapper = mapper
         self.counters = Counters()
         self._tracker = OffsetTracker()
+        self._committer = Committer(
+            source, self._tracker, interval=config.commit_interval, enabled=commit_offsets
+        )
+        self._pausing = Pausing(
+            source, config, span_limit=SPAN_PER_IN_FLIGHT * config.max_in_flight
+        )
         self._generation: dict[TopicPartition, int] = {}
         self._next_generation = 0
         self._lanes = Lanes(self._process)
         self._delivery = Delivery(
-            config.delivery,
-            client=client,
+            config,
+            sender=sender,
             dead_letters=dead_letters,
             counters=self.counters,
             is_current=self._is_current,
-            max_concurrent_requests=config.gameball.max_connections,
-            limits=RateLimiter(config.gameball.rate_limits.windows()),
         )
         self._in_flight = 0
         self._in_flight_bytes = 0
-        self._paused: set[TopicPartition] = set()
-        self._all_paused = False
-        # Partitions paused for their span (see `_apply_backpressure`).
-        self._held: set[TopicPartition] = set()
-        # Assigned since the last loop turn: resumed (or paused) there explicitly.
-        self._fresh: set[TopicPartition] = set()
-        # The most offsets one partition may hold between its commit position and its newest
-        # fetched record (see `_apply_backpressure`).
-        self._span_limit = SPAN_PER_IN_FLIGHT * config.delivery.max_in_flight
         self._closing = False
         self._progress = asyncio.Event()
-        self._by_customer = config.delivery.ordering == "customer"
+        self._by_customer = config.ordering == "customer"
         # For `status()`: when the main loop last turned, and how many assignments the group
         # has made (an empty one too: more instances than partitions leaves some idle).
         self._loop_turned_at = time.monotonic()
@@ -125,6 +125,8 @@ class Bridge:
             partitions=partitions,
             in_flight=self._in_flight,
             gameball_open=self._delivery.gate.is_open,
+            in_flight_bytes=self._in_flight_bytes,
+            lanes=len(self._lanes),
         )
 
     # -- main loop ----------------------------------------------------------------------------
@@ -134,14 +136,22 @@ class Bridge:
         force_stop = force_stop or asyncio.Event()
         await self._source.start(self)
         background = [
-            asyncio.create_task(self._commit_periodically(), name="commits"),
-            asyncio.create_task(self._report_stats(), name="stats"),
+            asyncio.create_task(self._committer.run(), name="commits"),
+            asyncio.create_task(
+                log_stats_periodically(self.counters, self.status, self._stats_interval),
+                name="stats",
+            ),
         ]
         try:
             while not stop.is_set():
                 self._loop_turned_at = time.monotonic()
-                await self._apply_backpressure()
-                room = self._delivery_config.max_in_flight - self._in_flight
+                await self._pausing.update(
+                    self._generation.keys(),
+                    in_flight=self._in_flight,
+                    in_flight_bytes=self._in_flight_bytes,
+                    span=self._tracker.span,
+                )
+                room = self._config.max_in_flight - self._in_flight
                 records = await self._source.poll(min(max(room, 1), MAX_POLL_BATCH), POLL_TIMEOUT)
                 for record in records:
                     self._admit(record)
@@ -230,63 +240,10 @@ class Bridge:
     def _is_current(self, job: Job) -> bool:
         return self._generation.get(job.tp) == job.generation
 
-    async def _apply_backpressure(self) -> None:
-        """Pause partitions, keep polling (so the consumer stays in its group), and resume:
-
-        - every partition while `max_in_flight` records (or `max_in_flight_bytes`) are in
-          flight, until both are back below half;
-        - one partition whose commit is held back (a record retried for long, with later
-          ones done and kept for the commit) once it holds `span_limit` offsets, until it is
-          back below half: memory and the commit's work stay bounded however long one record
-          takes, and so do the duplicates a crash could cause.
-
-        Partitions are resumed explicitly even when the engine never paused them: one
-        revoked while paused comes back paused (librdkafka keeps the flag)."""
-        limits = self._delivery_config
-        count, size = self._in_flight, self._in_flight_bytes
-        if count >= limits.max_in_flight or size >= limits.max_in_flight_bytes:
-            if not self._all_paused:
-                log.debug("engine.paused", in_flight=count, in_flight_bytes=size)
-            self._all_paused = True
-        elif (
-            self._all_paused
-            and count <= limits.max_in_flight // 2
-            and size <= limits.max_in_flight_bytes // 2
-        ):
-            self._all_paused = False
-            log.debug("engine.resumed", in_flight=count, in_flight_bytes=size)
-        self._held = {
-            tp
-            for tp in self._generation
-            if (span := self._tracker.span(tp)) >= self._span_limit
-            or (tp in self._held and span > self._span_limit // 2)
-        }
-        wanted = set(self._generation) if self._all_paused else self._held
-        pause = [tp for tp in wanted if tp not in self._paused]
-        resume = [tp for tp in self._generation if tp not in wanted and tp in self._paused]
-        resume += [tp for tp in self._fresh if tp not in wanted and tp not in self._paused]
-        self._fresh.clear()
-        if pause:
-            await self._source.pause(pause)
-            self._paused.update(pause)
-        if resume:
-            await self._source.resume(resume)
-            self._paused.difference_update(resume)
-
     # -- commits ------------------------------------------------------------------------------
 
     async def commit(self) -> None:
-        plan = self._tracker.commit_plan()
-        if plan and self._commit_offsets:
-            self._tracker.committed(await self._source.commit(plan))
-
-    async def _commit_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self._delivery_config.commit_interval)
-            try:
-                await self.commit()
-            except Exception:  # a bug here must not end all commits; the next one retries
-                log.exception("engine.commit_failed")
+        await self._committer.commit()
 
     # -- rebalances (called by KafkaSource on the event loop) --------------------------------
 
@@ -298,7 +255,7 @@ class Bridge:
             self._next_generation += 1
             self._generation[tp] = self._next_generation
             self._tracker.assign(tp, done_before.get(tp, ()))
-            self._fresh.add(tp)
+            self._pausing.assigned(tp)
         log.info(
             "partition.assigned",
             partitions=_names(partitions),
@@ -312,7 +269,7 @@ class Bridge:
         if not self._closing:
             # Give the revoked partitions' in-flight records a moment to finish, so that the
             # next owner does not deliver them again.
-            deadline = time.monotonic() + min(self._delivery_config.drain_timeout, MAX_REVOKE_WAIT)
+            deadline = time.monotonic() + min(self._config.drain_timeout, MAX_REVOKE_WAIT)
             while any(self._tracker.pending(tp) for tp in revoked):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -322,11 +279,13 @@ class Bridge:
                     await asyncio.wait_for(self._progress.wait(), remaining)
                 except TimeoutError:
                     break
-        plan = self._tracker.commit_plan(only=revoked) if self._commit_offsets else {}
+        plan = self._committer.plan_for_revoke(revoked)
         self._release(partitions)
         committing = {tp: c.offset for tp, c in plan.items()}
         log.info(
-            "partition.revoked", partitions=_names(partitions), committing=_names_at(committing)
+            "partition.revoked",
+            partitions=_names(partitions),
+            committing=partition_names(committing),
         )
         return plan
 
@@ -339,14 +298,13 @@ class Bridge:
         for tp in partitions:
             self._generation.pop(tp, None)
             self._tracker.forget(tp)
-            self._paused.discard(tp)
-            self._fresh.discard(tp)
+            self._pausing.released(tp)
 
     # -- shutdown -----------------------------------------------------------------------------
 
     async def _shutdown(self, background: list[asyncio.Task[None]], force: asyncio.Event) -> None:
         log.info("shutdown.started", in_flight=self._in_flight)
-        deadline = time.monotonic() + self._delivery_config.drain_timeout
+        deadline = time.monotonic() + self._config.drain_timeout
         while self._in_flight and not force.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -368,47 +326,11 @@ class Bridge:
         self._closing = True
         await self._source.close()
         unacked = await asyncio.to_thread(self._dead_letters.close)
-        await self._client.aclose()
+        await self._sender.aclose()
         log.info(
             "shutdown.complete", dead_letters_unacknowledged=unacked, **self.counters.snapshot()
         )
 
-    # -- stats --------------------------------------------------------------------------------
-
-    async def _report_stats(self) -> None:
-        interval = self._config.logging.stats_interval
-        last = self.counters.snapshot()
-        while True:
-            await asyncio.sleep(interval)
-            delta = self.counters.since(last)
-            last = self.counters.snapshot()
-            committed = self._tracker.committed_offsets()
-            ends = await self._source.end_offsets(list(self._generation))
-            lag = {
-                tp: max(end - position, 0)
-                for tp, end in ends.items()
-                if (position := committed.get(tp)) is not None
-            }
-            log.info(
-                "stats",
-                interval_s=interval,
-                **delta,
-                delivered_per_s=round(delta["delivered"] / interval, 1),
-                in_flight=self._in_flight,
-                in_flight_bytes=self._in_flight_bytes,
-                lanes=len(self._lanes),
-                gameball_open=self._delivery.gate.is_open,
-                committed=_names_at(committed),
-                lag=_names_at(lag),
-                total_lag=sum(lag.values()),
-            )
-
 
 def _names(partitions: list[TopicPartition]) -> list[str]:
     return [f"{t}[{p}]" for t, p in partitions]
-
-
-def _names_at(
-    offsets: dict[TopicPartition, int] | dict[TopicPartition, int | None],
-) -> dict[str, int | None]:
-    return {f"{t}[{p}]": o for (t, p), o in offsets.items()}

@@ -1,0 +1,60 @@
+"""What the engine is handed, as Protocols: the real doors (`KafkaSource`, `GameballSender`,
+`DeadLetterProducer`) satisfy them, and so do the dry run's stand-ins and the tests' fakes,
+without inheriting from anything."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bridge.kafka.consumer import RebalanceListener
+from bridge.kafka.dead_letter import DeadLetterReason
+from bridge.kafka.offsets import OffsetCommit
+from bridge.record import Operation, SourceRecord, TopicPartition
+
+
+class Source(Protocol):
+    """Where records come from (`bridge.kafka.consumer.KafkaSource`)."""
+
+    async def start(self, listener: RebalanceListener) -> None: ...
+
+    async def poll(self, max_records: int, timeout: float) -> list[SourceRecord]: ...
+
+    async def pause(self, partitions: list[TopicPartition]) -> None: ...
+
+    async def resume(self, partitions: list[TopicPartition]) -> None: ...
+
+    async def commit(
+        self, offsets: dict[TopicPartition, OffsetCommit]
+    ) -> dict[TopicPartition, OffsetCommit]:
+        """Commit; return the part of `offsets` the broker accepted."""
+        ...
+
+    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]: ...
+
+    async def close(self) -> None: ...
+
+
+class Sender(Protocol):
+    """Where operations go (`bridge.gameball.sender.GameballSender`)."""
+
+    async def send(self, operation: Operation) -> float:
+        """Return once Gameball accepted the operation, with the seconds it waited for room
+        under the rate limits; raise a `DeliveryError` otherwise."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class DeadLetters(Protocol):
+    """Where records that can never succeed go (`bridge.kafka.dead_letter`)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    async def write(self, record: SourceRecord, reason: DeadLetterReason) -> None:
+        """Return once the broker acknowledged the dead letter; raise `DeadLetterError`."""
+        ...
+
+    def close(self, timeout: float = 10.0) -> int:
+        """Flush; return how many dead letters were left unacknowledged."""
+        ...
