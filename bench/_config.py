@@ -3,9 +3,24 @@ broker, the emulator as Gameball, one event mapping."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from _emulator import API_KEY
+
+from bridge.kafka.admin import ensure_topics
+from bridge.sandbox import kafka_tools
+
+
+def create_topic(bootstrap: str, prefix: str, partitions: int) -> str:
+    """Create ``<prefix>-<random>`` with `partitions`, and its dead-letter topic (one
+    partition) under the name `bridge_config` gives it; return the topic's name."""
+    topic = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    ensure_topics(
+        {"bootstrap.servers": bootstrap, "log_level": kafka_tools.QUIET},
+        {topic: partitions, f"{topic}-dlq": 1},
+    )
+    return topic
 
 
 def bridge_config(

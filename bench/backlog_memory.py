@@ -18,16 +18,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 import orjson
 import yaml
-from _config import bridge_config
+from _config import bridge_config, create_topic
 from _emulator import emulator_process
 
-from bridge.kafka.admin import ensure_topics
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.local_kafka import LocalKafka
 
@@ -42,11 +40,7 @@ def memory_kb(pid: int) -> tuple[int, int]:
 def measure(
     bootstrap: str, url: str, records: int, seconds: float, workdir: Path
 ) -> dict[str, float]:
-    topic = f"backlog-{uuid.uuid4().hex[:8]}"
-    ensure_topics(
-        {"bootstrap.servers": bootstrap, "log_level": kafka_tools.QUIET},
-        {topic: 3, f"{topic}-dlq": 1},
-    )
+    topic = create_topic(bootstrap, "backlog", 3)
     started = time.monotonic()
     kafka_tools.produce(
         bootstrap,

@@ -27,19 +27,17 @@ import statistics
 import sys
 import threading
 import time
-import uuid
 from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
 import orjson
-from _config import bridge_config
+from _config import bridge_config, create_topic
 from _emulator import API_KEY, accepted_events, emulator_process
 from confluent_kafka import Consumer, TopicPartition
 
 from bridge import app
 from bridge.config import parse_config
-from bridge.kafka.admin import ensure_topics
 from bridge.observability.logging import configure_logging
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.local_kafka import LocalKafka
@@ -53,11 +51,7 @@ def emulator(latency_ms: float) -> AbstractContextManager[str]:
 
 
 def new_topic(bootstrap: str, records: int, customers: int) -> str:
-    topic = f"bench-{uuid.uuid4().hex[:8]}"
-    ensure_topics(
-        {"bootstrap.servers": bootstrap, "log_level": kafka_tools.QUIET},
-        {topic: PARTITIONS, f"{topic}-dlq": 1},
-    )
+    topic = create_topic(bootstrap, "bench", PARTITIONS)
     docs = (
         {"type": "tick", "seq": i, "user": {"id": f"cust_{i % customers}"}} for i in range(records)
     )

@@ -19,16 +19,14 @@ import asyncio
 import sys
 import threading
 import time
-import uuid
 from typing import Any
 
 import orjson
-from _config import bridge_config
+from _config import bridge_config, create_topic
 from _emulator import accepted_events, emulator_process, stats
 
 from bridge import app
 from bridge.config import parse_config
-from bridge.kafka.admin import ensure_topics
 from bridge.observability.logging import configure_logging
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.local_kafka import LocalKafka
@@ -49,11 +47,7 @@ def main() -> int:
     configure_logging(level="error")
     with emulator_process("--rate-limits") as url, LocalKafka() as kafka:
         bootstrap = kafka.bootstrap_servers
-        topic = f"limited-{uuid.uuid4().hex[:8]}"
-        ensure_topics(
-            {"bootstrap.servers": bootstrap, "log_level": kafka_tools.QUIET},
-            {topic: 3, f"{topic}-dlq": 1},
-        )
+        topic = create_topic(bootstrap, "limited", 3)
         kafka_tools.produce(
             bootstrap,
             topic,
