@@ -152,8 +152,8 @@ def run_raw_ceiling(url: str, records: int, customers: int) -> float:
     """The bridge's own Gameball client posting pre-built bodies as fast as it can, with the
     same concurrency as the bridge: what the bridge could reach if Kafka, mapping and
     bookkeeping were free."""
-    from bridge.config import GameballConfig
     from bridge.gameball.client import GameballClient
+    from bridge.gameball.settings import GameballConfig
     from bridge.record import Operation, Resource
 
     config = GameballConfig.model_validate(
