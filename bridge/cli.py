@@ -182,7 +182,7 @@ def check_deployment(config: BridgeConfig) -> int:
 def replay_dead_letters(config: BridgeConfig, args: argparse.Namespace) -> int:
     from bridge.replay import dead_letters
 
-    _configure_replay_logging(config, args.log_format)
+    _configure_logging(config, args.log_format)
     log = structlog.get_logger("bridge")
     try:
         ranges = dead_letters.plan(
@@ -206,7 +206,7 @@ def replay_dead_letters(config: BridgeConfig, args: argparse.Namespace) -> int:
 def replay_window(config: BridgeConfig, args: argparse.Namespace) -> int:
     from bridge.replay import source
 
-    _configure_replay_logging(config, args.log_format)
+    _configure_logging(config, args.log_format)
     log = structlog.get_logger("bridge")
     try:
         topics = source.topics_to_replay(config, args.topics)
@@ -237,10 +237,12 @@ def replay_window(config: BridgeConfig, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _configure_replay_logging(config: BridgeConfig, log_format: str | None) -> None:
+def _configure_logging(
+    config: BridgeConfig, log_format: str | None, log_level: str | None = None
+) -> None:
     configure_logging(
         format=log_format or config.logging.format,
-        level=config.logging.level,
+        level=log_level or config.logging.level,
         secrets=config.secret_values(),
         personal_data=RedactPersonalData.from_config(config.logging.pii),
     )
@@ -253,12 +255,7 @@ def run_until_signalled(
     log_level: str | None = None,
     dry_run: bool = False,
 ) -> int:
-    configure_logging(
-        format=log_format or config.logging.format,
-        level=log_level or config.logging.level,
-        secrets=config.secret_values(),
-        personal_data=RedactPersonalData.from_config(config.logging.pii),
-    )
+    _configure_logging(config, log_format, log_level)
     log = structlog.get_logger("bridge")
     try:
         asyncio.run(
