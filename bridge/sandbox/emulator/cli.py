@@ -36,12 +36,38 @@ def _parser() -> argparse.ArgumentParser:
         "--order-key", default=None, help="field whose value must grow per customer"
     )
     parser.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        type=_limit,
+        metavar="BUCKET=PER_S,PER_30S",
+        help="override one bucket's limits (events, orders, customers, others: payments and "
+        "batches); repeatable",
+    )
+    parser.add_argument(
+        "--batch-delay-ms",
+        type=float,
+        default=200.0,
+        help="how long a batch job takes from creation to completion (default 200)",
+    )
+    parser.add_argument(
         "--tls-cert", default=None, help="serve HTTPS with this PEM certificate chain"
     )
     parser.add_argument(
         "--tls-key", default=None, help="its PEM private key (default: read from --tls-cert)"
     )
     return parser
+
+
+def _limit(text: str) -> tuple[str, tuple[int, int]]:
+    bucket, sep, pair = text.partition("=")
+    per_second, comma, per_30s = pair.partition(",")
+    try:
+        if not (sep and comma):
+            raise ValueError
+        return bucket, (int(per_second), int(per_30s))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected BUCKET=PER_S,PER_30S, not {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             retry_after=not args.no_retry_after,
             record_bodies=not args.no_record_bodies,
             order_key=args.order_key,
+            limits=dict(args.limit),
+            batch_delay_ms=args.batch_delay_ms,
         )
         return asyncio.run(_serve_until_signalled(router, args.host, args.port, tls))
     except (OSError, ValueError) as exc:

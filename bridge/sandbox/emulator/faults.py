@@ -1,4 +1,5 @@
-"""Injected faults: scripted answers consumed one per request, and an outage mode."""
+"""Injected faults: scripted answers consumed one per request, an outage mode, and what
+goes wrong with batch jobs (whole jobs failing or never finishing, items failing)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
+
+import orjson
 
 Outage: TypeAlias = int | Literal["drop"] | None
 StepSpec: TypeAlias = "int | Mapping[str, Any] | FaultStep"
@@ -127,3 +130,159 @@ class Faults:
     def clear(self) -> None:
         self.outage = None
         self._scripts.clear()
+
+
+# batch jobs -------------------------------------------------------------------------------
+
+ItemFaultSpec: TypeAlias = "Mapping[str, Any] | ItemFault"
+
+_ITEM_FAULT_KEYS = frozenset(
+    {"status", "code", "message", "customers", "every", "times", "resource"}
+)
+BATCH_RESOURCES = ("events", "orders", "customers")
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFault:
+    """A rule that fails batch items when their job completes, before they are validated.
+
+    An item is selected when it is of `resource` (None: any) and its customerId is in
+    `customers` (None: any customer); with `every` = N, only every Nth selected item fails
+    (counted across jobs since the rule was set). With `times` = K, one item (the same JSON
+    body) fails at most K times, so that its retry succeeds. The failure is reported as
+    `status` (the item's httpStatus) and `code` (by default the status's usual code).
+    """
+
+    status: int = 500
+    code: int | None = None
+    message: str | None = None
+    customers: frozenset[str] | None = None
+    every: int | None = None
+    times: int | None = None
+    resource: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "customers": sorted(self.customers) if self.customers is not None else None,
+            "every": self.every,
+            "times": self.times,
+            "resource": self.resource,
+        }
+
+    @classmethod
+    def parse(cls, spec: ItemFaultSpec) -> ItemFault:
+        if isinstance(spec, ItemFault):
+            return spec
+        if not isinstance(spec, Mapping):
+            raise ValueError(f"a batch item fault is an object, not {spec!r}")
+        unknown = set(spec) - _ITEM_FAULT_KEYS
+        if unknown:
+            raise ValueError(f"unknown batch item fault keys: {', '.join(sorted(unknown))}")
+        code = spec.get("code")
+        if code is not None and (not isinstance(code, int) or isinstance(code, bool)):
+            raise ValueError("'code' must be an integer")
+        message = spec.get("message")
+        if message is not None and not isinstance(message, str):
+            raise ValueError("'message' must be a string")
+        customers = spec.get("customers")
+        if customers is not None and (
+            isinstance(customers, str)
+            or not isinstance(customers, Iterable)
+            or not all(isinstance(c, str) for c in customers)
+        ):
+            raise ValueError("'customers' must be a list of customerIds")
+        resource = spec.get("resource")
+        if resource is not None and resource not in BATCH_RESOURCES:
+            raise ValueError(f"unknown batch resource: {resource!r}")
+        status = _status(spec.get("status", 500))
+        if status < 400:
+            raise ValueError("a batch item fault's 'status' is 400 or more")
+        return cls(
+            status=status,
+            code=code,
+            message=message,
+            customers=frozenset(customers) if customers is not None else None,
+            every=_count(spec.get("every"), "every"),
+            times=_count(spec.get("times"), "times"),
+            resource=resource,
+        )
+
+
+def _count(value: object, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name!r} must be a positive integer")
+    return value
+
+
+def job_count(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name!r} must be a non-negative integer")
+    return value
+
+
+class _ActiveRule:
+    __slots__ = ("failures", "fault", "selected")
+
+    def __init__(self, fault: ItemFault) -> None:
+        self.fault = fault
+        self.selected = 0
+        self.failures: dict[bytes, int] = {}
+
+
+class BatchFaults:
+    """What goes wrong with the next batch jobs and their items. Not thread-safe by itself;
+    the router calls it under its lock."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.fail_next = 0  # jobs that end `failed`, nothing applied
+        self.hang_next = 0  # jobs that stay `processing` for ever, nothing applied
+        self._rules: list[_ActiveRule] = []
+
+    def set_item_faults(self, faults: Iterable[ItemFaultSpec]) -> None:
+        """Replace the item rules (an empty list clears them), with fresh counters."""
+        self._rules = [_ActiveRule(ItemFault.parse(spec)) for spec in faults]
+
+    def item_faults(self) -> list[dict[str, Any]]:
+        return [rule.fault.as_json() for rule in self._rules]
+
+    def fate(self) -> str:
+        """The fate of a job being created: "hang", "fail" or "normal"; consumes a count."""
+        if self.hang_next:
+            self.hang_next -= 1
+            return "hang"
+        if self.fail_next:
+            self.fail_next -= 1
+            return "fail"
+        return "normal"
+
+    @property
+    def has_item_faults(self) -> bool:
+        return bool(self._rules)
+
+    def item_fault(self, resource: str, item: dict[str, Any]) -> ItemFault | None:
+        """The rule that fails this item, counting it; None when no rule does."""
+        for rule in self._rules:
+            fault = rule.fault
+            if fault.resource is not None and fault.resource != resource:
+                continue
+            if fault.customers is not None and item.get("customerId") not in fault.customers:
+                continue
+            rule.selected += 1
+            if fault.every is not None and rule.selected % fault.every:
+                continue
+            if fault.times is not None:
+                key = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+                failed = rule.failures.get(key, 0)
+                if failed >= fault.times:
+                    continue
+                rule.failures[key] = failed + 1
+            return fault
+        return None

@@ -1,4 +1,4 @@
-"""Gameball's per-resource rate limits: a request count per second and per 30 seconds."""
+"""Gameball's rate limits: a request count per second and per 30 seconds, per bucket."""
 
 from __future__ import annotations
 
@@ -6,13 +6,24 @@ from collections import deque
 from collections.abc import Mapping
 from types import MappingProxyType
 
-# (per second, per 30 s), from API.md's table. Payments fall under "others".
+# (per second, per 30 s) per bucket, from API.md's table. Payments and every batch call (a
+# batch's creation, its status, stopping it) share Gameball's "others" bucket.
 DEFAULT_LIMITS: Mapping[str, tuple[int, int]] = MappingProxyType(
     {
         "events": (100, 1200),
         "orders": (30, 360),
         "customers": (30, 360),
-        "payments": (30, 360),
+        "others": (30, 360),
+    }
+)
+# The bucket each route's resource counts in ("batches": the batch endpoints).
+BUCKETS: Mapping[str, str] = MappingProxyType(
+    {
+        "events": "events",
+        "orders": "orders",
+        "customers": "customers",
+        "payments": "others",
+        "batches": "others",
     }
 )
 
@@ -21,22 +32,27 @@ _LONG_WINDOW = 30.0
 
 
 def merge_limits(overrides: Mapping[str, tuple[int, int]] | None) -> dict[str, tuple[int, int]]:
+    """The default limits with `overrides` applied; an override may name a bucket or a
+    resource that counts in one ("payments" and "batches" both set "others")."""
     merged = dict(DEFAULT_LIMITS)
-    for resource, pair in (overrides or {}).items():
-        if resource not in merged:
-            raise ValueError(f"unknown resource for rate limits: {resource!r}")
+    for name, pair in (overrides or {}).items():
+        bucket = BUCKETS.get(name, name)
+        if bucket not in merged:
+            raise ValueError(
+                f"unknown bucket for rate limits: {name!r} (known: {', '.join(DEFAULT_LIMITS)})"
+            )
         per_second, per_30s = pair
         if not (isinstance(per_second, int) and isinstance(per_30s, int)):
-            raise ValueError(f"rate limits for {resource!r} must be two integers")
+            raise ValueError(f"rate limits for {name!r} must be two integers")
         if per_second < 1 or per_30s < 1:
-            raise ValueError(f"rate limits for {resource!r} must be positive")
-        merged[resource] = (per_second, per_30s)
+            raise ValueError(f"rate limits for {name!r} must be positive")
+        merged[bucket] = (per_second, per_30s)
     return merged
 
 
 class RateLimiter:
     """Sliding-window limiter: exact, because it keeps the times of the latest admitted
-    requests (at most the larger limit per resource). Rejected requests are not counted,
+    requests (at most the larger limit per bucket). Rejected requests are not counted,
     so a client that keeps knocking while limited is not locked out for longer."""
 
     def __init__(self, limits: Mapping[str, tuple[int, int]] | None = None) -> None:
@@ -47,11 +63,11 @@ class RateLimiter:
     def limits(self) -> dict[str, tuple[int, int]]:
         return dict(self._limits)
 
-    def acquire(self, resource: str, now: float) -> float:
-        """Admit a request at `now` (monotonic seconds) and return 0.0, or return how many
-        seconds until one would be admitted."""
-        admitted = self._admitted[resource]
-        per_second, per_30s = self._limits[resource]
+    def acquire(self, bucket: str, now: float) -> float:
+        """Admit a request to `bucket` at `now` (monotonic seconds) and return 0.0, or return
+        how many seconds until one would be admitted."""
+        admitted = self._admitted[bucket]
+        per_second, per_30s = self._limits[bucket]
         wait = 0.0
         count = len(admitted)
         if count >= per_second:

@@ -65,6 +65,10 @@ def default_code(status: int) -> int:
     return DEFAULT_CODES.get(status, 5000 if status >= 500 else 4000)
 
 
+def default_message(code: int) -> str:
+    return _MESSAGES.get(code, "Request failed")
+
+
 def error(
     status: int,
     code: int,
@@ -74,7 +78,7 @@ def error(
     body = {
         "code": code,
         "type": ERROR_TYPES.get(code, "Error"),
-        "message": message or _MESSAGES.get(code, "Request failed"),
+        "message": message or default_message(code),
         "requestId": f"emu-{next(_request_ids):08d}",
     }
     return Reply(status, orjson.dumps(body), headers)

@@ -3,6 +3,7 @@
 Checks run in the order a request meets them at Gameball: injected faults (they stand for
 the service failing before it looks at anything), authentication, rate limits, payload
 parsing and validation, the per-customer lock (2001), duplicate transaction ids (9004).
+The batch endpoints (`batches.py`) meet the same faults, authentication and rate limits.
 
 All state is guarded by one lock, because tests call the Python API from their own thread
 while the event loop thread serves requests.
@@ -15,16 +16,25 @@ import time
 from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qs
 
 import orjson
 
 from . import replies
+from .admission import admit
+from .batches import (
+    BATCH_SETTINGS,
+    Batches,
+    BatchJob,
+    BatchRoute,
+    BatchSettings,
+    delay_seconds,
+    parse_route,
+)
+from .controls import control
 from .faults import Faults, FaultStep, Outage, StepSpec, parse_outage
-from .limits import RateLimiter, merge_limits
+from .limits import BUCKETS, RateLimiter, merge_limits
 from .protocol import Reply, Request
 from .state import RESOURCES, ReceivedRequest, Recorder
-from .validation import validate
 
 VERSIONS = ("v4.0", "v4.1")
 _ROUTES: dict[str, tuple[str, str]] = {
@@ -34,9 +44,11 @@ _ROUTES: dict[str, tuple[str, str]] = {
 }
 # Resources that need the secret key whenever one is configured (API.md, "Base, versions,
 # auth"); on v4.1 every resource does.
-_SECRET_RESOURCES = frozenset({"orders", "payments"})
+_SECRET_RESOURCES = frozenset({"orders", "payments", "batches"})
+# What a script may be scoped to: a resource, or "batches" (every batch endpoint).
+_SCOPES = (*RESOURCES, "batches")
 _CONTROL_PREFIX = "/_emulator/"
-_FAULT_KEYS = frozenset(
+_FAULT_KEYS = BATCH_SETTINGS | frozenset(
     {"latency_ms", "script", "script_resource", "outage", "rate_limits", "retry_after", "limits"}
 )
 
@@ -52,6 +64,7 @@ class Router:
         record_bodies: bool = True,
         order_key: str | None = None,
         limits: Mapping[str, tuple[int, int]] | None = None,
+        batch_delay_ms: float = 200,
     ) -> None:
         self.lock = threading.Lock()
         self._api_key = api_key
@@ -62,6 +75,7 @@ class Router:
         self._limiter = RateLimiter(limits)
         self._faults = Faults()
         self.recorder = Recorder(record_bodies=record_bodies, order_key=order_key)
+        self.batches = Batches(self.recorder, delay_seconds(batch_delay_ms))
 
     # fault and behaviour settings (callers from other threads go through these) -----------
 
@@ -71,7 +85,7 @@ class Router:
             self._latency = seconds
 
     def script(self, steps: Iterable[StepSpec], resource: str | None = None) -> None:
-        if resource is not None and resource not in RESOURCES:
+        if resource is not None and resource not in _SCOPES:
             raise ValueError(f"unknown resource: {resource!r}")
         steps = list(steps)
         with self.lock:
@@ -99,6 +113,7 @@ class Router:
         """Forget everything seen, clear faults, restore the constructor's settings."""
         with self.lock:
             self.recorder.reset()
+            self.batches.reset()
             self._limiter = RateLimiter(self._initial_limits)
             self._faults.clear()
             self._latency, self._rate_limits, self._retry_after = self._defaults
@@ -112,19 +127,32 @@ class Router:
                 "rate_limits": self._rate_limits,
                 "retry_after": self._retry_after,
                 "limits": self._limiter.limits,
+                **self.batches.settings(),
             }
+
+    # Every reader first completes the batch jobs that fell due, so that what it sees is what
+    # a timer would have produced by now.
 
     def received(self, resource: str | None = None, since: int = 0) -> list[ReceivedRequest]:
         with self.lock:
+            self.batches.advance(time.monotonic())
             return self.recorder.received(resource, since)
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
-            return self.recorder.stats()
+            self.batches.advance(time.monotonic())
+            return self.recorder.stats() | self.batches.stats()
 
     def accepted_count(self, resource: str | None = None) -> int:
         with self.lock:
+            self.batches.advance(time.monotonic())
             return self.recorder.accepted_count(resource)
+
+    def batch_jobs(self) -> list[BatchJob]:
+        with self.lock:
+            now = time.monotonic()
+            self.batches.advance(now)
+            return self.batches.jobs(now)
 
     # serving ------------------------------------------------------------------------------
 
@@ -134,15 +162,23 @@ class Router:
     def handle(self, request: Request) -> Reply:
         path, _, query = request.target.partition("?")
         route = _ROUTES.get(path)
-        if route is None:
+        batch: BatchRoute | None = None
+        if route is not None:
+            method = "POST"
+            version, resource = route
+        else:
             if path.startswith(_CONTROL_PREFIX):
-                return self._control(request, path[len(_CONTROL_PREFIX) :], query)
-            return replies.error(404, 4004, f"No such endpoint: {path}")
-        if request.method != "POST":
-            return replies.error(405, 4000, "Method not allowed", (("allow", "POST"),))
-        version, resource = route
+                return control(self, request, path[len(_CONTROL_PREFIX) :], query)
+            batch = parse_route(path, VERSIONS)
+            if batch is None:
+                return replies.error(404, 4004, f"No such endpoint: {path}")
+            method, version, resource = batch.method, batch.version, "batches"
+        if request.method != method:
+            return replies.error(405, 4000, "Method not allowed", (("allow", method),))
         with self.lock:
-            reply = self._serve(request, version, resource, path)
+            now = time.monotonic()
+            self.batches.advance(now)
+            reply = self._serve(request, version, resource, path, now, batch)
             recorder = self.recorder
             recorder.total_requests += 1
             recorder.requests[resource] += 1
@@ -152,7 +188,15 @@ class Router:
                 recorder.statuses[reply.status] += 1
         return reply
 
-    def _serve(self, request: Request, version: str, resource: str, path: str) -> Reply:
+    def _serve(
+        self,
+        request: Request,
+        version: str,
+        resource: str,
+        path: str,
+        now: float,
+        batch: BatchRoute | None,
+    ) -> Reply:
         delay = self._latency
         step = self._faults.take(resource)
         if step is not None:
@@ -162,7 +206,7 @@ class Router:
                 reply = self._fault(step)
                 reply.delay = delay
                 return reply
-        reply = self._process(request, version, resource, path, delay)
+        reply = self._process(request, version, resource, path, delay, now, batch)
         reply.delay = delay
         return reply
 
@@ -183,7 +227,14 @@ class Router:
         return replies.error(status, code, step.message, headers)
 
     def _process(
-        self, request: Request, version: str, resource: str, path: str, delay: float
+        self,
+        request: Request,
+        version: str,
+        resource: str,
+        path: str,
+        delay: float,
+        now: float,
+        batch: BatchRoute | None,
     ) -> Reply:
         headers = request.headers
         if headers.get("apikey") != self._api_key:
@@ -196,32 +247,24 @@ class Router:
         ):
             return replies.error(401, 1001)
         if self._rate_limits:
-            wait = self._limiter.acquire(resource, time.monotonic())
+            wait = self._limiter.acquire(BUCKETS[resource], now)
             if wait > 0:
                 self.recorder.rate_limited += 1
                 extra = replies.retry_after_header(wait) if self._retry_after else ()
                 return replies.error(429, 429, None, extra)
+        if batch is not None:
+            return self.batches.serve(batch, path, request.body, now)
         try:
             body = orjson.loads(request.body)
         except orjson.JSONDecodeError as exc:
             return replies.error(400, 3016, f"Invalid JSON payload: {exc}")
         if not isinstance(body, dict):
             return replies.error(400, 3016, "The payload must be a JSON object")
-        problem = validate(resource, body)
+        recorder = self.recorder
+        problem = admit(recorder, resource, path, version, body)
         if problem is not None:
             return replies.error(problem.status, problem.code, problem.message)
-        recorder = self.recorder
         customer_id: str = body["customerId"]
-        if recorder.is_in_flight(customer_id):
-            recorder.overlap_violations += 1
-            return replies.error(422, 2001)
-        if resource == "orders" or resource == "payments":
-            key = "orderId" if resource == "orders" else "paymentId"
-            if not recorder.claim_transaction(resource, body[key]):
-                recorder.duplicates += 1
-                return replies.error(422, 9004, f"{key} {body[key]!r} already exists")
-        recorder.check_order(resource, customer_id, body)
-        recorder.accept(resource, path, version, customer_id, body)
         reply = self._success(resource, customer_id, body)
         if delay > 0:
             token = recorder.hold(customer_id)
@@ -240,48 +283,9 @@ class Router:
 
     def _release(self, customer_id: str, token: int) -> None:
         with self.lock:
+            # Jobs that fell due while this call was in flight see the customer held.
+            self.batches.advance(time.monotonic())
             self.recorder.release(customer_id, token)
-
-    # /_emulator/ controls (no auth: they exist for tests and demos on loopback) -----------
-
-    def _control(self, request: Request, name: str, query: str) -> Reply:
-        method = request.method
-        if name == "health" and method == "GET":
-            return replies.json_reply({"ok": True})
-        if name == "stats" and method == "GET":
-            return replies.json_reply(self.stats())
-        if name == "received" and method == "GET":
-            return self._control_received(query)
-        if name == "faults" and method == "GET":
-            return replies.json_reply(self.faults())
-        if name == "faults" and method == "POST":
-            return self._control_faults(request.body)
-        if name == "reset" and method == "POST":
-            self.reset()
-            return replies.json_reply({"reset": True})
-        return replies.error(404, 4004, f"No such control endpoint: {method} /_emulator/{name}")
-
-    def _control_received(self, query: str) -> Reply:
-        params = parse_qs(query)
-        resource = params.get("resource", [None])[-1]
-        if resource is not None and resource not in RESOURCES:
-            return replies.error(400, 4000, f"unknown resource: {resource!r}")
-        since_text = params.get("since", ["0"])[-1]
-        if not since_text.isdigit():
-            return replies.error(400, 4000, "'since' must be a non-negative integer")
-        rows = self.received(resource, int(since_text))
-        return replies.json_reply([row.as_json() for row in rows])
-
-    def _control_faults(self, raw: bytes) -> Reply:
-        try:
-            settings = orjson.loads(raw or b"{}")
-        except orjson.JSONDecodeError as exc:
-            return replies.error(400, 3016, f"Invalid JSON payload: {exc}")
-        try:
-            self.configure(settings)
-        except (ValueError, TypeError) as exc:
-            return replies.error(400, 4000, str(exc))
-        return replies.json_reply(self.faults())
 
     def configure(self, settings: object) -> None:
         """Apply a /_emulator/faults body; every key is optional. Validated before any of
@@ -295,7 +299,7 @@ class Router:
         latency_s = _latency_seconds(latency) if latency is not None else None
         outage = parse_outage(settings["outage"]) if "outage" in settings else None
         scope = settings.get("script_resource")
-        if scope is not None and scope not in RESOURCES:
+        if scope is not None and scope not in _SCOPES:
             raise ValueError(f"unknown resource: {scope!r}")
         steps = settings.get("script")
         if steps is not None and not isinstance(steps, list):
@@ -313,6 +317,7 @@ class Router:
             if not isinstance(limits, dict):
                 raise ValueError("'limits' must map resource to [per_second, per_30s]")
             limiter = RateLimiter(merge_limits({r: _pair(v) for r, v in limits.items()}))
+        batch_settings = BatchSettings.parse(settings)
         with self.lock:
             if latency_s is not None:
                 self._latency = latency_s
@@ -324,6 +329,7 @@ class Router:
             self._retry_after = toggles.get("retry_after", self._retry_after)
             if limiter is not None:
                 self._limiter = limiter
+            self.batches.configure(batch_settings)
 
 
 def _latency_seconds(latency_ms: object) -> float:

@@ -12,7 +12,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from .faults import Outage, StepSpec
+from .batches import BatchJob
+from .faults import ItemFaultSpec, Outage, StepSpec
 from .protocol import HttpProtocol
 from .routes import Router
 from .state import ReceivedRequest
@@ -81,6 +82,7 @@ class GameballEmulator:
         limits: Mapping[str, tuple[int, int]] | None = None,
         tls_cert: str | Path | None = None,
         tls_key: str | Path | None = None,
+        batch_delay_ms: float = 200,
     ) -> None:
         if tls_key is not None and tls_cert is None:
             raise ValueError("tls_key needs tls_cert")
@@ -99,6 +101,7 @@ class GameballEmulator:
             record_bodies=record_bodies,
             order_key=order_key,
             limits=limits,
+            batch_delay_ms=batch_delay_ms,
         )
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -198,6 +201,24 @@ class GameballEmulator:
     def set_retry_after(self, enabled: bool) -> None:
         self._router.set_retry_after(enabled)
 
+    def set_batch_delay(self, delay_ms: float) -> None:
+        """Batch jobs created from now on complete this many milliseconds after creation."""
+        self._router.configure({"batch_delay_ms": delay_ms})
+
+    def set_batch_item_faults(self, faults: Iterable[ItemFaultSpec]) -> None:
+        """Fail batch items when their job completes, by these rules (see `ItemFault`):
+        e.g. `{"customers": ["c1"], "status": 500, "times": 1}` or `{"every": 10}`. Replaces
+        the previous rules and their counters; an empty list clears them."""
+        self._router.configure({"batch_item_faults": list(faults)})
+
+    def fail_next_batches(self, count: int) -> None:
+        """The next `count` batch jobs end `failed`, none of their items applied."""
+        self._router.configure({"fail_next_batches": count})
+
+    def hang_next_batches(self, count: int) -> None:
+        """The next `count` batch jobs stay `processing` for ever (until stopped or reset)."""
+        self._router.configure({"hang_next_batches": count})
+
     def configure(self, settings: Mapping[str, Any]) -> None:
         """Apply settings shaped like a POST /_emulator/faults body."""
         self._router.configure(dict(settings))
@@ -213,6 +234,10 @@ class GameballEmulator:
 
     def stats(self) -> dict[str, Any]:
         return self._router.stats()
+
+    def batch_jobs(self) -> list[BatchJob]:
+        """Every batch job since the start (or the last reset), in creation order."""
+        return self._router.batch_jobs()
 
     def wait_for(self, count: int, resource: str | None = None, timeout: float = 30.0) -> bool:
         """Block until `count` requests (to `resource`, or in all) have been accepted."""

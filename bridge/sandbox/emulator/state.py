@@ -11,8 +11,9 @@ from typing import Any
 RESOURCES = ("events", "orders", "customers", "payments")
 
 # Accepted requests are kept as tuples and turned into dataclasses only when read, to keep
-# the hot path cheap: (seq, resource, path, api_version, customer_id, body, received_at).
-_Row = tuple[int, str, str, str, str, dict[str, Any], float]
+# the hot path cheap: (seq, resource, path, api_version, customer_id, body, received_at,
+# via_batch).
+_Row = tuple[int, str, str, str, str, dict[str, Any], float, int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,8 @@ class ReceivedRequest:
     customer_id: str
     body: dict[str, Any]
     received_at: float  # time.time() when accepted
+    # The jobId of the batch that applied it (`path` is then the batch's); None: a single call.
+    via_batch: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -34,6 +37,7 @@ class ReceivedRequest:
             "customerId": self.customer_id,
             "body": self.body,
             "receivedAt": self.received_at,
+            "viaBatch": self.via_batch,
         }
 
 
@@ -123,14 +127,21 @@ class Recorder:
             self._last_order_value[customer_id] = last
 
     def accept(
-        self, resource: str, path: str, version: str, customer_id: str, body: dict[str, Any]
+        self,
+        resource: str,
+        path: str,
+        version: str,
+        customer_id: str,
+        body: dict[str, Any],
+        via_batch: int | None = None,
     ) -> None:
         self._seq += 1
         self.accepted[resource] += 1
         if resource == "events":
             self.events_tracked += len(body["events"])
         if self.record_bodies:
-            self._rows.append((self._seq, resource, path, version, customer_id, body, time.time()))
+            row = (self._seq, resource, path, version, customer_id, body, time.time(), via_batch)
+            self._rows.append(row)
 
     # reading ------------------------------------------------------------------------------
 

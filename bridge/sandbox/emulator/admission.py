@@ -1,0 +1,46 @@
+"""What a parsed body meets once the request got past faults, authentication and rate limits:
+validation, the per-customer lock (2001), duplicate transaction ids (9004); then it is
+accepted and recorded. The same for a single call and for each item of a batch, so that a
+batch applies exactly what the single calls would have.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .replies import default_message
+from .state import Recorder
+from .validation import Problem, validate
+
+_TRANSACTION_KEYS = {"orders": "orderId", "payments": "paymentId"}
+
+
+def admit(
+    recorder: Recorder,
+    resource: str,
+    path: str,
+    version: str,
+    body: dict[str, Any],
+    *,
+    overlapping: bool = False,
+    via_batch: int | None = None,
+) -> Problem | None:
+    """Accept `body` and return None, or return why Gameball would refuse it.
+
+    `overlapping`: the customer is known to be busy elsewhere (a batch item whose customer
+    was in another unfinished job), which is a 2001 like a single call in flight.
+    """
+    problem = validate(resource, body)
+    if problem is not None:
+        return problem
+    customer_id: str = body["customerId"]
+    if overlapping or recorder.is_in_flight(customer_id):
+        recorder.overlap_violations += 1
+        return Problem(422, 2001, default_message(2001))
+    key = _TRANSACTION_KEYS.get(resource)
+    if key is not None and not recorder.claim_transaction(resource, body[key]):
+        recorder.duplicates += 1
+        return Problem(422, 9004, f"{key} {body[key]!r} already exists")
+    recorder.check_order(resource, customer_id, body)
+    recorder.accept(resource, path, version, customer_id, body, via_batch)
+    return None

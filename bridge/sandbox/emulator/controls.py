@@ -1,0 +1,63 @@
+"""The /_emulator/ control endpoints: stats, received requests, batch jobs, faults, reset.
+
+No auth: they exist for tests and demos on loopback. They go through the router's public,
+locked methods, like the Python API does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
+
+import orjson
+
+from . import replies
+from .protocol import Reply, Request
+from .state import RESOURCES
+
+if TYPE_CHECKING:
+    from .routes import Router
+
+
+def control(router: Router, request: Request, name: str, query: str) -> Reply:
+    method = request.method
+    if name == "health" and method == "GET":
+        return replies.json_reply({"ok": True})
+    if name == "stats" and method == "GET":
+        return replies.json_reply(router.stats())
+    if name == "received" and method == "GET":
+        return _received(router, query)
+    if name == "batches" and method == "GET":
+        return replies.json_reply([job.as_json() for job in router.batch_jobs()])
+    if name == "faults" and method == "GET":
+        return replies.json_reply(router.faults())
+    if name == "faults" and method == "POST":
+        return _faults(router, request.body)
+    if name == "reset" and method == "POST":
+        router.reset()
+        return replies.json_reply({"reset": True})
+    return replies.error(404, 4004, f"No such control endpoint: {method} /_emulator/{name}")
+
+
+def _received(router: Router, query: str) -> Reply:
+    params = parse_qs(query)
+    resource = params.get("resource", [None])[-1]
+    if resource is not None and resource not in RESOURCES:
+        return replies.error(400, 4000, f"unknown resource: {resource!r}")
+    since_text = params.get("since", ["0"])[-1]
+    if not since_text.isdigit():
+        return replies.error(400, 4000, "'since' must be a non-negative integer")
+    rows = router.received(resource, int(since_text))
+    return replies.json_reply([row.as_json() for row in rows])
+
+
+def _faults(router: Router, raw: bytes) -> Reply:
+    try:
+        settings = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError as exc:
+        return replies.error(400, 3016, f"Invalid JSON payload: {exc}")
+    try:
+        router.configure(settings)
+    except (ValueError, TypeError) as exc:
+        return replies.error(400, 4000, str(exc))
+    return replies.json_reply(router.faults())

@@ -1,0 +1,1 @@
+"""Tests of the Gameball emulator (bridge/sandbox/emulator) over real sockets."""
