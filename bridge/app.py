@@ -13,7 +13,7 @@ from bridge.config import BridgeConfig
 from bridge.engine.dry_run import DryRunDeadLetters, DryRunSender
 from bridge.engine.pipeline import Pipeline
 from bridge.gameball.client import RequestObserver
-from bridge.gameball.sender import GameballSender
+from bridge.gameball.sender import GameballSender, JobObserver
 from bridge.gameball.tls import log_insecure_transport
 from bridge.kafka.consumer import KafkaSource
 from bridge.kafka.dead_letter import DeadLetterProducer
@@ -31,6 +31,7 @@ def build(
     config: BridgeConfig,
     *,
     observe: RequestObserver | None = None,
+    observe_job: JobObserver | None = None,
     source: KafkaSource | None = None,
     restore: Callable[[SourceRecord], SourceRecord] | None = None,
     dry_run: bool = False,
@@ -61,6 +62,8 @@ def build(
             policy=retry.policy(),
             backoff=Backoff(retry.initial_backoff, retry.max_backoff),
             observe=observe,
+            observe_job=observe_job,
+            batch=delivery.batching(),
         ),
         dead_letters=DeadLetterProducer(config.kafka, config.dead_letter),
         mapper=mapper,
@@ -79,7 +82,12 @@ async def run(
     """Run one bridge until `stop` is set; return its final counters."""
     # Health, readiness and metrics: only when a port is configured.
     monitor = Monitor(config.observability) if config.observability.port is not None else None
-    bridge = build(config, observe=monitor.observe_request if monitor else None, dry_run=dry_run)
+    bridge = build(
+        config,
+        observe=monitor.observe_request if monitor else None,
+        observe_job=monitor.observe_job if monitor else None,
+        dry_run=dry_run,
+    )
     log.info(
         "bridge.started",
         version=__version__,

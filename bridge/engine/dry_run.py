@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import structlog
 
+from bridge.gameball.sender import SenderStatus
 from bridge.kafka.dead_letter import DeadLetterReason
 from bridge.record import Operation, SourceRecord
 
@@ -23,6 +24,9 @@ class DryRunSender:
             body=operation.body,
         )
         return 0.0
+
+    def status(self) -> SenderStatus:
+        return SenderStatus()
 
     async def aclose(self) -> None:
         return None

@@ -4,9 +4,9 @@ group) while the paused partitions fetch nothing.
 - every partition pauses while `max_in_flight` records (or `max_in_flight_bytes`) are in
   flight, until both are back below half;
 - one partition whose commit is held back (a record retried for long, with later ones done
-  and kept for the commit) pauses once it holds `span_limit` offsets, until it is back below
-  half: memory and the commit's work stay bounded however long one record takes, and so do
-  the duplicates a crash could cause.
+  and kept for the commit) pauses once it holds `span_per_in_flight` x the in-flight limit
+  offsets, until it is back below half: memory and the commit's work stay bounded however
+  long one record takes, and so do the duplicates a crash could cause.
 
 Partitions are resumed explicitly even when the engine never paused them: one revoked while
 paused comes back paused (librdkafka keeps the flag).
@@ -26,10 +26,10 @@ log = structlog.get_logger("bridge.engine")
 
 
 class Pausing:
-    def __init__(self, source: Source, limits: DeliveryConfig, *, span_limit: int) -> None:
+    def __init__(self, source: Source, limits: DeliveryConfig, *, span_per_in_flight: int) -> None:
         self._source = source
         self._limits = limits
-        self._span_limit = span_limit
+        self._span_per_in_flight = span_per_in_flight
         self._paused: set[TopicPartition] = set()
         self._all_paused = False
         # Partitions paused for their span.
@@ -49,20 +49,23 @@ class Pausing:
         self,
         assigned: Collection[TopicPartition],
         *,
+        max_in_flight: int,
         in_flight: int,
         in_flight_bytes: int,
         span: Callable[[TopicPartition], int],
     ) -> None:
-        """Pause and resume partitions for the engine's state now. `span(tp)`: the offsets
-        partition `tp` holds between its commit position and its newest record."""
+        """Pause and resume partitions for the engine's state now. `max_in_flight`: the
+        limit now (higher while batching); `span(tp)`: the offsets partition `tp` holds
+        between its commit position and its newest record."""
         limits = self._limits
-        if in_flight >= limits.max_in_flight or in_flight_bytes >= limits.max_in_flight_bytes:
+        span_limit = self._span_per_in_flight * max_in_flight
+        if in_flight >= max_in_flight or in_flight_bytes >= limits.max_in_flight_bytes:
             if not self._all_paused:
                 log.debug("engine.paused", in_flight=in_flight, in_flight_bytes=in_flight_bytes)
             self._all_paused = True
         elif (
             self._all_paused
-            and in_flight <= limits.max_in_flight // 2
+            and in_flight <= max_in_flight // 2
             and in_flight_bytes <= limits.max_in_flight_bytes // 2
         ):
             self._all_paused = False
@@ -70,8 +73,7 @@ class Pausing:
         self._held = {
             tp
             for tp in assigned
-            if (held := span(tp)) >= self._span_limit
-            or (tp in self._held and held > self._span_limit // 2)
+            if (held := span(tp)) >= span_limit or (tp in self._held and held > span_limit // 2)
         }
         wanted = set(assigned) if self._all_paused else self._held
         pause = [tp for tp in wanted if tp not in self._paused]

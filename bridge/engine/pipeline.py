@@ -75,9 +75,7 @@ class Pipeline:
         self._committer = Committer(
             source, self._tracker, interval=config.commit_interval, enabled=commit_offsets
         )
-        self._pausing = Pausing(
-            source, config, span_limit=SPAN_PER_IN_FLIGHT * config.max_in_flight
-        )
+        self._pausing = Pausing(source, config, span_per_in_flight=SPAN_PER_IN_FLIGHT)
         self._generation: dict[TopicPartition, int] = {}
         self._next_generation = 0
         self._lanes = Lanes(self._process)
@@ -127,6 +125,7 @@ class Pipeline:
             gameball_open=self._delivery.gate.is_open,
             in_flight_bytes=self._in_flight_bytes,
             lanes=len(self._lanes),
+            sender=self._sender.status(),
         )
 
     # -- main loop ----------------------------------------------------------------------------
@@ -145,13 +144,15 @@ class Pipeline:
         try:
             while not stop.is_set():
                 self._loop_turned_at = time.monotonic()
+                limit = self._config.in_flight_limit(self._sender.status().batching)
                 await self._pausing.update(
                     self._generation.keys(),
+                    max_in_flight=limit,
                     in_flight=self._in_flight,
                     in_flight_bytes=self._in_flight_bytes,
                     span=self._tracker.span,
                 )
-                room = self._config.max_in_flight - self._in_flight
+                room = limit - self._in_flight
                 records = await self._source.poll(min(max(room, 1), MAX_POLL_BATCH), POLL_TIMEOUT)
                 for record in records:
                     self._admit(record)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from bridge.gameball.sender import SenderStatus
 from bridge.kafka.consumer import RebalanceListener
 from bridge.kafka.dead_letter import DeadLetterReason
 from bridge.kafka.offsets import OffsetCommit
@@ -40,6 +41,10 @@ class Sender(Protocol):
     async def send(self, operation: Operation) -> float:
         """Return once Gameball accepted the operation, with the seconds it waited for room
         under the rate limits; raise a `DeliveryError` otherwise."""
+        ...
+
+    def status(self) -> SenderStatus:
+        """Modes, operations waiting, batch counters."""
         ...
 
     async def aclose(self) -> None: ...

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from bridge.gameball.settings import RetryTable
+from bridge.gameball.settings import BatchConfig, RetryTable
 from bridge.settings import DAY, Frozen
 
 
@@ -28,3 +28,21 @@ class DeliveryConfig(Frozen):
     commit_interval: float = Field(default=1.0, gt=0, le=DAY)
     drain_timeout: float = Field(default=30.0, ge=0, le=DAY)
     retry: RetryConfig = RetryConfig()
+    # Single calls or Gameball's batch API (bridge/gameball/batching.py).
+    batch: BatchConfig = BatchConfig()
+
+    def batching(self) -> BatchConfig:
+        """The batch settings as the sender uses them. Operations wait at the sender only
+        while their records are in flight, so `auto` switches up at half of max_in_flight
+        at the latest (with switch_down below it), whatever switch_up says."""
+        batch = self.batch
+        up = min(batch.switch_up, max(2, self.max_in_flight // 2))
+        if up == batch.switch_up:
+            return batch
+        return batch.model_copy(
+            update={"switch_up": up, "switch_down": min(batch.switch_down, up // 4)}
+        )
+
+    def in_flight_limit(self, batching: bool) -> int:
+        """Records in flight at most: more while batching, so that batches can fill."""
+        return max(self.max_in_flight, self.batch.max_in_flight) if batching else self.max_in_flight

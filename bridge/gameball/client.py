@@ -15,6 +15,7 @@ import httpx
 import orjson
 
 from bridge.errors import RetryableDeliveryError
+from bridge.gameball.batch_status import JobStatus, UnreadableStatus, parse_status
 from bridge.gameball.outcomes import classify, parse_error_body
 from bridge.gameball.retry_policy import DEFAULT_POLICY, RetryPolicy
 from bridge.gameball.settings import GameballConfig
@@ -23,9 +24,10 @@ from bridge.record import Operation, Resource
 
 CONNECTIONS_PER_POOL = 4
 
-# Told of every request: its resource, the HTTP status (or "error" when there was no answer),
-# and the seconds it took (bridge.observability.metrics).
-RequestObserver = Callable[[Resource, int | str, float], None]
+# Told of every request: its endpoint ("events", "batch/events", "batch_status"), the HTTP
+# status (or "error" when there was no answer), and the seconds it took
+# (bridge.observability.metrics).
+RequestObserver = Callable[[str, int | str, float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,9 @@ class GameballClient:
         policy: RetryPolicy = DEFAULT_POLICY,
         transport: httpx.AsyncBaseTransport | None = None,
         observe: RequestObserver | None = None,
+        status_path: str = "batches/{id}/status",
     ) -> None:
+        """`status_path`: where a batch job's status is read, under .../integrations/."""
         self._policy = policy
         self._observe = observe
         self._tls = config.tls
@@ -87,28 +91,85 @@ class GameballClient:
             for _ in range(shards)
         ]
         self._paths = {resource: resource.value for resource in Resource}
+        self._batch_paths = {resource: f"batch/{resource.value}" for resource in Resource}
+        self._status_path = status_path
 
     async def send(self, operation: Operation) -> float:
         """Post one operation. Returns the request's latency in seconds when Gameball accepted
         it; raises a `DeliveryError` subclass saying what to do otherwise."""
-        content = orjson.dumps(operation.body)
+        started = time.perf_counter()
+        pool = self._pools[hash(operation.customer_id) % len(self._pools)]
+        await self._post(
+            self._paths[operation.resource],
+            orjson.dumps(operation.body),
+            pool,
+        )
+        return time.perf_counter() - started
+
+    async def _post(
+        self,
+        path: str,
+        content: bytes,
+        pool: httpx.AsyncClient | None = None,
+    ) -> httpx.Response:
+        """POST, translate httpx's failures and Gameball's refusals into `DeliveryError`s;
+        return the accepted answer."""
         started = time.perf_counter()
         try:
-            pool = self._pools[hash(operation.customer_id) % len(self._pools)]
-            response = await pool.post(self._paths[operation.resource], content=content)
+            response = await (pool or self._pools[0]).post(path, content=content)
         except httpx.TimeoutException as exc:
-            self._observed(operation.resource, "error", started)
+            self._observed(path, "error", started)
             raise RetryableDeliveryError(f"timed out: {type(exc).__name__}") from exc
         except httpx.TransportError as exc:
             # Connection refused/reset, DNS, protocol errors: the request may not have
             # reached Gameball at all, so it is safe to try again.
-            self._observed(operation.resource, "error", started)
+            self._observed(path, "error", started)
             raise RetryableDeliveryError(self._transport_failure(exc)) from exc
-        self._observed(operation.resource, response.status_code, started)
+        self._observed(path, response.status_code, started)
         error = classify(response.status_code, response.headers, response.content, self._policy)
         if error is not None:
             raise error
-        return time.perf_counter() - started
+        return response
+
+    async def create_batch(self, resource: Resource, body: bytes) -> int:
+        """Post a batch body (``{"body": [...]}``) to ``batch/<resource>``; return the job id.
+        Raises a `DeliveryError` as `send` does; a 2xx without a job id is retried (it may
+        have created a job: then its items are sent twice, never lost)."""
+        response = await self._post(self._batch_paths[resource], body)
+        try:
+            doc = orjson.loads(response.content)
+            job_id = doc.get("jobId", doc.get("batchId", doc.get("id")))
+            return int(job_id)
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+            text = response.content[:200].decode("utf-8", "replace")
+            raise RetryableDeliveryError(
+                f"HTTP {response.status_code}: no jobId in the batch answer: {text!r}",
+                status=response.status_code,
+            ) from None
+
+    async def batch_status(self, job_id: int, item_count: int) -> JobStatus:
+        """Ask for a job's status (the configured `status_path`, either design's answer).
+        Raises a `DeliveryError` for an answer that is not a 2xx status, or a
+        `RetryableDeliveryError` when the answer cannot be read."""
+        path = self._status_path.format(id=job_id)
+        started = time.perf_counter()
+        pool = self._pools[job_id % len(self._pools)]
+        try:
+            response = await pool.get(path)
+        except httpx.TimeoutException as exc:
+            self._observed("batch_status", "error", started)
+            raise RetryableDeliveryError(f"timed out: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            self._observed("batch_status", "error", started)
+            raise RetryableDeliveryError(self._transport_failure(exc)) from exc
+        self._observed("batch_status", response.status_code, started)
+        error = classify(response.status_code, response.headers, response.content, self._policy)
+        if error is not None:
+            raise error
+        try:
+            return parse_status(response.content, item_count)
+        except UnreadableStatus as exc:
+            raise RetryableDeliveryError(f"unreadable batch status: {exc}") from None
 
     async def probe(self) -> ProbeResult:
         """Post ``{}`` to the events endpoint: no customer data, nothing is recorded. Gameball
@@ -142,9 +203,9 @@ class GameballClient:
             return described
         return f"connection failed: {type(exc).__name__}: {exc}"
 
-    def _observed(self, resource: Resource, status: int | str, started: float) -> None:
+    def _observed(self, endpoint: str, status: int | str, started: float) -> None:
         if self._observe is not None:
-            self._observe(resource, status, time.perf_counter() - started)
+            self._observe(endpoint, status, time.perf_counter() - started)
 
     async def aclose(self) -> None:
         for pool in self._pools:

@@ -1,9 +1,11 @@
 """The door to Gameball: hand over an operation, get its outcome.
 
     GameballSender.send(operation)
-        ├─ RateLimiter: a place in the resource's windows (and its 429 hold)
-        ├─ connections: no more requests in flight than the pools have connections
-        └─ GameballClient: the HTTP request, its answer classified by the retry table
+        ├─ ModeSwitch: single call or batch, per resource (`delivery.batch.mode`)
+        ├─ single: RateLimiter (the resource's windows, its 429 hold) ─> connection slot ─>
+        │          GameballClient.send: the HTTP request, its answer classified
+        └─ batch:  ResourceBatches: gathered into a job, the item's own outcome read back;
+                   each create and status call under the "others" limit and a connection slot
 
 Everything that shapes traffic on the wire lives behind this one call, as httpx keeps
 connection pooling behind `AsyncBaseTransport`: the engine decides *what* to send and what an
@@ -14,16 +16,45 @@ An outcome is the return (accepted) or one of the bridge's `DeliveryError`s.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import httpx
 
 from bridge.backoff import Backoff
 from bridge.errors import RateLimitedError
+from bridge.gameball.batching import BatchCounters, ResourceBatches
 from bridge.gameball.client import GameballClient, RequestObserver
+from bridge.gameball.modes import Mode, ModeSwitch
 from bridge.gameball.rate_limits import RateLimiter
 from bridge.gameball.retry_policy import DEFAULT_POLICY, RetryPolicy
-from bridge.gameball.settings import GameballConfig
+from bridge.gameball.settings import BATCH_RESOURCES, BatchConfig, GameballConfig
 from bridge.record import Operation, Resource
+
+# Gameball's rate-limit table has one row for "transactions, coupons, others (payments,
+# batches)": batch creates and status calls count where payments do.
+OTHERS = Resource.PAYMENTS
+
+# Told of each finished batch job: resource, final state (completed, failed, timed_out),
+# items, seconds from creation (bridge.observability.metrics).
+JobObserver = Callable[[Resource, str, int, float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SenderStatus:
+    """What the door is doing, for the stats line, health and /metrics."""
+
+    # Resource -> "single" or "batch".
+    modes: dict[str, str] = field(default_factory=dict)
+    # Resource -> operations handed over and not yet confirmed.
+    waiting: dict[str, int] = field(default_factory=dict)
+    batches: dict[str, int] = field(default_factory=dict)
+    batch_items_failed_by_reason: dict[str, int] = field(default_factory=dict)
+    mode_changes: int = 0
+
+    @property
+    def batching(self) -> bool:
+        return Mode.BATCH.value in self.modes.values()
 
 
 class GameballSender:
@@ -35,12 +66,18 @@ class GameballSender:
         backoff: Backoff | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         observe: RequestObserver | None = None,
-        client: GameballClient | None = None,
+        observe_job: JobObserver | None = None,
+        batch: BatchConfig | None = None,
     ) -> None:
         """`backoff` spaces the holds after a 429 without Retry-After (the engine's retry
-        backoff); `client` replaces the HTTP client (tests)."""
-        self._client = client or GameballClient(
-            config, policy=policy, transport=transport, observe=observe
+        backoff); `batch` chooses single calls or batches (None: single calls only)."""
+        batch = batch or BatchConfig(mode="never")
+        self._client = GameballClient(
+            config,
+            policy=policy,
+            transport=transport,
+            observe=observe,
+            status_path=batch.status_path,
         )
         self._limits = RateLimiter(config.rate_limits.windows())
         # No more requests in flight than the HTTP pools have connections: a request queued
@@ -49,10 +86,38 @@ class GameballSender:
         self._backoff = backoff or Backoff(0.2, 30.0)
         # 429s in a row per resource: each hold without Retry-After grows like a backoff.
         self._rate_limited: dict[Resource, int] = {}
+        self._waiting = dict.fromkeys(Resource, 0)
+        self._modes = {resource: ModeSwitch(resource, batch) for resource in Resource}
+        self._batch_counters = BatchCounters()
+        self._batches = {
+            resource: ResourceBatches(
+                resource,
+                batch,
+                client=self._client,
+                policy=policy,
+                shaped=self._shaped,
+                counters=self._batch_counters,
+                observe_job=observe_job,
+            )
+            for resource in BATCH_RESOURCES
+        }
 
     async def send(self, operation: Operation) -> float:
         """Send one operation; return the seconds it waited for room under the rate limits.
         Raises a `DeliveryError` saying what Gameball's answer (or its absence) means."""
+        resource = operation.resource
+        switch = self._modes[resource]
+        self._waiting[resource] += 1
+        try:
+            if switch.waiting(self._waiting[resource]) is Mode.BATCH:
+                await self._batches[resource].send(operation)
+                return 0.0
+            return await self._single(operation)
+        finally:
+            self._waiting[resource] -= 1
+            switch.waiting(self._waiting[resource])
+
+    async def _single(self, operation: Operation) -> float:
         # The rate-limit slot first: a lane waiting for its resource's window (or a 429
         # hold) must not sit on one of the connections that the other resources need.
         async with self._limits.slot(operation.resource) as waited, self._connections:
@@ -62,6 +127,26 @@ class GameballSender:
                 raise self._held(operation.resource, exc) from None
             self._rate_limited.pop(operation.resource, None)
             return waited
+
+    async def _shaped(self, call: Callable[[], Awaitable[object]]) -> object:
+        """A batch create or status call, under the "others" limit and a connection slot."""
+        async with self._limits.slot(OTHERS), self._connections:
+            try:
+                result = await call()
+            except RateLimitedError as exc:
+                raise self._held(OTHERS, exc) from None
+            self._rate_limited.pop(OTHERS, None)
+            return result
+
+    def status(self) -> SenderStatus:
+        counters = self._batch_counters
+        return SenderStatus(
+            modes={r.value: s.mode.value for r, s in self._modes.items()},
+            waiting={r.value: n for r, n in self._waiting.items()},
+            batches=counters.snapshot(),
+            batch_items_failed_by_reason=dict(counters.failed_by_reason),
+            mode_changes=sum(s.changes for s in self._modes.values()),
+        )
 
     def _held(self, resource: Resource, exc: RateLimitedError) -> RateLimitedError:
         """Over the account's limit (another client on it, or a smaller limit than
@@ -80,4 +165,6 @@ class GameballSender:
         )
 
     async def aclose(self) -> None:
+        for batches in self._batches.values():
+            await batches.aclose()
         await self._client.aclose()

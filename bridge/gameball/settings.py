@@ -200,3 +200,62 @@ class RetryTable(Frozen):
 
     def policy(self) -> RetryPolicy:
         return RetryPolicy(self.by_code, self.by_status)
+
+
+# Gameball's batch endpoints (API.md, "Batches"): payments have none, so they always travel as
+# single calls.
+BATCH_RESOURCES = (Resource.EVENTS, Resource.ORDERS, Resource.CUSTOMERS)
+MAX_BATCH_ITEMS = 1000
+
+
+class BatchConfig(Frozen):
+    """How operations travel: single calls, or Gameball's asynchronous batch API (one call
+    creates a job of up to 1,000 items; a status call reads each item's outcome later).
+    Written under `delivery.batch` in the file."""
+
+    # auto: single calls while the stream is light (lowest latency), batches per resource
+    # while operations pile up for it; always / never: batches / single calls only.
+    mode: Literal["auto", "always", "never"] = "auto"
+    max_items: int = Field(default=MAX_BATCH_ITEMS, ge=1, le=MAX_BATCH_ITEMS)
+    # A batch's request body never exceeds this (its items' JSON, plus the envelope).
+    max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # A batch goes when full, or this long after its first item.
+    max_wait: float = Field(default=0.2, gt=0, le=60)
+    # auto: a resource switches to batches once this many of its operations are waiting
+    # (handed to the sender and not yet confirmed), and back to single calls once no more
+    # than `switch_down` have been waiting for `calm_for` seconds.
+    switch_up: int = Field(default=200, ge=2)
+    switch_down: int = Field(default=50, ge=0)
+    calm_for: float = Field(default=5.0, ge=0, le=DAY)
+    # Records in flight while any resource is batched (delivery.max_in_flight bounds the
+    # rest): a batch of 1,000 needs that many customers' records waiting at once.
+    max_in_flight: int = Field(default=10_000, ge=1)
+    # The status call, under /api/<version>/integrations/: {id} is the job id. The spec's
+    # "batches/{id}/status" or the tutorial's "batch/{id}"; both answers are read.
+    status_path: str = "batches/{id}/status"
+    # Polling a job: the first look after `first_poll` (later: after the time recent jobs
+    # took), then growing from `poll_interval` to `max_poll_interval`.
+    first_poll: float = Field(default=0.2, gt=0, le=DAY)
+    poll_interval: float = Field(default=0.1, gt=0, le=DAY)
+    max_poll_interval: float = Field(default=5.0, gt=0, le=DAY)
+    # A job not finished after this long is given up: its items are sent again (a job that
+    # finished meanwhile has then delivered them twice).
+    job_timeout: float = Field(default=300.0, gt=0, le=DAY)
+
+    @field_validator("status_path")
+    @classmethod
+    def _status_path(cls, path: str) -> str:
+        path = path.strip().strip("/")
+        if path.count("{id}") != 1 or any(c in path for c in "?#") or " " in path:
+            raise ValueError(
+                "status_path must hold {id} once, with no query, e.g. 'batches/{id}/status'"
+            )
+        return path
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> BatchConfig:
+        if self.switch_down >= self.switch_up:
+            raise ValueError(
+                f"switch_down ({self.switch_down}) must be below switch_up ({self.switch_up})"
+            )
+        return self

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bridge.gameball.sender import SenderStatus
 from bridge.record import TopicPartition
 
 LOOP_STALE_AFTER = 60.0
@@ -47,6 +48,7 @@ class EngineStatus:
     gameball_open: bool  # False while Gameball refuses the keys or the account
     in_flight_bytes: int = 0  # bytes of record keys and values in flight
     lanes: int = 0  # customers (or partitions) with work queued or in flight
+    sender: SenderStatus = field(default_factory=SenderStatus)  # modes, batches
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from typing import Protocol
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from bridge.gameball.sender import SenderStatus
 from bridge.observability.health import Snapshot, Verdict
 from bridge.record import Resource
 
@@ -44,6 +45,18 @@ COUNTERS: dict[str, tuple[str, str]] = {
 }
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+JOB_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+ITEM_BUCKETS = (1, 10, 50, 100, 250, 500, 750, 1000)
+
+# SenderStatus.batches field -> (metric name without the prefix, help); counters get _total.
+BATCH_COUNTERS: dict[str, tuple[str, str]] = {
+    "batches_sent": ("batches_sent", "Batch jobs created."),
+    "batch_items": ("batch_items_sent", "Operations sent in batch jobs."),
+    "batch_items_failed": ("batch_items_failed", "Batch items not accepted (retried or not)."),
+    "jobs_failed": ("batch_jobs_failed", "Batch jobs that failed as a whole."),
+    "jobs_timed_out": ("batch_jobs_timed_out", "Batch jobs given up after job_timeout."),
+    "status_calls": ("batch_status_calls", "Batch status calls made."),
+}
 
 
 class MetricsSource(Protocol):
@@ -59,15 +72,35 @@ class Metrics:
         self.registry = CollectorRegistry()
         self._latency = Histogram(
             f"{PREFIX}_gameball_request_seconds",
-            "Gameball request latency, by resource and HTTP status ('error': no answer).",
+            "Gameball request latency, by endpoint (events, batch/events, batch_status, ...) "
+            "and HTTP status ('error': no answer).",
             ["resource", "status"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._job_seconds = Histogram(
+            f"{PREFIX}_batch_job_seconds",
+            "Batch jobs from creation to their final status, by resource and final state "
+            "(completed, failed, timed_out).",
+            ["resource", "state"],
+            buckets=JOB_BUCKETS,
+            registry=self.registry,
+        )
+        self._batch_items = Histogram(
+            f"{PREFIX}_batch_items",
+            "Items per batch job, by resource.",
+            ["resource"],
+            buckets=ITEM_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_EngineCollector(source))
 
-    def observe_request(self, resource: Resource, status: int | str, seconds: float) -> None:
-        self._latency.labels(resource.value, str(status)).observe(seconds)
+    def observe_job(self, resource: Resource, state: str, items: int, seconds: float) -> None:
+        self._job_seconds.labels(resource.value, state).observe(seconds)
+        self._batch_items.labels(resource.value).observe(items)
+
+    def observe_request(self, endpoint: str, status: int | str, seconds: float) -> None:
+        self._latency.labels(str(endpoint), str(status)).observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text format, and its content type."""
@@ -120,3 +153,39 @@ class _EngineCollector:
                 lag.add_metric(labels, part.lag)
         yield lag
         yield pending
+        yield from _sender_metrics(engine.sender)
+
+
+def _sender_metrics(sender: SenderStatus) -> Iterator[Metric]:
+    mode = GaugeMetricFamily(
+        f"{PREFIX}_delivery_batch_mode",
+        "1 while the resource travels in batch jobs, 0 while in single calls.",
+        labels=["resource"],
+    )
+    for resource, value in sorted(sender.modes.items()):
+        mode.add_metric([resource], int(value == "batch"))
+    yield mode
+    waiting = GaugeMetricFamily(
+        f"{PREFIX}_delivery_waiting",
+        "Operations handed to the sender and not yet confirmed, by resource.",
+        labels=["resource"],
+    )
+    for resource, count in sorted(sender.waiting.items()):
+        waiting.add_metric([resource], count)
+    yield waiting
+    yield GaugeMetricFamily(
+        f"{PREFIX}_batch_jobs_pending",
+        "Batch jobs created and not finished yet.",
+        value=sender.batches.get("jobs_pending", 0),
+    )
+    for field, (name, doc) in BATCH_COUNTERS.items():
+        yield CounterMetricFamily(f"{PREFIX}_{name}", doc, value=sender.batches.get(field, 0))
+    failed = CounterMetricFamily(
+        f"{PREFIX}_batch_items_failed_by_reason",
+        "Batch items not accepted, by reason: the Gameball code, http_<status>, job_failed, "
+        "job_timeout or no_outcome.",
+        labels=["reason"],
+    )
+    for reason, count in sorted(sender.batch_items_failed_by_reason.items()):
+        failed.add_metric([reason], count)
+    yield failed

@@ -66,10 +66,14 @@ class Monitor:
 
     # -- fed by the engine's loop -------------------------------------------------------------
 
-    def observe_request(self, resource: Resource, status: int | str, seconds: float) -> None:
+    def observe_request(self, endpoint: str, status: int | str, seconds: float) -> None:
         """The Gameball client's `observe` hook: one call per request, answered or not."""
-        self.metrics.observe_request(resource, status, seconds)
+        self.metrics.observe_request(endpoint, status, seconds)
         self._failures.record(status)
+
+    def observe_job(self, resource: Resource, state: str, items: int, seconds: float) -> None:
+        """The sender's batch-job hook: one call per finished (or given up) job."""
+        self.metrics.observe_job(resource, state, items, seconds)
 
     async def run(self, bridge: Watched, stop: asyncio.Event) -> None:
         """Sample `bridge` until `stop` is set; then report it as shutting down."""

@@ -40,6 +40,7 @@ async def log_stats_periodically(
     and the engine's state (its `status()`, the same figures health checks and /metrics
     read, so lag is computed in one place)."""
     last = counters.snapshot()
+    batches_before: dict[str, int] = {}
     while True:
         await asyncio.sleep(interval)
         delta = counters.since(last)
@@ -59,7 +60,10 @@ async def log_stats_periodically(
             committed=partition_names(committed),
             lag=partition_names(lag),
             total_lag=sum(lag.values()),
+            modes=engine.sender.modes,
+            **_batch_delta(engine, batches_before),
         )
+        batches_before = dict(engine.sender.batches)
 
 
 def partition_names(
@@ -67,3 +71,19 @@ def partition_names(
 ) -> dict[str, int | None]:
     """``{"topic[partition]": value}``: partitions as log lines name them."""
     return {f"{t}[{p}]": o for (t, p), o in offsets.items()}
+
+
+def _batch_delta(engine: EngineStatus, before: dict[str, int]) -> dict[str, object]:
+    """The batch counters' change since the last line (jobs_pending: as it is now), or
+    nothing while no batch was ever sent."""
+    now = engine.sender.batches
+    if not now.get("batches_sent") and not now.get("jobs_pending"):
+        return {}
+    delta = {k: v - before.get(k, 0) for k, v in now.items()}
+    sent, items = delta.get("batches_sent", 0), delta.get("batch_items", 0)
+    return {
+        **delta,
+        "jobs_pending": now.get("jobs_pending", 0),
+        "items_per_batch": round(items / sent, 1) if sent else None,
+        "batch_items_failed_by_reason": engine.sender.batch_items_failed_by_reason,
+    }

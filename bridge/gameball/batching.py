@@ -1,0 +1,297 @@
+"""Operations of one resource gathered into Gameball's batch jobs, each operation's outcome
+read back from the job's status.
+
+    send(op) ──> Batch (up to max_items / max_bytes, or max_wait after its first item)
+                   └─ POST batch/<resource> ──> {"jobId"} ──> poll the status ──> per item:
+                        accepted: send() returns   refused: send() raises the item's error
+
+To the caller a batched operation looks like a single call: `send` returns once Gameball
+confirmed that very item, or raises the error the retry table makes of the item's failure
+(the same table as a single call's answer). So the engine's rules hold unchanged: a record is
+done only when every operation is confirmed; a failed item is retried (alone or in a later
+batch) or dead-lettered with its own error; keys refused stop all sending.
+
+- A job that fails as a whole, an item without an outcome, and a job not finished within
+  `job_timeout`: their items are retried. A job that did finish after all has then delivered
+  them twice (the one way batches add duplicates; never a loss).
+- Batch creates and status calls share Gameball's "others" rate limit (payments' row in
+  API.md), through the sender's limiter for it.
+- Per-customer order is kept by the caller: the engine hands over at most one operation per
+  customer at a time, so no two items of a customer are ever in unfinished jobs at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import orjson
+import structlog
+
+from bridge.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from bridge.gameball.batch_status import ItemFailure, JobState, JobStatus
+from bridge.gameball.client import GameballClient
+from bridge.gameball.outcomes import classify
+from bridge.gameball.retry_policy import RetryPolicy
+from bridge.gameball.settings import BatchConfig
+from bridge.record import Operation, Resource
+
+log = structlog.get_logger("bridge.gameball")
+
+_ENVELOPE = len(b'{"body":[]}')
+
+# Runs one Gameball call for the batch machinery inside the sender's shaping (the "others"
+# rate limit, a connection slot, the 429 hold): `call` is awaited inside it.
+Shaped = Callable[[Callable[[], Awaitable[object]]], Awaitable[object]]
+
+
+@dataclass(slots=True)
+class BatchCounters:
+    """What the batch machinery has done, for the stats line and /metrics."""
+
+    batches_sent: int = 0
+    batch_items: int = 0
+    batch_items_failed: int = 0
+    jobs_failed: int = 0
+    jobs_timed_out: int = 0
+    status_calls: int = 0
+    jobs_pending: int = 0
+    # Items whose job answered with a failure, by reason: the Gameball code ("3000"),
+    # "http_<status>" without one, "job_failed", "job_timeout", "no_outcome".
+    failed_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def snapshot(self) -> dict[str, int]:
+        return {
+            "batches_sent": self.batches_sent,
+            "batch_items": self.batch_items,
+            "batch_items_failed": self.batch_items_failed,
+            "jobs_failed": self.jobs_failed,
+            "jobs_timed_out": self.jobs_timed_out,
+            "status_calls": self.status_calls,
+            "jobs_pending": self.jobs_pending,
+        }
+
+
+@dataclass(slots=True)
+class _Item:
+    operation: Operation
+    body: bytes
+    result: asyncio.Future[None]
+
+
+@dataclass(slots=True)
+class _Open:
+    """The batch being filled."""
+
+    items: list[_Item] = field(default_factory=list)
+    size: int = _ENVELOPE
+    timer: asyncio.TimerHandle | None = None
+
+
+class JobTiming:
+    """How long jobs take to finish, so the first status call lands when the job is likely
+    done rather than at a fixed guess (each call counts against the 'others' limit)."""
+
+    def __init__(self, first_poll: float) -> None:
+        self._estimate = first_poll
+
+    def first_poll(self) -> float:
+        # A little under the estimate: a job found finished at once teaches that jobs may be
+        # quicker still; one found unfinished costs one more call.
+        return self._estimate * 0.9
+
+    def finished(self, seconds: float) -> None:
+        self._estimate += (seconds - self._estimate) * 0.3
+
+
+class ResourceBatches:
+    """The batches of one resource. `shaped` runs each Gameball call inside the sender's
+    rate limit and connection slots."""
+
+    def __init__(
+        self,
+        resource: Resource,
+        config: BatchConfig,
+        *,
+        client: GameballClient,
+        policy: RetryPolicy,
+        shaped: Shaped,
+        counters: BatchCounters,
+        observe_job: Callable[[Resource, str, int, float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.resource = resource
+        self._config = config
+        self._client = client
+        self._policy = policy
+        self._shaped = shaped
+        self._counters = counters
+        self._observe_job = observe_job
+        self._clock = clock
+        self._open = _Open()
+        self._timing = JobTiming(config.first_poll)
+        self._jobs: set[asyncio.Task[None]] = set()
+
+    async def send(self, operation: Operation) -> None:
+        """Return once Gameball confirmed the operation; raise its item's error otherwise."""
+        body = orjson.dumps(operation.body)
+        if self._open.items and self._open.size + len(body) + 1 > self._config.max_bytes:
+            self._flush()
+        item = _Item(operation, body, asyncio.get_running_loop().create_future())
+        batch = self._open
+        batch.items.append(item)
+        batch.size += len(body) + 1
+        if len(batch.items) >= self._config.max_items:
+            self._flush()
+        elif batch.timer is None:
+            batch.timer = asyncio.get_running_loop().call_later(self._config.max_wait, self._flush)
+        await item.result
+
+    def _flush(self) -> None:
+        batch, self._open = self._open, _Open()
+        if batch.timer is not None:
+            batch.timer.cancel()
+        items = [item for item in batch.items if not item.result.done()]  # not cancelled
+        if not items:
+            return
+        task = asyncio.create_task(self._run(items), name=f"batch:{self.resource.value}")
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+
+    async def _run(self, items: list[_Item]) -> None:
+        counters = self._counters
+        body = b'{"body":[' + b",".join(item.body for item in items) + b"]}"
+        try:
+            job_id = await self._shaped(lambda: self._client.create_batch(self.resource, body))
+        except DeliveryError as exc:
+            # The create call itself failed: every item takes its error, as a single call
+            # would (retried, dead-lettered or stopping all sending, by the retry table).
+            _settle(items, exc)
+            return
+        except BaseException as exc:
+            _settle(items, exc)
+            raise
+        assert isinstance(job_id, int)
+        counters.batches_sent += 1
+        counters.batch_items += len(items)
+        counters.jobs_pending += 1
+        started = self._clock()
+        state = "timed_out"
+        try:
+            status = await self._until_finished(job_id, len(items), started)
+            state = "none" if status is None else status.state.value
+            self._settle_job(job_id, items, status)
+        except BaseException as exc:
+            _settle(items, exc)
+            raise
+        finally:
+            counters.jobs_pending -= 1
+            seconds = self._clock() - started
+            if state == JobState.COMPLETED:
+                self._timing.finished(seconds)
+            if self._observe_job is not None:
+                self._observe_job(self.resource, state, len(items), seconds)
+
+    async def _until_finished(self, job_id: int, count: int, started: float) -> JobStatus | None:
+        """The job's final status, or None once `job_timeout` has passed without one."""
+        config = self._config
+        delay = self._timing.first_poll()
+        interval = config.poll_interval
+        while True:
+            remaining = started + config.job_timeout - self._clock()
+            if remaining <= 0:
+                return None
+            await asyncio.sleep(min(delay, remaining))
+            self._counters.status_calls += 1
+            try:
+                answer = await self._shaped(lambda: self._client.batch_status(job_id, count))
+            except PermanentDeliveryError as exc:
+                # No such job (a 404), or refused for good: nothing tells what landed.
+                return JobStatus(JobState.FAILED, message=f"status call refused: {exc.message}")
+            except RetryableDeliveryError as exc:
+                # An outage or a 429 on the status call: the job runs on meanwhile.
+                log.warning(
+                    "batch.status_failed",
+                    resource=self.resource.value,
+                    job_id=job_id,
+                    error=exc.message,
+                )
+                answer = None
+            assert answer is None or isinstance(answer, JobStatus)
+            if answer is not None and answer.state is not JobState.PENDING:
+                return answer
+            delay, interval = interval, min(interval * 1.5, config.max_poll_interval)
+
+    def _settle_job(self, job_id: int, items: list[_Item], status: JobStatus | None) -> None:
+        counters = self._counters
+        if status is None:
+            counters.jobs_timed_out += 1
+            message = (
+                f"batch job {job_id} did not finish within {self._config.job_timeout:g} s; "
+                "its items are sent again"
+            )
+            log.warning("batch.job_timed_out", resource=self.resource.value, job_id=job_id)
+            self._fail_all(items, RetryableDeliveryError(message), "job_timeout")
+            return
+        if status.state is JobState.FAILED:
+            counters.jobs_failed += 1
+            message = f"batch job {job_id} failed" + (
+                f": {status.message}" if status.message else ""
+            )
+            log.warning(
+                "batch.job_failed", resource=self.resource.value, job_id=job_id, error=message
+            )
+            self._fail_all(items, RetryableDeliveryError(message), "job_failed")
+            return
+        for index, item in enumerate(items):
+            error: DeliveryError | None = None
+            if index not in status.items:
+                error = RetryableDeliveryError(f"batch job {job_id}: no outcome for item {index}")
+                self._count_failure("no_outcome")
+            elif (failure := status.items[index]) is not None:
+                # None when the retry table calls the answer delivered (9004: the order
+                # exists already, from an earlier attempt).
+                error = self._item_error(failure)
+                if error is not None:
+                    code = failure.code
+                    self._count_failure(str(code) if code is not None else f"http_{failure.status}")
+            if item.result.done():
+                continue
+            if error is None:
+                item.result.set_result(None)
+            else:
+                item.result.set_exception(error)
+
+    def _item_error(self, failure: ItemFailure) -> DeliveryError | None:
+        body = orjson.dumps({"code": failure.code, "message": failure.message})
+        return classify(failure.status, {}, body, self._policy)
+
+    def _fail_all(self, items: list[_Item], error: DeliveryError, reason: str) -> None:
+        for item in items:
+            self._count_failure(reason)
+            if not item.result.done():
+                item.result.set_exception(error)
+
+    def _count_failure(self, reason: str) -> None:
+        counters = self._counters
+        counters.batch_items_failed += 1
+        counters.failed_by_reason[reason] = counters.failed_by_reason.get(reason, 0) + 1
+
+    async def aclose(self) -> None:
+        if self._open.timer is not None:
+            self._open.timer.cancel()
+        jobs = list(self._jobs)
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+
+def _settle(items: list[_Item], exc: BaseException) -> None:
+    for item in items:
+        if not item.result.done():
+            if isinstance(exc, asyncio.CancelledError):
+                item.result.cancel()
+            else:
+                item.result.set_exception(exc)
