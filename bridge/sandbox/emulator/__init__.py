@@ -18,8 +18,8 @@ GET /_emulator/batches, GET|POST /_emulator/faults, POST /_emulator/reset,
 GET /_emulator/health.
 """
 
-from .batches import BatchItemError, BatchJob
 from .faults import FaultStep, ItemFault
+from .jobs import BatchItemError, BatchJob
 from .limits import DEFAULT_LIMITS
 from .server import GameballEmulator
 from .state import ReceivedRequest

@@ -41,13 +41,18 @@ with nothing applied; 200 {"batchId": "1", "status": "failed", "message": "..."}
 
 Every batch call (create, status, stop) counts in Gameball's "others" rate-limit bucket, which
 payments share; latency, scripts (scope "batches") and outages apply as to any call.
+
+Batch faults (`GameballEmulator` methods, or the same keys in a /_emulator/faults body):
+`batch_delay_ms` (for jobs created from then on), `batch_item_faults` (rules failing items at
+completion, before validation: `faults.ItemFault`), `fail_next_batches` N (the next N jobs end
+`failed`), `hang_next_batches` N (the next N jobs stay `processing` until stopped or reset;
+they hold their customers meanwhile). An item that is not an object fails 400/3016.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,20 +63,13 @@ import orjson
 from . import replies
 from .admission import admit
 from .faults import BATCH_RESOURCES, BatchFaults, ItemFault, job_count
+from .jobs import BatchJob, Job, snapshot, spec_status, tutorial_status
 from .protocol import Reply
 from .state import Recorder
 from .validation import Problem
 
 MAX_ITEMS = 1000
 MAX_BATCH_BYTES = 10 * 1024 * 1024
-
-_STATUS_NAMES = {
-    "pending": "Queued",
-    "processing": "InProgress",
-    "completed": "Completed",
-    "failed": "Failed",
-}
-_PROGRESS = {"pending": 0, "processing": 50, "completed": 100, "failed": 100}
 
 
 class BatchRoute(NamedTuple):
@@ -93,7 +91,7 @@ def parse_route(path: str, versions: tuple[str, ...]) -> BatchRoute | None:
     if kind == "batch" and len(rest) == 1:
         if rest[0] in BATCH_RESOURCES:
             return BatchRoute(version, "create", rest[0], "POST")
-        if rest[0].isdigit():
+        if rest[0].isascii() and rest[0].isdigit():
             return BatchRoute(version, "job", rest[0], "GET")
     if kind == "batches" and len(rest) == 2 and rest[0]:
         if rest[1] == "status":
@@ -101,90 +99,6 @@ def parse_route(path: str, versions: tuple[str, ...]) -> BatchRoute | None:
         if rest[1] == "stop":
             return BatchRoute(version, "stop", rest[0], "POST")
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class BatchItemError:
-    index: int
-    code: int
-    message: str
-    http_status: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "code": self.code,
-            "message": self.message,
-            "httpStatus": self.http_status,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class BatchJob:
-    """A job as it stands, for tests (`GameballEmulator.batch_jobs()`)."""
-
-    job_id: int
-    resource: str
-    api_version: str
-    status: str  # "pending" | "processing" | "completed" | "failed"
-    total_items: int
-    # As received; () once the job finished when the emulator does not record bodies.
-    items: tuple[Any, ...]
-    succeeded: tuple[int, ...]  # item indexes
-    errors: tuple[BatchItemError, ...]
-    created_at: float  # time.time()
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "jobId": self.job_id,
-            "resource": self.resource,
-            "apiVersion": self.api_version,
-            "status": self.status,
-            "totalItems": self.total_items,
-            "succeeded": list(self.succeeded),
-            "errors": [error.as_json() for error in self.errors],
-            "createdAt": self.created_at,
-        }
-
-
-class _Job:
-    __slots__ = (
-        "conflicts",
-        "created_at",
-        "customers",
-        "errors",
-        "fate",
-        "halfway",
-        "id",
-        "items",
-        "path",
-        "resource",
-        "status",
-        "successes",
-        "total",
-        "version",
-    )
-
-    def __init__(self, job_id: int, route: BatchRoute, path: str, items: list[Any]) -> None:
-        self.id = job_id
-        self.resource = route.target
-        self.version = route.version
-        self.path = path
-        self.items = items
-        self.total = len(items)
-        self.created_at = time.time()
-        self.fate = "normal"
-        self.halfway = 0.0  # monotonic time from which it shows `processing`
-        self.status: str | None = None  # "completed" | "failed" once finished
-        self.customers: set[str] = set()
-        self.conflicts: set[int] = set()
-        self.successes: list[int] = []
-        self.errors: list[tuple[int, int, str, int]] = []  # index, code, message, httpStatus
-
-    def phase(self, now: float) -> str:
-        if self.status is not None:
-            return self.status
-        return "processing" if self.fate == "hang" or now >= self.halfway else "pending"
 
 
 # The keys of a /_emulator/faults body (and `GameballEmulator.configure`) that set these.
@@ -233,7 +147,7 @@ class Batches:
     def reset(self) -> None:
         self.delay = self._default_delay  # seconds from creation to completion
         self.faults.clear()
-        self._jobs: dict[int, _Job] = {}
+        self._jobs: dict[int, Job] = {}
         self._due: list[tuple[float, int]] = []  # heap of (completion time, job id)
         self._busy: Counter[str] = Counter()  # customer -> unfinished jobs holding it
         self._unfinished = 0
@@ -275,7 +189,7 @@ class Batches:
             if job is not None and job.status is None:  # not stopped meanwhile
                 self._complete(job)
 
-    def _complete(self, job: _Job) -> None:
+    def _complete(self, job: Job) -> None:
         self._finish(job)
         if job.fate == "fail":
             job.status = "failed"
@@ -311,7 +225,7 @@ class Batches:
         if not recorder.record_bodies:
             job.items = []
 
-    def _finish(self, job: _Job) -> None:
+    def _finish(self, job: Job) -> None:
         self._unfinished -= 1
         busy = self._busy
         for customer in job.customers:
@@ -324,15 +238,16 @@ class Batches:
     def serve(self, route: BatchRoute, path: str, body: bytes, now: float) -> Reply:
         if route.action == "create":
             return self._create(route, path, body, now)
-        job = self._jobs.get(int(route.target)) if route.target.isdigit() else None
+        target = route.target
+        job = self._jobs.get(int(target)) if target.isascii() and target.isdigit() else None
         if route.action == "stop":
             return self._stop(job, route.target)
         self.status_calls += 1
         if job is None:
             return replies.error(404, 4004, f"No batch job {route.target}")
         if route.action == "status":
-            return replies.json_reply(self._spec_status(job, now))
-        return replies.json_reply(self._tutorial_status(job, now))
+            return replies.json_reply(spec_status(job, now))
+        return replies.json_reply(tutorial_status(job, now))
 
     def _create(self, route: BatchRoute, path: str, body: bytes, now: float) -> Reply:
         if len(body) > MAX_BATCH_BYTES:
@@ -349,7 +264,7 @@ class Batches:
             return replies.error(400, 3016, message)
         self.jobs_created += 1
         self.items_received += len(items)
-        job = _Job(self.jobs_created, route, path, items)
+        job = Job(self.jobs_created, route.target, route.version, path, items)
         self._claim_customers(job)
         job.fate = self.faults.fate()
         self._jobs[job.id] = job
@@ -359,7 +274,7 @@ class Batches:
             heapq.heappush(self._due, (now + self.delay, job.id))
         return replies.json_reply({"jobId": job.id})
 
-    def _claim_customers(self, job: _Job) -> None:
+    def _claim_customers(self, job: Job) -> None:
         """Note the job's customers, the items whose customer another unfinished job holds
         (2001 at completion), and repeated customers within the job."""
         busy = self._busy
@@ -380,7 +295,7 @@ class Batches:
         for customer in seen:
             busy[customer] += 1
 
-    def _stop(self, job: _Job | None, target: str) -> Reply:
+    def _stop(self, job: Job | None, target: str) -> Reply:
         if job is None:
             return replies.error(404, 4004, f"No batch job {target}")
         message = "The batch job had already finished"
@@ -392,50 +307,10 @@ class Batches:
         reply = {"batchId": str(job.id), "status": job.status, "message": message}
         return replies.json_reply(reply)
 
-    def _spec_status(self, job: _Job, now: float) -> dict[str, Any]:
-        phase = job.phase(now)
-        return {
-            "batchId": str(job.id),
-            "status": phase,
-            "progress": _PROGRESS[phase],
-            "totalItems": job.total,
-            "processedItems": len(job.successes) + len(job.errors),
-            "failedItems": len(job.errors),
-            "results": [{"index": i, "status": "success"} for i in job.successes],
-            "errors": [
-                {"index": i, "code": code, "message": message, "httpStatus": status}
-                for i, code, message, status in job.errors
-            ],
-        }
-
-    def _tutorial_status(self, job: _Job, now: float) -> dict[str, Any]:
-        return {
-            "jobId": job.id,
-            "jobStatus": _STATUS_NAMES[job.phase(now)],
-            "successfulItems": [{"itemIndex": i} for i in job.successes],
-            "failedItems": [
-                {"itemIndex": i, "error": {"code": code, "message": message}, "statusCode": status}
-                for i, code, message, status in job.errors
-            ],
-        }
-
     # reading ------------------------------------------------------------------------------
 
     def jobs(self, now: float) -> list[BatchJob]:
-        return [
-            BatchJob(
-                job_id=job.id,
-                resource=job.resource,
-                api_version=job.version,
-                status=job.phase(now),
-                total_items=job.total,
-                items=tuple(job.items),
-                succeeded=tuple(job.successes),
-                errors=tuple(BatchItemError(*error) for error in job.errors),
-                created_at=job.created_at,
-            )
-            for job in self._jobs.values()
-        ]
+        return [snapshot(job, now) for job in self._jobs.values()]
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -21,17 +21,10 @@ import orjson
 
 from . import replies
 from .admission import admit
-from .batches import (
-    BATCH_SETTINGS,
-    Batches,
-    BatchJob,
-    BatchRoute,
-    BatchSettings,
-    delay_seconds,
-    parse_route,
-)
+from .batches import BATCH_SETTINGS, Batches, BatchRoute, BatchSettings, delay_seconds, parse_route
 from .controls import control
 from .faults import Faults, FaultStep, Outage, StepSpec, parse_outage
+from .jobs import BatchJob
 from .limits import BUCKETS, RateLimiter, merge_limits
 from .protocol import Reply, Request
 from .state import RESOURCES, ReceivedRequest, Recorder

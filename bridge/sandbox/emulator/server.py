@@ -12,8 +12,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from .batches import BatchJob
 from .faults import ItemFaultSpec, Outage, StepSpec
+from .jobs import BatchJob
 from .protocol import HttpProtocol
 from .routes import Router
 from .state import ReceivedRequest
