@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import structlog
 
 from bridge import __version__, app
-from bridge.config import BridgeConfig, load_config
+from bridge.config import BridgeConfig, load_config, load_mappings
 from bridge.errors import BridgeError, ConfigError
 from bridge.mapping import testing as mapping_test
 from bridge.observability.logging import configure_logging
@@ -124,7 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_demo(log_format=args.log_format)
     if args.command == "mapping":
-        return mapping_test.run(args)
+        try:
+            mappings = load_mappings(args.config)
+        except ConfigError as exc:
+            print(f"configuration error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        mapper = mapping_test.sample_mapper(mappings.mappings, mappings.max_record_bytes)
+        return mapping_test.run(args, mapper)
     if args.command == "replay":
         from bridge.replay.source import check_window
 

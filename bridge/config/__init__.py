@@ -2,7 +2,7 @@
 each stage owns in its own `settings` module) and how a YAML file becomes a validated
 `BridgeConfig` (`loading`). Stages never import this package: each takes its own section."""
 
-from bridge.config.loading import load_config, load_mappings, parse_config
+from bridge.config.loading import MappingsFile, load_config, load_mappings, parse_config
 from bridge.config.schema import BridgeConfig
 
-__all__ = ["BridgeConfig", "load_config", "load_mappings", "parse_config"]
+__all__ = ["BridgeConfig", "MappingsFile", "load_config", "load_mappings", "parse_config"]

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bridge.config.schema import BridgeConfig
 from bridge.errors import ConfigError
+from bridge.kafka.settings import DeadLetterConfig
 from bridge.mapping.schema import MappingConfig
 from bridge.settings import Frozen
 
@@ -161,7 +162,7 @@ class _MappingsOnly(Frozen):
 
 def load_mappings(path: str | Path, env: Mapping[str, str] | None = None) -> MappingsFile:
     """The `mappings:` of a config file (or of a file holding only them), validated as
-    `load_config` would, with `dead_letter.max_record_bytes` when the file sets it."""
+    `load_config` would, with `dead_letter.max_record_bytes` (the file's, else the default)."""
     path = Path(path)
     data = _read_yaml(path)
     if not isinstance(data, dict) or "mappings" not in data:
@@ -169,13 +170,15 @@ def load_mappings(path: str | Path, env: Mapping[str, str] | None = None) -> Map
     dead_letter = data.get("dead_letter")
     limit = dead_letter.get("max_record_bytes") if isinstance(dead_letter, dict) else None
     parsed = _validated(_MappingsOnly, {"mappings": data["mappings"]}, str(path), env, path.parent)
-    return MappingsFile(parsed.mappings, limit if isinstance(limit, int) else None)
+    if not isinstance(limit, int):
+        limit = DeadLetterConfig.model_fields["max_record_bytes"].default
+    return MappingsFile(parsed.mappings, limit)
 
 
 @dataclass(frozen=True, slots=True)
 class MappingsFile:
     mappings: tuple[MappingConfig, ...]
-    max_record_bytes: int | None
+    max_record_bytes: int
 
 
 def _validated(

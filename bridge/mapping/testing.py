@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
-from bridge.config import parse_config
-from bridge.errors import ConfigError, MappingError
+from bridge.errors import MappingError
 from bridge.mapping.mapper import Mapper
+from bridge.mapping.schema import MappingConfig
 from bridge.record import SourceRecord
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_CONFIG = 0, 1, 2
@@ -39,28 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expect", type=Path, help="golden output; exit 1 on any difference")
 
 
-def load_mapper(path: str | Path) -> Mapper:
-    """A Mapper from the `mappings:` of a config file; raise ConfigError as `bridge validate`."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the mappings: {exc}") from None
-    if not isinstance(data, dict) or "mappings" not in data:
-        raise ConfigError(f"{path}: no 'mappings:' list in it")
-    max_bytes = (data.get("dead_letter") or {}).get("max_record_bytes", 1_000_000)
-    # Only the mappings are tested: the other sections get placeholders, so a config whose
-    # Kafka and Gameball settings come from the environment can be tested anywhere.
-    stand_in = {
-        "kafka": {"bootstrap_servers": "127.0.0.1:9092"},
-        "gameball": {"api_key": "mapping-test"},
-        "dead_letter": {"topic": "bridge-mapping-test-dead-letters"},
-        "mappings": data["mappings"],
-    }
-    config = parse_config(stand_in, source=str(path))
-    limit = max_bytes if isinstance(max_bytes, int) else 1_000_000
-    # The output is the JSON lines: the mapper's debug lines about skips must not mix in.
-    return Mapper(config.mappings, max_record_bytes=limit, log_skips=False)
+def sample_mapper(mappings: Sequence[MappingConfig], max_record_bytes: int) -> Mapper:
+    """The mapper `bridge mapping test` runs: quiet about skips, since its output is the JSON
+    lines and the mapper's debug lines must not mix in."""
+    return Mapper(mappings, max_record_bytes=max_record_bytes, log_skips=False)
 
 
 def read_samples(path: Path, topic: str) -> Iterator[SourceRecord]:
@@ -133,12 +114,8 @@ def _line(result: dict[str, Any] | None) -> str:
     return orjson.dumps(result, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        mapper = load_mapper(args.config)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+def run(args: argparse.Namespace, mapper: Mapper) -> int:
+    """The command, once the CLI has loaded `args.config`'s mappings into `mapper`."""
     try:
         results = run_samples(mapper, args.samples, args.topic)
     except (OSError, orjson.JSONDecodeError) as exc:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bridge.config import parse_config
+from bridge.config import load_mappings, parse_config
 from bridge.mapping.mapper import Mapper
 from bridge.mapping.schema import MappingConfig
+from bridge.mapping.testing import sample_mapper
 from bridge.record import SourceRecord
 
 
@@ -46,3 +48,9 @@ def config_error(mapping: dict[str, Any]) -> str:
     except Exception as exc:
         return str(exc)
     raise AssertionError("the config was accepted")
+
+
+def load_mapper(path: str | Path) -> Mapper:
+    """The mapper `bridge mapping test` would run for the mappings of the file at `path`."""
+    mappings = load_mappings(path)
+    return sample_mapper(mappings.mappings, mappings.max_record_bytes)

@@ -17,8 +17,10 @@ from bridge.cli import main
 from bridge.errors import MappingError
 from bridge.mapping.mapper import Mapper
 from bridge.mapping.request_schema import BODIES, Field, check_body
-from bridge.mapping.testing import load_mapper, run_samples
+from bridge.mapping.testing import run_samples
 from bridge.record import Operation, Resource, SourceRecord
+
+from .helpers import load_mapper
 
 REPO = Path(__file__).resolve().parents[3]
 MAPPINGS = REPO / "config" / "mappings"

@@ -1,0 +1,74 @@
+"""The data's path, floor by floor: a module imports only from its own package or from the
+floors below it, never back up. `bridge.config` assembles the stages' settings, so no stage
+may import it (the hook that checks a submission looks for exactly that)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import bridge
+
+# Plain data and building blocks; the stages (peers: none imports another's internals except
+# where listed); what watches the stages; the engine on them; the file that configures them
+# all; the programs that wire them together.
+FLOORS = {
+    "record": 0,
+    "errors": 0,
+    "settings": 0,
+    "backoff": 0,
+    "mapping": 1,
+    "kafka": 1,
+    "gameball": 1,
+    "observability": 2,
+    "engine": 3,
+    "config": 4,
+    "app": 5,
+    "check": 5,
+    "replay": 6,
+    "sandbox": 6,
+    "cli": 7,
+}
+_IMPORT = re.compile(r"^\s*(?:from|import) bridge\.(\w+)", re.MULTILINE)
+
+
+def _imports() -> list[tuple[str, str, str]]:
+    root = Path(bridge.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).parts
+        if parts == ("__init__.py",):
+            continue
+        package = parts[0].removesuffix(".py")
+        for target in _IMPORT.findall(path.read_text(encoding="utf-8")):
+            if target != package:
+                found.append((str(path.relative_to(root)), package, target))
+    return found
+
+
+def test_every_package_has_a_floor() -> None:
+    root = Path(bridge.__file__).parent
+    packages = {
+        p.name.removesuffix(".py")
+        for p in root.iterdir()
+        if p.suffix == ".py" or (p / "__init__.py").exists()
+    }
+    assert packages - {"__init__"} == set(FLOORS)
+
+
+def test_no_import_runs_back_up_the_floors() -> None:
+    found = _imports()
+    assert len(found) > 50
+    upward = [
+        f"{where} imports bridge.{target}"
+        for where, package, target in found
+        if FLOORS[target] >= FLOORS[package] and not (package == "cli" and target == "sandbox")
+    ]
+    assert upward == []
+
+
+def test_no_stage_imports_the_config_package() -> None:
+    stages = {"mapping", "kafka", "gameball", "engine", "observability"}
+    assert [
+        w for w, package, target in _imports() if package in stages and target == "config"
+    ] == []
