@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     dlq_replay.add_argument("--to-time", type=_timestamp_ms, help="ISO 8601, inclusive")
     dlq_replay.add_argument("--log-format", choices=["json", "console"])
+    _batch_mode_argument(dlq_replay)
 
     replay = commands.add_parser(
         "replay",
@@ -106,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a subscribed topic to replay (repeatable); default: every subscribed topic",
     )
     replay.add_argument("--log-format", choices=["json", "console"])
+    _batch_mode_argument(replay)
 
     mapping = commands.add_parser("mapping", help="work on mappings without Kafka or Gameball")
     mapping_commands = mapping.add_subparsers(dest="mapping_command", required=True)
@@ -115,6 +117,16 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
     return parser
+
+
+def _batch_mode_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--batch-mode",
+        choices=["always", "auto", "never"],
+        default="always",
+        help="overrides delivery.batch.mode (default: always: a replay is a backlog, and "
+        "Gameball's batch API sends it many times faster than single calls)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -153,9 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         return check_deployment(config)
     if args.command == "dlq":
-        return replay_dead_letters(config, args)
+        return replay_dead_letters(config.with_batch_mode(args.batch_mode), args)
     if args.command == "replay":
-        return replay_window(config, args)
+        return replay_window(config.with_batch_mode(args.batch_mode), args)
     return run_until_signalled(
         config, log_format=args.log_format, log_level=args.log_level, dry_run=args.dry_run
     )

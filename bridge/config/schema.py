@@ -7,7 +7,7 @@ Secrets are `SecretStr` and never appear in `repr`, logs or error messages.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -64,6 +64,12 @@ class BridgeConfig(Frozen):
         for mapping in self.mappings:
             topics.update(dict.fromkeys(mapping.topics))
         return tuple(topics)
+
+    def with_batch_mode(self, mode: Literal["auto", "always", "never"]) -> BridgeConfig:
+        """The same config with `delivery.batch.mode` set (the replays' --batch-mode)."""
+        delivery = self.delivery
+        batch = delivery.batch.model_copy(update={"mode": mode})
+        return self.model_copy(update={"delivery": delivery.model_copy(update={"batch": batch})})
 
     def redacted(self) -> dict[str, Any]:
         """The resolved configuration as plain data with every secret masked, for logs."""
