@@ -25,7 +25,7 @@ from bridge.record import Operation, Resource
 from bridge.sandbox.emulator import GameballEmulator
 from bridge.sandbox.local_kafka import LocalKafka
 from tests.certificates import Authority, Leaf, issue, make_authority
-from tests.unit.test_gameball_tls import config
+from tests.support import gameball_tls_config as config
 
 from .conftest import API_KEY, config_data, produce_events, received_seqs
 

@@ -17,7 +17,7 @@ from bridge.engine.pipeline import SPAN_PER_IN_FLIGHT, Pipeline
 from bridge.gameball.sender import GameballSender
 from bridge.mapping.mapper import Mapper
 from bridge.record import SourceRecord, TopicPartition
-from tests.fakes import TP0, TP1, FakeDeadLetters, FakeSource
+from tests.support import TP0, TP1, FakeDeadLetters, FakeSource
 
 
 def rec(partition: int, offset: int, customer: str) -> SourceRecord:

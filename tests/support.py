@@ -1,5 +1,6 @@
-"""Fakes shared by the unit tests: each satisfies the Protocol of the door it stands in for
-(`bridge.engine.protocols`), so the engine takes it without a `type: ignore`."""
+"""What several test modules share: fakes of the engine's doors (each satisfies the Protocol
+it stands in for, `bridge.engine.protocols`, so the engine takes it without a `type: ignore`),
+scripted Gameball answers, and small config builders."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from bridge.config import BridgeConfig, parse_config
 from bridge.errors import DeadLetterError
 from bridge.kafka.dead_letter import DeadLetterReason
 from bridge.kafka.offsets import OffsetCommit
@@ -105,3 +107,28 @@ def scripted(answers: Iterable[Answer]) -> tuple[httpx.MockTransport, list[httpx
         return httpx.Response(status, json=doc, headers=headers[0] if headers else None)
 
     return httpx.MockTransport(handler), seen
+
+
+HTTPS_URL = "https://gameball.test"
+
+
+def gameball_tls_config(
+    tls: dict[str, Any] | None = None, base_url: str = HTTPS_URL, *, api_key: str = "k"
+) -> BridgeConfig:
+    """A minimal bridge config whose `gameball` section has `tls` (also used by the HTTPS
+    tests over a socket, with the emulator's key)."""
+    gameball: dict[str, Any] = {"base_url": base_url, "api_key": api_key}
+    if tls is not None:
+        gameball["tls"] = tls
+    return parse_config(
+        {
+            "kafka": {"bootstrap_servers": "127.0.0.1:1"},
+            "gameball": gameball,
+            "dead_letter": {"topic": "dlq"},
+            "mappings": [
+                {"name": "app", "topics": ["app"], "event": {"customer_id": "u", "name": "t"}}
+            ],
+        },
+        source="bridge.yaml",
+        env={},
+    )

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from bridge.config import BridgeConfig, parse_config
 from bridge.errors import ConfigError
 from bridge.gameball.client import GameballClient
 from bridge.gameball.tls import (
@@ -22,30 +21,8 @@ from bridge.gameball.tls import (
     ssl_context,
 )
 from tests.certificates import Authority, make_authority
-
-HTTPS_URL = "https://gameball.test"
-
-
-def config(
-    tls: dict[str, Any] | None = None, base_url: str = HTTPS_URL, *, api_key: str = "k"
-) -> BridgeConfig:
-    """A minimal bridge config whose `gameball` section has `tls` (also used by the HTTPS
-    tests over a socket, with the emulator's key)."""
-    gameball: dict[str, Any] = {"base_url": base_url, "api_key": api_key}
-    if tls is not None:
-        gameball["tls"] = tls
-    return parse_config(
-        {
-            "kafka": {"bootstrap_servers": "127.0.0.1:1"},
-            "gameball": gameball,
-            "dead_letter": {"topic": "dlq"},
-            "mappings": [
-                {"name": "app", "topics": ["app"], "event": {"customer_id": "u", "name": "t"}}
-            ],
-        },
-        source="bridge.yaml",
-        env={},
-    )
+from tests.support import HTTPS_URL
+from tests.support import gameball_tls_config as config
 
 
 def refused(tls: dict[str, Any], base_url: str = HTTPS_URL) -> str:

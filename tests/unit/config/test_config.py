@@ -12,7 +12,7 @@ from bridge.config import load_config, parse_config
 from bridge.errors import ConfigError
 from bridge.settings import MASK
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SECRET = "sk_live_very_secret_value"
 
 

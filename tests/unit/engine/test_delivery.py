@@ -24,7 +24,7 @@ from bridge.gameball.settings import GameballConfig
 from bridge.kafka.dead_letter import DeadLetterReason
 from bridge.observability.stats import Counters
 from bridge.record import Operation, Resource, SourceRecord
-from tests.fakes import Answer, FakeDeadLetters, scripted
+from tests.support import Answer, FakeDeadLetters, scripted
 
 RECORD = SourceRecord("app", 2, 40, b'{"user": 1}', key=b"k", headers=(("trace", b"t1"),))
 

@@ -11,7 +11,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SOURCE = REPO / "bridge"
 DOC = REPO / "docs" / "logging.md"
 
