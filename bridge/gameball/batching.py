@@ -165,14 +165,15 @@ class ResourceBatches:
         body = b'{"body":[' + b",".join(item.body for item in items) + b"]}"
         try:
             job_id = await self._shaped(lambda: self._client.create_batch(self.resource, body))
-        except DeliveryError as exc:
+        except asyncio.CancelledError:
+            _settle(items, asyncio.CancelledError())
+            raise
+        except Exception as exc:
             # The create call itself failed: every item takes its error, as a single call
-            # would (retried, dead-lettered or stopping all sending, by the retry table).
+            # would (retried, dead-lettered or stopping all sending, by the retry table). No
+            # one awaits this task: whatever went wrong reaches the senders, not the loop.
             _settle(items, exc)
             return
-        except BaseException as exc:
-            _settle(items, exc)
-            raise
         assert isinstance(job_id, int)
         counters.batches_sent += 1
         counters.batch_items += len(items)
@@ -181,11 +182,17 @@ class ResourceBatches:
         state = "timed_out"
         try:
             status = await self._until_finished(job_id, len(items), started)
-            state = "none" if status is None else status.state.value
+            state = "timed_out" if status is None else status.state.value
             self._settle_job(job_id, items, status)
-        except BaseException as exc:
-            _settle(items, exc)
+        except asyncio.CancelledError:
+            _settle(items, asyncio.CancelledError())
             raise
+        except Exception as exc:
+            # A status call refused the keys (401/403/6000: every item stops for the access
+            # gate, and is sent again once it opens, a duplicate if this job had landed), or
+            # a bug: the senders take it, as above.
+            state = JobState.FAILED.value
+            _settle(items, exc)
         finally:
             counters.jobs_pending -= 1
             seconds = self._clock() - started
@@ -282,6 +289,9 @@ class ResourceBatches:
     async def aclose(self) -> None:
         if self._open.timer is not None:
             self._open.timer.cancel()
+        # The batch still filling is never sent: its senders end, cancelled.
+        _settle(self._open.items, asyncio.CancelledError())
+        self._open = _Open()
         jobs = list(self._jobs)
         for job in jobs:
             job.cancel()
@@ -289,6 +299,7 @@ class ResourceBatches:
 
 
 def _settle(items: list[_Item], exc: BaseException) -> None:
+    """Every item not settled yet takes `exc` (a CancelledError cancels it)."""
     for item in items:
         if not item.result.done():
             if isinstance(exc, asyncio.CancelledError):

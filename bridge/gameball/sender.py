@@ -95,7 +95,7 @@ class GameballSender:
                 batch,
                 client=self._client,
                 policy=policy,
-                shaped=self._shaped,
+                shaped=self._others,
                 counters=self._batch_counters,
                 observe_job=observe_job,
             )
@@ -118,25 +118,28 @@ class GameballSender:
             switch.waiting(self._waiting[resource])
 
     async def _single(self, operation: Operation) -> float:
+        waited, _ = await self._shaped(operation.resource, lambda: self._client.send(operation))
+        return waited
+
+    async def _others(self, call: Callable[[], Awaitable[object]]) -> object:
+        """A batch create or status call: they count in Gameball's "others" row."""
+        _, result = await self._shaped(OTHERS, call)
+        return result
+
+    async def _shaped(
+        self, resource: Resource, call: Callable[[], Awaitable[object]]
+    ) -> tuple[float, object]:
+        """Make one Gameball call under `resource`'s rate limit and a connection slot; return
+        the seconds it waited for the limit, and what `call` returned."""
         # The rate-limit slot first: a lane waiting for its resource's window (or a 429
         # hold) must not sit on one of the connections that the other resources need.
-        async with self._limits.slot(operation.resource) as waited, self._connections:
-            try:
-                await self._client.send(operation)
-            except RateLimitedError as exc:
-                raise self._held(operation.resource, exc) from None
-            self._rate_limited.pop(operation.resource, None)
-            return waited
-
-    async def _shaped(self, call: Callable[[], Awaitable[object]]) -> object:
-        """A batch create or status call, under the "others" limit and a connection slot."""
-        async with self._limits.slot(OTHERS), self._connections:
+        async with self._limits.slot(resource) as waited, self._connections:
             try:
                 result = await call()
             except RateLimitedError as exc:
-                raise self._held(OTHERS, exc) from None
-            self._rate_limited.pop(OTHERS, None)
-            return result
+                raise self._held(resource, exc) from None
+            self._rate_limited.pop(resource, None)
+            return waited, result
 
     def status(self) -> SenderStatus:
         counters = self._batch_counters
