@@ -30,11 +30,16 @@ from dataclasses import dataclass, field
 import orjson
 import structlog
 
-from bridge.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from bridge.errors import (
+    DeliveryError,
+    GameballAccessError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
 from bridge.gameball.batch_status import ItemFailure, JobState, JobStatus
 from bridge.gameball.client import GameballClient
 from bridge.gameball.outcomes import classify
-from bridge.gameball.retry_policy import RetryPolicy
+from bridge.gameball.retry_policy import NO_SUCH_ENDPOINT, RetryPolicy
 from bridge.gameball.settings import BatchConfig
 from bridge.record import Operation, Resource
 
@@ -120,8 +125,10 @@ class ResourceBatches:
         shaped: Shaped,
         counters: BatchCounters,
         observe_job: Callable[[Resource, str, int, float], None] | None = None,
+        no_endpoint: Callable[[Resource, str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`no_endpoint(resource, message)` is told when the batch path does not exist."""
         self.resource = resource
         self._config = config
         self._client = client
@@ -129,6 +136,7 @@ class ResourceBatches:
         self._shaped = shaped
         self._counters = counters
         self._observe_job = observe_job
+        self._no_endpoint = no_endpoint
         self._clock = clock
         self._open = _Open()
         self._timing = JobTiming(config.first_poll)
@@ -168,6 +176,16 @@ class ResourceBatches:
         except asyncio.CancelledError:
             _settle(items, asyncio.CancelledError())
             raise
+        except GameballAccessError as exc:
+            if exc.code is not None or exc.status not in NO_SUCH_ENDPOINT or not self._no_endpoint:
+                _settle(items, exc)
+                return
+            # No batch endpoint at this base URL (an account or a Gameball without the batch
+            # API): the resource falls back to single calls for good, and these items are
+            # sent again that way instead of stopping all sending.
+            self._no_endpoint(self.resource, exc.message)
+            _settle(items, RetryableDeliveryError(f"no batch endpoint: {exc.message}"))
+            return
         except Exception as exc:
             # The create call itself failed: every item takes its error, as a single call
             # would (retried, dead-lettered or stopping all sending, by the retry table). No

@@ -73,6 +73,12 @@ class ModeSwitch:
             )
         return self.mode
 
+    def single_for_good(self, reason: str) -> None:
+        """The resource has no batch endpoint: single calls from now on, whatever the mode."""
+        self._fixed = True
+        if self.mode is Mode.BATCH:
+            self._switch(Mode.SINGLE, reason)
+
     def _switch(self, mode: Mode, reason: str) -> None:
         self.mode = mode
         self._calm_since = None

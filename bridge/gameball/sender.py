@@ -98,6 +98,7 @@ class GameballSender:
                 shaped=self._others,
                 counters=self._batch_counters,
                 observe_job=observe_job,
+                no_endpoint=self._no_batch_endpoint,
             )
             for resource in BATCH_RESOURCES
         }
@@ -140,6 +141,9 @@ class GameballSender:
                 raise self._held(resource, exc) from None
             self._rate_limited.pop(resource, None)
             return waited, result
+
+    def _no_batch_endpoint(self, resource: Resource, message: str) -> None:
+        self._modes[resource].single_for_good(f"no batch endpoint ({message}): single calls")
 
     def status(self) -> SenderStatus:
         counters = self._batch_counters
