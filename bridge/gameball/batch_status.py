@@ -46,7 +46,8 @@ _STATES = {
         JobState.FAILED,
     ),
 }
-_STATE_KEYS = ("status", "jobStatus", "state", "jobState")
+# The most specific name first: an answer may carry both a job state and an HTTP-ish "status".
+_STATE_KEYS = ("jobStatus", "jobState", "status", "state")
 _SUCCESS_KEYS = ("results", "successfulItems", "succeededItems", "successItems", "succeeded")
 _FAILURE_KEYS = ("errors", "failedItems", "failures", "failed")
 _INDEX_KEYS = ("index", "itemIndex", "position", "itemPosition")
@@ -109,10 +110,10 @@ def parse_status(body: bytes, item_count: int) -> JobStatus:
     # Some designs wrap the answer: {"data": {...}} or {"response": {...}}.
     for wrapper in ("data", "response", "result", "job"):
         inner = doc.get(wrapper)
-        if isinstance(inner, dict) and _first(inner, _STATE_KEYS) is not None:
+        if isinstance(inner, dict) and _job_state(inner) is not None:
             doc = inner
             break
-    state = _state(_first(doc, _STATE_KEYS))
+    state = _job_state(doc)
     if state is None:
         raise UnreadableStatus(f"no job state in keys {sorted(doc)[:10]}")
     message = doc.get("message") or doc.get("error") or ""
@@ -144,10 +145,16 @@ def _first(doc: Mapping[str, Any], keys: Iterable[str]) -> Any:
     return None
 
 
-def _state(value: Any) -> JobState | None:
-    if not isinstance(value, str):
-        return None
-    return _STATES.get(value.replace("_", "").replace("-", "").replace(" ", "").lower())
+def _job_state(doc: Mapping[str, Any]) -> JobState | None:
+    """The state under the first of the state keys whose value names one (a numeric
+    "status" next to a "jobStatus" is not the job's state)."""
+    for key in _STATE_KEYS:
+        value = doc.get(key)
+        if isinstance(value, str):
+            state = _STATES.get(value.replace("_", "").replace("-", "").replace(" ", "").lower())
+            if state is not None:
+                return state
+    return None
 
 
 def _index(entry: Any, item_count: int) -> int | None:
@@ -161,7 +168,7 @@ def _index(entry: Any, item_count: int) -> int | None:
 
 def _failure(entry: Any) -> ItemFailure:
     if not isinstance(entry, dict):
-        return ItemFailure(400, None, "")
+        return ItemFailure(400, None, "failed (the status gives no reason)")
     error = entry.get("error")
     details = error if isinstance(error, dict) else entry
     code = _int(details.get("code", details.get("errorCode", entry.get("code"))))

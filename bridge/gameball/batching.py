@@ -203,13 +203,17 @@ class ResourceBatches:
             state = "timed_out" if status is None else status.state.value
             self._settle_job(job_id, items, status)
         except asyncio.CancelledError:
+            state = "cancelled"  # shut down while the job ran: neither failed nor timed out
             _settle(items, asyncio.CancelledError())
             raise
         except Exception as exc:
             # A status call refused the keys (401/403/6000: every item stops for the access
             # gate, and is sent again once it opens, a duplicate if this job had landed), or
-            # a bug: the senders take it, as above.
+            # a bug: the senders take it, as above, and it counts as a failed job.
             state = JobState.FAILED.value
+            counters.jobs_failed += 1
+            for _item in items:
+                self._count_failure("job_failed")
             _settle(items, exc)
         finally:
             counters.jobs_pending -= 1

@@ -13,16 +13,21 @@ from dataclasses import dataclass
 
 import httpx
 import orjson
+import structlog
 
-from bridge.errors import RetryableDeliveryError
+from bridge.errors import GameballAccessError, RetryableDeliveryError
 from bridge.gameball.batch_status import JobStatus, UnreadableStatus, parse_status
 from bridge.gameball.outcomes import classify, parse_error_body
-from bridge.gameball.retry_policy import DEFAULT_POLICY, RetryPolicy
+from bridge.gameball.retry_policy import DEFAULT_POLICY, NO_SUCH_ENDPOINT, RetryPolicy
 from bridge.gameball.settings import GameballConfig
 from bridge.gameball.tls import describe_tls_failure, ssl_context
 from bridge.record import Operation, Resource
 
+log = structlog.get_logger("bridge.gameball")
+
 CONNECTIONS_PER_POOL = 4
+# The two documented paths of a batch job's status call (API.md, "Batches").
+STATUS_PATHS = ("batches/{id}/status", "batch/{id}")
 
 # Told of every request: its endpoint ("events", "batch/events", "batch_status"), the HTTP
 # status (or "error" when there was no answer), and the seconds it took
@@ -150,12 +155,34 @@ class GameballClient:
     async def batch_status(self, job_id: int, item_count: int) -> JobStatus:
         """Ask for a job's status (the configured `status_path`, either design's answer).
         Raises a `DeliveryError` for an answer that is not a 2xx status, or a
-        `RetryableDeliveryError` when the answer cannot be read."""
-        path = self._status_path.format(id=job_id)
+        `RetryableDeliveryError` when the answer cannot be read.
+
+        The docs give two paths for this call: when the configured one does not exist (a 404
+        or 405 without a Gameball code), the other is tried, and kept if it answers."""
+        try:
+            response = await self._get_status(self._status_path, job_id)
+        except GameballAccessError as exc:
+            other = next(p for p in STATUS_PATHS if p != self._status_path)
+            if exc.code is not None or exc.status not in NO_SUCH_ENDPOINT:
+                raise
+            response = await self._get_status(other, job_id)
+            log.warning(
+                "batch.status_path_changed",
+                configured=self._status_path,
+                using=other,
+                hint=f"set delivery.batch.status_path: {other!r}",
+            )
+            self._status_path = other
+        try:
+            return parse_status(response.content, item_count)
+        except UnreadableStatus as exc:
+            raise RetryableDeliveryError(f"unreadable batch status: {exc}") from None
+
+    async def _get_status(self, template: str, job_id: int) -> httpx.Response:
         started = time.perf_counter()
         pool = self._pools[job_id % len(self._pools)]
         try:
-            response = await pool.get(path)
+            response = await pool.get(template.format(id=job_id))
         except httpx.TimeoutException as exc:
             self._observed("batch_status", "error", started)
             raise RetryableDeliveryError(f"timed out: {type(exc).__name__}") from exc
@@ -166,10 +193,7 @@ class GameballClient:
         error = classify(response.status_code, response.headers, response.content, self._policy)
         if error is not None:
             raise error
-        try:
-            return parse_status(response.content, item_count)
-        except UnreadableStatus as exc:
-            raise RetryableDeliveryError(f"unreadable batch status: {exc}") from None
+        return response
 
     async def probe(self) -> ProbeResult:
         """Post ``{}`` to the events endpoint: no customer data, nothing is recorded. Gameball

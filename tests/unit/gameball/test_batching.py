@@ -20,6 +20,7 @@ from typing import Any, Literal
 import httpx
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from bridge.backoff import Backoff
 from bridge.errors import (
@@ -605,14 +606,34 @@ def test_keys_refused_on_a_status_call_stop_every_item() -> None:
     assert len(server.status_calls) == 1
 
 
-def test_a_status_path_that_does_not_exist_stops_sending() -> None:
-    # A 404 without Gameball's code is a web server's answer about the path (a wrong
-    # status_path), not about the job: failing the job would create new jobs forever.
+def test_a_status_path_that_does_not_exist_falls_back_to_the_other_design() -> None:
+    # The docs give two paths for the status call: a 404 without Gameball's code on the
+    # configured one (a web server's answer about the path, not about the job) tries the
+    # other, and keeps it.
     server = FakeGameball(status_path="batch/{id}")
+    with capture_logs() as logs:
+        results, _ = run(server, [event(0), event(1)], max_items=1)
+    assert results == [None, None]
+    assert [c.path for c in server.status_calls] == [
+        f"batches/{FIRST_JOB}/status",
+        f"batch/{FIRST_JOB}",
+        f"batch/{FIRST_JOB + 1}",
+    ]
+    [changed] = [line for line in logs if line["event"] == "batch.status_path_changed"]
+    assert (changed["configured"], changed["using"]) == ("batches/{id}/status", "batch/{id}")
+
+
+def test_a_status_call_no_path_answers_stops_sending() -> None:
+    # Neither documented path exists: not the job's fault, and failing the job would create
+    # new jobs forever, so it is a stop like a wrong base_url.
+    server = FakeGameball(status_path="jobs/{id}")
     results, _ = run(server, [event(0)], max_items=1)
     assert type(results[0]) is GameballAccessError
     assert "no such endpoint" in results[0].message
-    assert [c.path for c in server.status_calls] == [f"batches/{FIRST_JOB}/status"]
+    assert [c.path for c in server.status_calls] == [
+        f"batches/{FIRST_JOB}/status",
+        f"batch/{FIRST_JOB}",
+    ]
 
 
 def test_a_refused_status_call_leaves_no_task_exception_unretrieved() -> None:
@@ -863,11 +884,6 @@ def test_resource_batches_tell_the_observer_of_a_job_whose_status_refused_the_ke
     assert counters.jobs_pending == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="batching.py ResourceBatches._run: `state` starts as 'timed_out' and the "
-    "CancelledError branch leaves it so: a job cancelled by aclose() is observed as timed_out",
-)
 def test_a_job_cancelled_at_close_is_not_observed_as_timed_out() -> None:
     server = FakeGameball(job_state="never")
     observed: Observed = []
