@@ -72,6 +72,15 @@ def build(
     )
 
 
+def log_start(config: BridgeConfig, *, dry_run: bool = False) -> None:
+    """The start-up lines: a summary a person can read at a glance, the whole resolved config
+    (secrets masked, defaults left out) at debug, and any insecure transport's warning."""
+    log.info("bridge.started", version=__version__, dry_run=dry_run, **config.summary())
+    log.debug("bridge.config", config=config.redacted(defaults=False))
+    # At every start, not once: whoever reads these logs later may not know it was forced.
+    log_insecure_transport(config.gameball.base_url, config.gameball.tls)
+
+
 async def run(
     config: BridgeConfig,
     stop: asyncio.Event,
@@ -88,15 +97,7 @@ async def run(
         observe_job=monitor.observe_job if monitor else None,
         dry_run=dry_run,
     )
-    log.info(
-        "bridge.started",
-        version=__version__,
-        dry_run=dry_run,
-        topics=list(config.subscribed_topics()),
-        config=config.redacted(),
-    )
-    # At every start, not once: whoever reads these logs later may not know it was forced.
-    log_insecure_transport(config.gameball.base_url, config.gameball.tls)
+    log_start(config, dry_run=dry_run)
     if monitor is None:
         await bridge.run(stop, force_stop)
     else:

@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="load and check a config, then exit")
     validate.add_argument("-c", "--config", default="config/bridge.yaml")
+    validate.add_argument(
+        "--print",
+        action="store_true",
+        help="print the resolved config as YAML (secrets masked, defaults left out)",
+    )
 
     check = commands.add_parser(
         "check", help="check the config, mappings, Kafka topics and Gameball keys, then exit"
@@ -160,7 +165,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bridge.mapping.mapper import Mapper
 
         Mapper(config.mappings, max_record_bytes=config.dead_letter.max_record_bytes)
-        print(f"{args.config}: ok ({len(config.mappings)} mapping(s))")
+        if args.print:
+            import yaml
+
+            print(yaml.safe_dump(config.redacted(defaults=False), sort_keys=False), end="")
+        print(
+            f"{args.config}: ok ({len(config.mappings)} mapping(s))",
+            file=sys.stderr if args.print else sys.stdout,
+        )
         return EXIT_OK
     if args.command == "check":
         return check_deployment(config)

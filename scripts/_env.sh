@@ -13,9 +13,18 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 # Reinstall only when the project's dependencies changed since the last install.
+# Quiet when it works; on failure, everything pip said.
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-12)
 if [ ! -f "$stamp" ]; then
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e '.[dev]'
-    rm -f .venv/.installed-* && touch "$stamp"
+    echo "installing the project and its dependencies into .venv (first run only)..." >&2
+    pip_log=$(mktemp)
+    if ! { .venv/bin/python -m pip install --upgrade pip \
+            && .venv/bin/python -m pip install -e '.[dev]'; } >"$pip_log" 2>&1; then
+        cat "$pip_log" >&2
+        echo "error: installing into .venv failed (pip's output above)" >&2
+        rm -f "$pip_log"
+        exit 1
+    fi
+    rm -f "$pip_log" .venv/.installed-*
+    touch "$stamp"
 fi

@@ -71,15 +71,44 @@ class BridgeConfig(Frozen):
         batch = delivery.batch.model_copy(update={"mode": mode})
         return self.model_copy(update={"delivery": delivery.model_copy(update={"batch": batch})})
 
-    def redacted(self) -> dict[str, Any]:
-        """The resolved configuration as plain data with every secret masked, for logs."""
-        data = self.model_dump(mode="json")
+    def redacted(self, *, defaults: bool = True) -> dict[str, Any]:
+        """The resolved configuration as plain data with every secret masked, for logs;
+        `defaults=False` leaves out every value that is its default."""
+        # By alias: the keys as the file writes them (a condition's `in`, not `in_`).
+        data = self.model_dump(mode="json", by_alias=True)
         data["kafka"] = self.kafka.redacted()
         data["gameball"] = self.gameball.redacted()
         data["dead_letter"] = self.dead_letter.redacted()
-        return data
+        if defaults:
+            return data
+        sparse = self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        pruned: dict[str, Any] = _only(data, sparse)
+        return pruned
+
+    def summary(self) -> dict[str, Any]:
+        """What a person reading the start-up line needs, in a few fields."""
+        limits = self.gameball.rate_limits
+        return {
+            "group": self.kafka.group_id,
+            "topics": list(self.subscribed_topics()),
+            "mappings": [mapping.name for mapping in self.mappings],
+            "gameball": f"{self.gameball.base_url} ({self.gameball.api_version})",
+            "dead_letter_topic": self.dead_letter.topic,
+            "rate_limits": f"on, share {limits.share:g}" if limits.enabled else "off",
+            "batch_mode": self.delivery.batch.mode,
+            "observability_port": self.observability.port,
+        }
 
     def secret_values(self) -> list[str]:
         """Every secret the config holds, in clear: the log masker's list (whatever else goes
         wrong, none of these reaches a log line)."""
         return self.gameball.secrets() + self.kafka.secrets() + self.dead_letter.secrets()
+
+
+def _only(full: Any, present: Any) -> Any:
+    """`full`'s values at the keys `present` has (the masked dump, pruned like the sparse)."""
+    if isinstance(full, dict) and isinstance(present, dict):
+        return {key: _only(full[key], value) for key, value in present.items() if key in full}
+    if isinstance(full, list) and isinstance(present, list):
+        return [_only(f, p) for f, p in zip(full, present, strict=True)]
+    return full

@@ -21,7 +21,7 @@ from structlog.typing import EventDict, WrappedLogger
 from bridge.observability.settings import PersonalDataConfig
 
 DEFAULT_FIELDS = ("email", "mobile")
-# Top-level keys left alone: `config` (in `bridge.started`) is the resolved configuration, in
+# Top-level keys left alone: `config` (in `bridge.config`) is the resolved configuration, in
 # which `email`/`mobile` are mapping outputs whose values are paths, not personal data.
 EXEMPT = frozenset({"config"})
 HASH_PREFIX = "sha256:"

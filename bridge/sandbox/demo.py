@@ -9,6 +9,7 @@ Gameball received and what went to the dead-letter topic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import threading
@@ -24,8 +25,9 @@ from bridge.kafka.dead_letter import HEADER_PREFIX
 from bridge.observability.logging import configure_logging
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.emulator import GameballEmulator
-from bridge.sandbox.local_kafka import LocalKafka
+from bridge.sandbox.local_kafka import LocalKafka, broker_is_cached
 from bridge.sandbox.produce_samples import produce_samples
+from bridge.sandbox.waiting import waiting_for
 
 API_KEY, SECRET_KEY = "demo-api-key", "demo-secret-key"
 
@@ -41,7 +43,14 @@ def run_demo(
         print(f"no sample records found in {samples}/*.jsonl", file=sys.stderr)
         return 2
     try:
-        with LocalKafka() as kafka, GameballEmulator(api_key=API_KEY, secret_key=SECRET_KEY) as emu:
+        with contextlib.ExitStack() as stack:
+            first_run = not broker_is_cached()
+            what = "the local Kafka broker" + (
+                " (first run: fetching it with Maven, then starting it)" if first_run else ""
+            )
+            with waiting_for(what):
+                kafka = stack.enter_context(LocalKafka())
+            emu = stack.enter_context(GameballEmulator(api_key=API_KEY, secret_key=SECRET_KEY))
             print(f"Kafka at {kafka.bootstrap_servers}; Gameball emulator at {emu.url}")
             os.environ.update(
                 KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers,

@@ -92,10 +92,20 @@ def _java_path() -> str:
     return f"{home}/bin{os.pathsep}{path}" if home else path
 
 
+def _broker_libs(cache: Path | None = None) -> Path:
+    pom = resources.files("bridge.sandbox").joinpath(POM_NAME).read_bytes()
+    return (cache or cache_root()) / f"kafka-{hashlib.sha256(pom).hexdigest()[:12]}"
+
+
+def broker_is_cached(cache: Path | None = None) -> bool:
+    """Whether the broker's jars are fetched already (else the next start runs Maven)."""
+    return (_broker_libs(cache) / ".complete").exists()
+
+
 def fetch_broker(cache: Path | None = None) -> Path:
     """Return a folder holding the broker's jars, downloading them with Maven if needed."""
     pom = resources.files("bridge.sandbox").joinpath(POM_NAME).read_bytes()
-    libs = (cache or cache_root()) / f"kafka-{hashlib.sha256(pom).hexdigest()[:12]}"
+    libs = _broker_libs(cache)
     marker = libs / ".complete"
     if marker.exists():
         return libs
