@@ -7,9 +7,11 @@ import io
 from pathlib import Path
 
 import orjson
+import pytest
+import yaml
 
-from bridge import app
-from bridge.config import BridgeConfig, load_config
+from bridge import app, cli
+from bridge.config import BridgeConfig, load_config, parse_config
 from bridge.observability.logging import configure_logging
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,3 +72,21 @@ def test_the_whole_config_is_at_debug_secrets_masked_defaults_left_out() -> None
     assert "timeouts" not in whole["gameball"]
     assert whole["kafka"] == {"bootstrap_servers": config.kafka.bootstrap_servers}
     assert whole["dead_letter"]["topic"] == config.dead_letter.topic
+
+
+def test_validate_print_shows_the_config_as_yaml_that_loads_back(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GAMEBALL_API_KEY", API_KEY)
+    monkeypatch.setenv("GAMEBALL_SECRET_KEY", SECRET_KEY)
+    path = str(REPO / "config" / "bridge.yaml")
+    assert cli.main(["validate", "--print", "-c", path]) == cli.EXIT_OK
+    printed = capsys.readouterr()
+    assert API_KEY not in printed.out
+    assert SECRET_KEY not in printed.out
+    data = yaml.safe_load(printed.out)
+    assert data["gameball"]["api_key"] == "******"
+    assert "ok (1 mapping(s))" in printed.err
+    # With the keys put back, the printed YAML is the same configuration.
+    data["gameball"].update(api_key=API_KEY, secret_key=SECRET_KEY)
+    assert parse_config(data, env={}) == shipped_config()
