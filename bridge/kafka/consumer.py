@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import re
 from collections.abc import Sequence
 from typing import Any, Protocol, cast
 
@@ -233,6 +234,26 @@ class KafkaSource:
         except KafkaException as exc:
             # A partition revoked a moment ago: nothing to pause or resume any more.
             log.debug("kafka.pause_resume_failed", error=str(exc.args[0]), pause=pause)
+
+    async def partition_count(self) -> int:
+        """The partitions the subscription spans now, over the whole group: its names and
+        `^` patterns matched against the cluster's topics (a replay: its ranges)."""
+        if self._ranges is not None:
+            return len(self._ranges)
+        count: int = await self._run(self._partition_count)
+        return count
+
+    def _partition_count(self) -> int:
+        metadata = self._consumer.list_topics(timeout=10)
+        patterns = [re.compile(spec) for spec in self._topics if spec.startswith("^")]
+        names = {spec for spec in self._topics if not spec.startswith("^")}
+        return sum(
+            len(topic.partitions)
+            for name, topic in metadata.topics.items()
+            # librdkafka searches a "^" pattern unanchored at the end, as here.
+            if name in names
+            or (not name.startswith("__") and any(p.search(name) for p in patterns))
+        )
 
     async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Each partition's high watermark as last seen by the fetcher (no broker round-trip);
