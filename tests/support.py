@@ -80,6 +80,9 @@ class FakeSource:
     async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         return {}
 
+    async def partition_count(self) -> int:
+        return len(self.assigned)
+
     async def close(self) -> None:
         plan = await self.listener.partitions_revoked(self.assigned)
         if plan:

@@ -94,7 +94,7 @@ class BridgeConfig(Frozen):
             "mappings": [mapping.name for mapping in self.mappings],
             "gameball": f"{self.gameball.base_url} ({self.gameball.api_version})",
             "dead_letter_topic": self.dead_letter.topic,
-            "rate_limits": f"on, share {limits.share:g}" if limits.enabled else "off",
+            "rate_limits": f"on, share {_share(limits.share)}" if limits.enabled else "off",
             "batch_mode": self.delivery.batch.mode,
             "observability_port": self.observability.port,
         }
@@ -103,6 +103,10 @@ class BridgeConfig(Frozen):
         """Every secret the config holds, in clear: the log masker's list (whatever else goes
         wrong, none of these reaches a log line)."""
         return self.gameball.secrets() + self.kafka.secrets() + self.dead_letter.secrets()
+
+
+def _share(share: float | str) -> str:
+    return share if isinstance(share, str) else f"{share:g}"
 
 
 def _only(full: Any, present: Any) -> Any:

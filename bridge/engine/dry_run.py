@@ -28,6 +28,9 @@ class DryRunSender:
     def status(self) -> SenderStatus:
         return SenderStatus()
 
+    def partitions_owned(self, owned: int, total: int) -> None:
+        return None
+
     async def aclose(self) -> None:
         return None
 

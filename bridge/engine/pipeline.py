@@ -95,6 +95,10 @@ class Pipeline:
         # has made (an empty one too: more instances than partitions leaves some idle).
         self._loop_turned_at = time.monotonic()
         self._assignments = 0
+        # The subscription's partition count, for the sender's share of the rate limits;
+        # looked up again after each rebalance (`_share_rate_limits`).
+        self._partition_count = 0
+        self._assignment_changed = False
 
     @property
     def in_flight(self) -> int:
@@ -144,6 +148,8 @@ class Pipeline:
         try:
             while not stop.is_set():
                 self._loop_turned_at = time.monotonic()
+                if self._assignment_changed:
+                    await self._share_rate_limits()
                 limit = self._config.in_flight_limit(self._sender.status().batching)
                 await self._pausing.update(
                     self._generation.keys(),
@@ -241,6 +247,25 @@ class Pipeline:
     def _is_current(self, job: Job) -> bool:
         return self._generation.get(job.tp) == job.generation
 
+    async def _share_rate_limits(self) -> None:
+        """Tell the sender what part of the group's partitions this instance holds. Outside
+        the rebalance callbacks: the partition count asks the cluster, on the consumer's own
+        thread, which the callbacks occupy."""
+        self._assignment_changed = False
+        try:
+            self._partition_count = await self._source.partition_count()
+        except Exception:  # the count is asked again at the next rebalance
+            log.exception("engine.partition_count_failed")
+            return
+        self._sender.partitions_owned(len(self._generation), self._partition_count)
+
+    def _assignment_moved(self) -> None:
+        # A smaller share applies at once, with the count known so far; the main loop asks
+        # for the current count and tells the sender again.
+        self._assignment_changed = True
+        if self._partition_count:
+            self._sender.partitions_owned(len(self._generation), self._partition_count)
+
     # -- commits ------------------------------------------------------------------------------
 
     async def commit(self) -> None:
@@ -257,6 +282,7 @@ class Pipeline:
             self._generation[tp] = self._next_generation
             self._tracker.assign(tp, done_before.get(tp, ()))
             self._pausing.assigned(tp)
+        self._assignment_moved()
         log.info(
             "partition.assigned",
             partitions=_names(partitions),
@@ -300,6 +326,7 @@ class Pipeline:
             self._generation.pop(tp, None)
             self._tracker.forget(tp)
             self._pausing.released(tp)
+        self._assignment_moved()
 
     # -- shutdown -----------------------------------------------------------------------------
 

@@ -32,6 +32,10 @@ class Source(Protocol):
 
     async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]: ...
 
+    async def partition_count(self) -> int:
+        """How many partitions the subscription spans now (the whole group's)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -45,6 +49,11 @@ class Sender(Protocol):
 
     def status(self) -> SenderStatus:
         """Modes, operations waiting, batch counters."""
+        ...
+
+    def partitions_owned(self, owned: int, total: int) -> None:
+        """This instance holds `owned` of the group's `total` partitions (after a rebalance):
+        its share of the account's rate limits, when that is `auto`."""
         ...
 
     async def aclose(self) -> None: ...

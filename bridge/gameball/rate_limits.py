@@ -13,7 +13,12 @@ when the last of them was let go, and no window can receive more than the limit.
 a little rate (a request occupies `latency` longer); against the 30 s window it is negligible.
 Windows are also measured a little longer than Gameball's (`WINDOW_MARGIN`) for clock skew.
 
-Several instances on one account share its limits: each takes `share` of them.
+Several instances on one account share its limits: each takes `share` of them, a fixed
+fraction or (`share: auto`) the fraction of the group's partitions it is assigned, set at every
+rebalance (`set_share`). A smaller share applies at once; a larger one only after the longest
+window has passed, because the instance that gave up the partitions may have used its larger
+share within that window: erring on the side of fewer requests, the account never sees more
+than its limit while partitions move.
 """
 
 from __future__ import annotations
@@ -31,10 +36,12 @@ WINDOW_MARGIN = {1.0: 0.05, 30.0: 0.5}
 
 
 class SlidingWindow:
-    """At most `limit` requests in flight or completed within any `seconds`-long window."""
+    """At most `share` of the account's `limit` requests in flight or completed within any
+    `seconds`-long window."""
 
-    def __init__(self, limit: int, seconds: float) -> None:
-        self.limit = limit
+    def __init__(self, limit: int, seconds: float, share: float = 1.0) -> None:
+        self.account_limit = limit
+        self.limit = _shared(limit, share)
         self.seconds = seconds
         self.in_flight = 0
         self._completed: deque[float] = deque()
@@ -52,6 +59,9 @@ class SlidingWindow:
             return done[excess] + self.seconds - now
         return None
 
+    def share(self, share: float) -> None:
+        self.limit = _shared(self.account_limit, share)
+
     def started(self) -> None:
         self.in_flight += 1
 
@@ -67,10 +77,11 @@ class ResourceLimiter:
         self,
         windows: Mapping[float, int],
         *,
+        share: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._windows = [
-            SlidingWindow(limit, seconds + WINDOW_MARGIN.get(seconds, 0.0))
+            SlidingWindow(limit, seconds + WINDOW_MARGIN.get(seconds, 0.0), share)
             for seconds, limit in windows.items()
         ]
         self._clock = clock
@@ -107,6 +118,11 @@ class ResourceLimiter:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._completion.wait(), delay if delay > 0 else None)
 
+    def share(self, share: float) -> None:
+        for window in self._windows:
+            window.share(share)
+        self._completion.set()  # waiters look again: a larger share may let them go
+
     def hold(self, seconds: float) -> None:
         """Gameball said 429 anyway (another client on the account, or a smaller limit than
         documented): let nothing more go for `seconds`."""
@@ -117,13 +133,55 @@ class RateLimiter:
     """One `ResourceLimiter` per resource. A resource without configured limits still gets
     one, with no windows: a 429 must hold it all the same."""
 
-    def __init__(self, limits: Mapping[Resource, Mapping[float, int]]) -> None:
+    def __init__(
+        self,
+        limits: Mapping[Resource, Mapping[float, int]],
+        *,
+        share: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._limiters = {
-            resource: ResourceLimiter(limits.get(resource, {})) for resource in Resource
+            resource: ResourceLimiter(limits.get(resource, {}), share=share, clock=clock)
+            for resource in Resource
         }
+        self._clock = clock
+        self.share = share
+        # The longest window (with its margin): how long a larger share waits.
+        self._raise_after = max(
+            (seconds + WINDOW_MARGIN.get(seconds, 0.0) for w in limits.values() for seconds in w),
+            default=0.0,
+        )
+        self._raise: asyncio.TimerHandle | None = None
+        self.pending_share: float | None = None  # a larger share, waiting for its time
 
     def slot(self, resource: Resource) -> contextlib.AbstractAsyncContextManager[float]:
         return self._limiters[resource].slot()
 
     def hold(self, resource: Resource, seconds: float) -> None:
         self._limiters[resource].hold(seconds)
+
+    def set_share(self, share: float, *, at_once: bool = False) -> float:
+        """Take `share` of the account's limits: a smaller one now, a larger one once the
+        longest window has passed (`at_once`: now, for an instance that knows no other used
+        the account lately). Returns the seconds until it applies."""
+        if self._raise is not None:
+            self._raise.cancel()
+            self._raise, self.pending_share = None, None
+        if share <= self.share or at_once or self._raise_after == 0:
+            self._apply(share)
+            return 0.0
+        self.pending_share = share
+        self._raise = asyncio.get_running_loop().call_later(self._raise_after, self._apply, share)
+        return self._raise_after
+
+    def _apply(self, share: float) -> None:
+        self._raise, self.pending_share = None, None
+        self.share = share
+        for limiter in self._limiters.values():
+            limiter.share(share)
+
+
+def _shared(account_limit: int, share: float) -> int:
+    """This instance's part of a limit: at least 1, so that an instance with a tiny share
+    (one partition of hundreds) still moves."""
+    return max(1, int(account_limit * share))

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
+import structlog
 
 from bridge.backoff import Backoff
 from bridge.errors import RateLimitedError
@@ -30,6 +31,8 @@ from bridge.gameball.rate_limits import RateLimiter
 from bridge.gameball.retry_policy import DEFAULT_POLICY, RetryPolicy
 from bridge.gameball.settings import BATCH_RESOURCES, BatchConfig, GameballConfig
 from bridge.record import Operation, Resource
+
+log = structlog.get_logger("bridge.gameball")
 
 # Gameball's rate-limit table has one row for "transactions, coupons, others (payments,
 # batches)": batch creates and status calls count where payments do.
@@ -51,6 +54,8 @@ class SenderStatus:
     batches: dict[str, int] = field(default_factory=dict)
     batch_items_failed_by_reason: dict[str, int] = field(default_factory=dict)
     mode_changes: int = 0
+    # The fraction of the account's rate limits this instance uses now.
+    share: float = 1.0
 
     @property
     def batching(self) -> bool:
@@ -79,7 +84,12 @@ class GameballSender:
             observe=observe,
             status_path=batch.status_path,
         )
-        self._limits = RateLimiter(config.rate_limits.windows())
+        limits = config.rate_limits
+        # share: auto takes the group's fraction from the first assignment on
+        # (`partitions_owned`); until then (and without a group) the whole account.
+        self._auto_share = limits.fixed_share is None
+        self._limits = RateLimiter(limits.windows(), share=limits.fixed_share or 1.0)
+        self._assigned_before = False
         # No more requests in flight than the HTTP pools have connections: a request queued
         # for a connection would otherwise count its wait against the pool timeout.
         self._connections = asyncio.Semaphore(config.max_connections)
@@ -142,6 +152,30 @@ class GameballSender:
             self._rate_limited.pop(resource, None)
             return waited, result
 
+    def partitions_owned(self, owned: int, total: int) -> None:
+        """After a rebalance: this instance holds `owned` of the group's `total` partitions.
+        With `share: auto` it takes that fraction of the account's limits: less at once, more
+        after the longest window (the partitions' previous owner may have used its part in
+        it). A first assignment of every partition (alone in the group) changes nothing."""
+        if not self._auto_share or total <= 0:
+            return
+        share = owned / total
+        first = not self._assigned_before
+        self._assigned_before = self._assigned_before or owned > 0
+        if first and owned < total:
+            # Joining a group whose members may have used the whole account lately: from
+            # nothing, growing to its part only after the longest window, like any raise.
+            self._limits.set_share(0.0)
+        elif share == self._limits.share and self._limits.pending_share is None:
+            return
+        delay = self._limits.set_share(share)
+        log.info(
+            "rate_limits.share_changed",
+            share=round(share, 4),
+            partitions=f"{owned}/{total}",
+            applies_in_s=round(delay, 1),
+        )
+
     def _no_batch_endpoint(self, resource: Resource, message: str) -> None:
         self._modes[resource].single_for_good(f"no batch endpoint ({message}): single calls")
 
@@ -153,6 +187,7 @@ class GameballSender:
             batches=counters.snapshot(),
             batch_items_failed_by_reason=dict(counters.failed_by_reason),
             mode_changes=sum(s.changes for s in self._modes.values()),
+            share=self._limits.share,
         )
 
     def _held(self, resource: Resource, exc: RateLimitedError) -> RateLimitedError:

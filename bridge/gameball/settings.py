@@ -4,6 +4,7 @@ rate limits, TLS) and the retry table's overrides, which the file keeps under
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Literal
 from urllib.parse import urlsplit
@@ -32,25 +33,45 @@ class RateLimitConfig(Frozen):
     """Gameball's per-account limits (API.md), enforced before sending."""
 
     enabled: bool = True
-    # The fraction of the account's limits this instance may use: 0.5 for two instances.
-    share: float = Field(default=1.0, gt=0, le=1)
+    # The fraction of the account's limits this instance may use. auto: its fraction of the
+    # consumer group's partitions, learnt at every rebalance (bridge/gameball/rate_limits.py);
+    # a number (0.5 for two instances) fixes it.
+    share: Literal["auto"] | float = "auto"
     events: ResourceLimit = ResourceLimit(per_second=100, per_30s=1200)
     orders: ResourceLimit = ResourceLimit(per_second=30, per_30s=360)
     customers: ResourceLimit = ResourceLimit(per_second=30, per_30s=360)
     payments: ResourceLimit = ResourceLimit(per_second=30, per_30s=360)
 
     def windows(self) -> dict[Resource, dict[float, int]]:
-        """Per resource: window length in seconds -> requests allowed in it (after `share`)."""
+        """Per resource: window length in seconds -> requests the whole account may make in
+        it (each instance takes its share of them)."""
         if not self.enabled:
             return {}
         out: dict[Resource, dict[float, int]] = {}
         for resource in Resource:
             limit: ResourceLimit = getattr(self, resource.value)
-            out[resource] = {
-                1.0: max(1, int(limit.per_second * self.share)),
-                30.0: max(1, int(limit.per_30s * self.share)),
-            }
+            out[resource] = {1.0: limit.per_second, 30.0: limit.per_30s}
         return out
+
+    @field_validator("share", mode="before")
+    @classmethod
+    def _share(cls, value: object) -> object:
+        if value == "auto":
+            return value
+        try:
+            share = float(value)  # type: ignore[arg-type]  # checked right below
+        except (TypeError, ValueError):
+            share = math.nan
+        if isinstance(value, bool) or not math.isfinite(share) or not 0 < share <= 1:
+            raise ValueError(
+                f"share must be auto, or a finite number above 0 and at most 1 (got {value!r})"
+            )
+        return share
+
+    @property
+    def fixed_share(self) -> float | None:
+        """The configured share, or None for `auto`."""
+        return None if self.share == "auto" else self.share
 
 
 _HOST = re.compile(r"[\w-]+(?:\.[\w-]+)*\.?|\[[0-9A-Fa-f:.]+\]")

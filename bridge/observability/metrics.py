@@ -174,6 +174,11 @@ def _sender_metrics(sender: SenderStatus) -> Iterator[Metric]:
         waiting.add_metric([resource], count)
     yield waiting
     yield GaugeMetricFamily(
+        f"{PREFIX}_rate_limit_share",
+        "The fraction of the account's Gameball rate limits this instance uses now.",
+        value=sender.share,
+    )
+    yield GaugeMetricFamily(
         f"{PREFIX}_batch_jobs_pending",
         "Batch jobs created and not finished yet.",
         value=sender.batches.get("jobs_pending", 0),

@@ -52,7 +52,7 @@ def test_the_json_start_line_is_a_machine_readable_summary() -> None:
     assert started["mappings"] == [m.name for m in config.mappings]
     assert started["group"] == config.kafka.group_id
     assert started["batch_mode"] == "auto"
-    assert started["rate_limits"] == "on, share 1"
+    assert started["rate_limits"] == "on, share auto"
     assert "config" not in started
     assert not [line for line in lines if line["event"] == "bridge.config"]  # debug only
 

@@ -7,7 +7,12 @@ import time
 
 import pytest
 
-from bridge.gameball.rate_limits import RateLimiter, ResourceLimiter, SlidingWindow
+from bridge.gameball.rate_limits import (
+    WINDOW_MARGIN,
+    RateLimiter,
+    ResourceLimiter,
+    SlidingWindow,
+)
 from bridge.gameball.settings import RateLimitConfig
 from bridge.record import Resource
 
@@ -126,6 +131,55 @@ def test_defaults_follow_gameball_and_share_splits_them() -> None:
     windows = RateLimitConfig().windows()
     assert windows[Resource.EVENTS] == {1.0: 100, 30.0: 1200}
     assert windows[Resource.ORDERS] == {1.0: 30, 30.0: 360}
-    halved = RateLimitConfig(share=0.5).windows()
-    assert halved[Resource.EVENTS] == {1.0: 50, 30.0: 600}
+    assert RateLimitConfig().fixed_share is None  # auto
+    assert RateLimitConfig(share=0.5).fixed_share == 0.5
+    halved = SlidingWindow(1200, 30.0, share=0.5)
+    assert (halved.account_limit, halved.limit) == (1200, 600)
     assert RateLimitConfig(enabled=False).windows() == {}
+
+
+@pytest.mark.parametrize("text", ["auto", 0.25, "0.5", 1])
+def test_a_share_is_auto_or_a_fraction(text: object) -> None:
+    assert RateLimitConfig(share=text).share == (text if text == "auto" else float(text))
+
+
+@pytest.mark.parametrize("text", [0, 1.5, -0.1, "half", True, float("nan")])
+def test_other_shares_are_refused_with_what_is_allowed(text: object) -> None:
+    with pytest.raises(ValueError, match="share must be auto, or a finite number above 0"):
+        RateLimitConfig(share=text)
+
+
+def test_a_smaller_share_applies_at_once_a_larger_one_after_the_longest_window() -> None:
+    async def go() -> list[tuple[float, float | None]]:
+        limiter = RateLimiter({Resource.EVENTS: {0.1: 10, 0.3: 30}})
+        seen = []
+        assert limiter.set_share(0.5) == 0.0
+        seen.append((limiter.share, limiter.pending_share))
+        waits = limiter.set_share(1.0)
+        assert waits == pytest.approx(0.3 + WINDOW_MARGIN.get(0.3, 0.0))
+        seen.append((limiter.share, limiter.pending_share))
+        await asyncio.sleep(waits + 0.05)
+        seen.append((limiter.share, limiter.pending_share))
+        return seen
+
+    assert asyncio.run(go()) == [(0.5, None), (0.5, 1.0), (1.0, None)]
+
+
+def test_a_smaller_share_cancels_a_larger_one_still_waiting() -> None:
+    async def go() -> tuple[float, float | None]:
+        limiter = RateLimiter({Resource.EVENTS: {0.1: 10}})
+        limiter.set_share(0.25)
+        limiter.set_share(0.75)  # waits for the window
+        limiter.set_share(0.5)  # less than what waits, more than now: it waits too
+        limiter.set_share(0.2)  # less than now: at once, and nothing waits any more
+        await asyncio.sleep(0.2)
+        return limiter.share, limiter.pending_share
+
+    assert asyncio.run(go()) == (0.2, None)
+
+
+def test_the_share_scales_what_a_window_lets_through() -> None:
+    # 10 per 0.2 s for the account; a quarter share lets 2 go (10 x 0.25, rounded down).
+    times = admitted_at(ResourceLimiter({0.2: 10}, share=0.25), 3)
+    assert times[1] < 0.05
+    assert times[2] >= 0.2 - 1e-3
