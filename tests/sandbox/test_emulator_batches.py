@@ -342,12 +342,6 @@ def test_an_item_whose_customer_is_in_another_unfinished_job_gets_2001(
     assert [r.body["events"]["write_review"].get("n") for r in emu.received()] == [1, None, 3]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the single-call path (routes.Router._process) never tells admission.admit that "
-    "an unfinished job holds the customer: Batches keeps that (_busy) and only batch items "
-    "are checked against it; needs a hook in routes.py and batches.py, outside admission.py",
-)
 def test_a_single_call_whose_customer_has_an_item_in_an_unfinished_job_gets_2001(
     emu: GameballEmulator, client: httpx.Client
 ) -> None:

@@ -28,7 +28,8 @@ def admit(
     """Accept `body` and return None, or return why Gameball would refuse it.
 
     `overlapping`: the customer is known to be busy elsewhere (a batch item whose customer
-    was in another unfinished job), which is a 2001 like a single call in flight.
+    was in another unfinished job, or a single call whose customer has an item in an
+    unfinished job), which is a 2001 like a single call in flight.
     """
     problem = validate(resource, body)
     if problem is not None:

@@ -274,6 +274,11 @@ class Batches:
             heapq.heappush(self._due, (now + self.delay, job.id))
         return replies.json_reply({"jobId": job.id})
 
+    def holds(self, customer_id: object) -> bool:
+        """Whether an unfinished job has an item of this customer (a single call for it is
+        then a 2001, as an item of a later job is)."""
+        return isinstance(customer_id, str) and customer_id in self._busy
+
     def _claim_customers(self, job: Job) -> None:
         """Note the job's customers, the items whose customer another unfinished job holds
         (2001 at completion), and repeated customers within the job."""

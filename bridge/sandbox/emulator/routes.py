@@ -254,7 +254,8 @@ class Router:
         if not isinstance(body, dict):
             return replies.error(400, 3016, "The payload must be a JSON object")
         recorder = self.recorder
-        problem = admit(recorder, resource, path, version, body)
+        held = self.batches.holds(body.get("customerId"))
+        problem = admit(recorder, resource, path, version, body, overlapping=held)
         if problem is not None:
             return replies.error(problem.status, problem.code, problem.message)
         customer_id: str = body["customerId"]
