@@ -201,6 +201,8 @@ class ResourceBatches:
         try:
             status = await self._until_finished(job_id, len(items), started)
             state = "timed_out" if status is None else status.state.value
+            if status is None:
+                await self._stop(job_id)
             self._settle_job(job_id, items, status)
         except asyncio.CancelledError:
             state = "cancelled"  # shut down while the job ran: neither failed nor timed out
@@ -222,6 +224,17 @@ class ResourceBatches:
                 self._timing.finished(seconds)
             if self._observe_job is not None:
                 self._observe_job(self.resource, state, len(items), seconds)
+
+    async def _stop(self, job_id: int) -> None:
+        """Stop a job given up on, before its items are sent again: left running, it would
+        keep its customers busy (Gameball answers their resends 2001) and could still apply
+        them. Best effort: if the call fails, the resends retry their 2001s until it ends."""
+        try:
+            await self._shaped(lambda: self._client.stop_batch(job_id))
+        except DeliveryError as exc:
+            log.warning(
+                "batch.stop_failed", resource=self.resource.value, job_id=job_id, error=exc.message
+            )
 
     async def _until_finished(self, job_id: int, count: int, started: float) -> JobStatus | None:
         """The job's final status, or None once `job_timeout` has passed without one."""

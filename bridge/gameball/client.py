@@ -178,6 +178,11 @@ class GameballClient:
         except UnreadableStatus as exc:
             raise RetryableDeliveryError(f"unreadable batch status: {exc}") from None
 
+    async def stop_batch(self, job_id: int) -> None:
+        """Ask Gameball to stop a job (``POST batches/{id}/stop``, the spec's call): one given
+        up must not go on holding its customers, or every resend of its items is a 2001."""
+        await self._post(f"batches/{job_id}/stop", b"{}", self._pools[job_id % len(self._pools)])
+
     async def _get_status(self, template: str, job_id: int) -> httpx.Response:
         started = time.perf_counter()
         pool = self._pools[job_id % len(self._pools)]

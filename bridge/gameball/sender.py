@@ -180,6 +180,12 @@ class GameballSender:
         self._modes[resource].single_for_good(f"no batch endpoint ({message}): single calls")
 
     def status(self) -> SenderStatus:
+        # auto's way down is also checked here, not only when an operation comes: once a
+        # backlog is drained and nothing more arrives, the mode (and with it the engine's
+        # in-flight bound) returns to single calls after calm_for all the same. The engine
+        # asks for the status at every turn of its loop.
+        for resource, switch in self._modes.items():
+            switch.waiting(self._waiting[resource])
         counters = self._batch_counters
         return SenderStatus(
             modes={r.value: s.mode.value for r, s in self._modes.items()},

@@ -282,11 +282,6 @@ def test_auto_switches_to_batches_under_a_backlog_and_back_after_it(
     assert emulator.stats()["out_of_order_violations"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a timed-out job is never stopped (batching.ResourceBatches._settle_job): the hung "
-    "job keeps its customers busy, so every resend of its items is refused 2001, for ever",
-)
 def test_a_job_that_never_finishes_is_given_up_after_job_timeout_and_its_items_resent(
     kafka: LocalKafka, emulator: GameballEmulator, topic: str
 ) -> None:
