@@ -220,8 +220,6 @@ class ResourceBatches:
         finally:
             counters.jobs_pending -= 1
             seconds = self._clock() - started
-            if state == JobState.COMPLETED:
-                self._timing.finished(seconds)
             if self._observe_job is not None:
                 self._observe_job(self.resource, state, len(items), seconds)
 
@@ -247,6 +245,7 @@ class ResourceBatches:
                 return None
             await asyncio.sleep(min(delay, remaining))
             self._counters.status_calls += 1
+            asked_after = self._clock() - started
             try:
                 answer = await self._shaped(lambda: self._client.batch_status(job_id, count))
             except PermanentDeliveryError as exc:
@@ -263,6 +262,11 @@ class ResourceBatches:
                 answer = None
             assert answer is None or isinstance(answer, JobStatus)
             if answer is not None and answer.state is not JobState.PENDING:
+                if answer.state is JobState.COMPLETED:
+                    # When the call that found it finished was *sent*: the call's own
+                    # round trip is no part of the job's time (counted in, the estimate
+                    # would grow by it at every job).
+                    self._timing.finished(asked_after)
                 return answer
             delay, interval = interval, min(interval * 1.5, config.max_poll_interval)
 
