@@ -28,7 +28,7 @@ class DryRunSender:
     def status(self) -> SenderStatus:
         return SenderStatus()
 
-    def partitions_owned(self, owned: int, total: int) -> None:
+    def partitions_owned(self, owned: int, total: int | None) -> None:
         return None
 
     async def aclose(self) -> None:

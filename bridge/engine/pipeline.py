@@ -260,11 +260,11 @@ class Pipeline:
         self._sender.partitions_owned(len(self._generation), self._partition_count)
 
     def _assignment_moved(self) -> None:
-        # A smaller share applies at once, with the count known so far; the main loop asks
-        # for the current count and tells the sender again.
+        # A smaller share applies at once, with the count known so far (none yet at a first
+        # assignment: the sender then sends nothing until it is); the main loop asks for the
+        # current count and tells the sender again.
         self._assignment_changed = True
-        if self._partition_count:
-            self._sender.partitions_owned(len(self._generation), self._partition_count)
+        self._sender.partitions_owned(len(self._generation), self._partition_count or None)
 
     # -- commits ------------------------------------------------------------------------------
 

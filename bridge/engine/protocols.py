@@ -51,7 +51,7 @@ class Sender(Protocol):
         """Modes, operations waiting, batch counters."""
         ...
 
-    def partitions_owned(self, owned: int, total: int) -> None:
+    def partitions_owned(self, owned: int, total: int | None) -> None:
         """This instance holds `owned` of the group's `total` partitions (after a rebalance):
         its share of the account's rate limits, when that is `auto`."""
         ...

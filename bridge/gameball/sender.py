@@ -152,23 +152,32 @@ class GameballSender:
             self._rate_limited.pop(resource, None)
             return waited, result
 
-    def partitions_owned(self, owned: int, total: int) -> None:
-        """After a rebalance: this instance holds `owned` of the group's `total` partitions.
-        With `share: auto` it takes that fraction of the account's limits: less at once, more
-        after the longest window (the partitions' previous owner may have used its part in
-        it). A first assignment of every partition (alone in the group) changes nothing."""
-        if not self._auto_share or total <= 0:
+    def partitions_owned(self, owned: int, total: int | None) -> None:
+        """After a rebalance: this instance holds `owned` of the group's `total` partitions
+        (None: not known yet). With `share: auto` it takes that fraction of the account's
+        limits: less at once, more after the longest window (the partitions' previous owner
+        may have used its part in it). At a first assignment: nothing until the count is
+        known (the records fetched with the assignment would otherwise go out at the whole
+        account's rate), then the whole account at once if it holds every partition (alone
+        in the group), else its part after the longest window, like any raise."""
+        if not self._auto_share:
+            return
+        first = not self._assigned_before
+        if total is None or total <= 0:
+            if first:
+                self._limits.set_share(0.0)
             return
         share = owned / total
-        first = not self._assigned_before
         self._assigned_before = self._assigned_before or owned > 0
-        if first and owned < total:
-            # Joining a group whose members may have used the whole account lately: from
-            # nothing, growing to its part only after the longest window, like any raise.
+        if first and owned == total:
+            delay = self._limits.set_share(share, at_once=True)
+        elif first:
             self._limits.set_share(0.0)
+            delay = self._limits.set_share(share)
         elif share == self._limits.share and self._limits.pending_share is None:
             return
-        delay = self._limits.set_share(share)
+        else:
+            delay = self._limits.set_share(share)
         log.info(
             "rate_limits.share_changed",
             share=round(share, 4),

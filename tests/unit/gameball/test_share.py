@@ -23,7 +23,7 @@ def sender(**rate_limits: Any) -> GameballSender:
     return GameballSender(config, transport=httpx.MockTransport(lambda _r: httpx.Response(200)))
 
 
-def shares(steps: list[tuple[int, int]], **rate_limits: Any) -> list[tuple[float, Any]]:
+def shares(steps: list[tuple[int, int | None]], **rate_limits: Any) -> list[tuple[float, Any]]:
     """(share now, what waits) after each (owned, total)."""
 
     async def go() -> list[tuple[float, Any]]:
@@ -39,9 +39,8 @@ def shares(steps: list[tuple[int, int]], **rate_limits: Any) -> list[tuple[float
 
 
 def test_alone_at_the_first_assignment_the_whole_account_at_once() -> None:
-    with capture_logs() as logs:
-        assert shares([(6, 6)]) == [(1.0, None)]
-    assert not [line for line in logs if line["event"] == "rate_limits.share_changed"]
+    # Assigned before the partition count is known: nothing, then all of it at once.
+    assert shares([(6, None), (6, 6)]) == [(0.0, None), (1.0, None)]
 
 
 def test_joining_a_group_starts_from_nothing_and_grows_after_the_window() -> None:
@@ -60,5 +59,5 @@ def test_a_fixed_share_ignores_the_group() -> None:
     assert shares([(2, 6), (6, 6)], share=0.5) == [(0.5, None), (0.5, None)]
 
 
-def test_an_unknown_partition_count_changes_nothing() -> None:
-    assert shares([(0, 0)]) == [(1.0, None)]
+def test_an_unknown_count_later_on_changes_nothing() -> None:
+    assert shares([(6, 6), (3, None)]) == [(1.0, None), (1.0, None)]
