@@ -3,6 +3,11 @@ group) while the paused partitions fetch nothing.
 
 - every partition pauses while `max_in_flight` records (or `max_in_flight_bytes`) are in
   flight, until both are back below half;
+- one partition whose records fill its fair part of the bound (`max_in_flight` / the partitions
+  assigned), until it is back below half of it: librdkafka hands out one partition's fetch
+  at a time, and without this one partition's customers would take the whole bound while the
+  others' wait, which leaves most customers idle (a batch fills only from distinct customers:
+  measured, 650 items a batch instead of 900, and 1,600 records/s instead of 4,500);
 - one partition whose commit is held back (a record retried for long, with later ones done
   and kept for the commit) pauses once it holds `span_per_in_flight` x the in-flight limit
   offsets, until it is back below half: memory and the commit's work stay bounded however
@@ -32,8 +37,9 @@ class Pausing:
         self._span_per_in_flight = span_per_in_flight
         self._paused: set[TopicPartition] = set()
         self._all_paused = False
-        # Partitions paused for their span.
+        # Partitions paused for their span, and for their part of the in-flight bound.
         self._held: set[TopicPartition] = set()
+        self._crowded: set[TopicPartition] = set()
         # Assigned since the last update: resumed (or paused) there explicitly.
         self._fresh: set[TopicPartition] = set()
 
@@ -43,6 +49,7 @@ class Pausing:
     def released(self, tp: TopicPartition) -> None:
         self._paused.discard(tp)
         self._held.discard(tp)
+        self._crowded.discard(tp)
         self._fresh.discard(tp)
 
     async def update(
@@ -53,10 +60,12 @@ class Pausing:
         in_flight: int,
         in_flight_bytes: int,
         span: Callable[[TopicPartition], int],
+        pending: Callable[[TopicPartition], int],
     ) -> None:
         """Pause and resume partitions for the engine's state now. `max_in_flight`: the
         limit now (higher while batching); `span(tp)`: the offsets partition `tp` holds
-        between its commit position and its newest record."""
+        between its commit position and its newest record; `pending(tp)`: its records in
+        flight."""
         limits = self._limits
         span_limit = self._span_per_in_flight * max_in_flight
         if in_flight >= max_in_flight or in_flight_bytes >= limits.max_in_flight_bytes:
@@ -75,7 +84,13 @@ class Pausing:
             for tp in assigned
             if (held := span(tp)) >= span_limit or (tp in self._held and held > span_limit // 2)
         }
-        wanted = set(assigned) if self._all_paused else self._held
+        fair = max(1, max_in_flight // max(1, len(assigned)))
+        self._crowded = {
+            tp
+            for tp in assigned
+            if (count := pending(tp)) >= fair or (tp in self._crowded and count > fair // 2)
+        }
+        wanted = set(assigned) if self._all_paused else self._held | self._crowded
         pause = [tp for tp in wanted if tp not in self._paused]
         resume = [tp for tp in assigned if tp not in wanted and tp in self._paused]
         resume += [tp for tp in self._fresh if tp not in wanted and tp not in self._paused]

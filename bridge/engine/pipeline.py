@@ -157,6 +157,7 @@ class Pipeline:
                     in_flight=self._in_flight,
                     in_flight_bytes=self._in_flight_bytes,
                     span=self._tracker.span,
+                    pending=self._tracker.pending,
                 )
                 room = limit - self._in_flight
                 records = await self._source.poll(min(max(room, 1), MAX_POLL_BATCH), POLL_TIMEOUT)
