@@ -287,6 +287,7 @@ def test_the_configmaps_bridge_yaml_validates_with_the_pods_env_and_secrets(
     assert parsed.gameball.api_key.get_secret_value() == secret["gameball-api-key"]
     assert parsed.gameball.rate_limits.share == "auto"  # no share per replica count
     assert parsed.kafka.properties["client.id"] == POD_NAME
+    assert parsed.kafka.instance_id == POD_NAME  # static membership: the pod's name
 
 
 def test_a_pod_is_killed_only_after_its_drain(tmp_path: Path) -> None:
