@@ -17,10 +17,11 @@ from bridge.errors import BridgeError, KafkaClientError
 from bridge.gameball.client import GameballClient, ProbeResult
 from bridge.gameball.outcomes import ACCESS_CODES, ACCOUNT_DISABLED
 from bridge.gameball.tls import unverified_warning
-from bridge.kafka.admin import describe_topics
+from bridge.kafka.admin import InstanceHolder, describe_topics, instance_holder
 from bridge.kafka.properties import consumer_properties
 from bridge.mapping.mapper import Mapper
 
+_NOT_CHECKED = "not checked: Kafka is unreachable"
 _KEYS_HINT = "check gameball.api_key / gameball.secret_key (GAMEBALL_API_KEY, GAMEBALL_SECRET_KEY)"
 
 
@@ -82,7 +83,7 @@ def check_kafka(config: BridgeConfig, *, timeout: float = 10.0) -> list[StepResu
         problem = f"unreachable: {config.kafka.bootstrap_servers}: {exc}"
         return [
             StepResult("kafka topics", False, problem),
-            StepResult("dead-letter topic", False, "not checked: Kafka is unreachable"),
+            StepResult("dead-letter topic", False, _NOT_CHECKED),
         ]
     dead_letter = described.pop(topic)
     if dead_letter:
@@ -90,6 +91,37 @@ def check_kafka(config: BridgeConfig, *, timeout: float = 10.0) -> list[StepResu
     else:
         dlq = StepResult("dead-letter topic", False, f"{topic} does not exist (create it)")
     return [interpret_topics(described), dlq]
+
+
+def interpret_instance(config: BridgeConfig, holder: InstanceHolder | None) -> StepResult:
+    """The instance id step, from `instance_holder`'s answer. A holder is a warning, not a
+    failure: it is this very instance when it restarts within the session timeout."""
+    name, instance_id = "kafka instance id", config.kafka.instance_id
+    leaves = "leaves" if config.kafka.leave_group_on_shutdown else "keeps its partitions"
+    detail = f"{instance_id}: {leaves} on SIGTERM"
+    if holder is None:
+        return StepResult(name, True, f"{detail}; no member of {config.kafka.group_id} holds it")
+    return StepResult(
+        name,
+        True,
+        f"{detail}; WARNING: held by member {holder.member_id} (client {holder.client_id}, "
+        f"host {holder.host}): a bridge started with it takes its partitions and the holder "
+        "is fenced; expected only when that is this instance, restarting",
+    )
+
+
+def check_instance_id(config: BridgeConfig, *, timeout: float = 10.0) -> StepResult:
+    """Whether a member of the group holds the configured instance id already."""
+    try:
+        holder = instance_holder(
+            consumer_properties(config.kafka),
+            config.kafka.group_id,
+            config.kafka.instance_id,
+            timeout=timeout,
+        )
+    except KafkaClientError as exc:
+        return StepResult("kafka instance id", False, f"{config.kafka.instance_id}: {exc}")
+    return interpret_instance(config, holder)
 
 
 def interpret_probe(result: ProbeResult, base_url: str) -> StepResult:
@@ -138,8 +170,8 @@ async def probe_gameball(config: BridgeConfig, client: GameballClient | None = N
 
 def run_checks(config: BridgeConfig, *, kafka_timeout: float = 10.0) -> list[StepResult]:
     """Every step, in order; the config itself was loaded (and so validated) by the caller."""
-    return [
-        check_mappings(config),
-        *check_kafka(config, timeout=kafka_timeout),
-        asyncio.run(probe_gameball(config)),
-    ]
+    kafka = check_kafka(config, timeout=kafka_timeout)
+    # Only with an id, and only when the cluster answered: unreachable is said once already.
+    if config.kafka.instance_id and kafka[-1].detail != _NOT_CHECKED:
+        kafka.append(check_instance_id(config, timeout=kafka_timeout))
+    return [check_mappings(config), *kafka, asyncio.run(probe_gameball(config))]

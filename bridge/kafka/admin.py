@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -11,6 +12,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from bridge.errors import KafkaClientError
+from bridge.kafka.properties import without_membership
 
 
 def ensure_topics(
@@ -47,7 +49,13 @@ def offset_ranges(
     """Per partition of `topic`, the offsets ``[start, end)`` between the given bounds:
     offsets (the same for every partition) or times (epoch ms, resolved per partition);
     unbounded ends mean the partition's current start and end."""
-    consumer = Consumer({**props, "group.id": "bridge-offset-lookup", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            **without_membership(props),
+            "group.id": "bridge-offset-lookup",
+            "enable.auto.commit": False,
+        }
+    )
     try:
         meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
         if meta is None or meta.error is not None:
@@ -91,7 +99,7 @@ def describe_topics(
     errors: list[KafkaError] = []
     consumer = Consumer(
         {
-            **props,
+            **without_membership(props),
             "group.id": "bridge-check",
             "enable.auto.commit": False,
             "error_cb": errors.append,
@@ -120,6 +128,48 @@ def describe_topics(
         else:
             found[spec] = {spec: existing[spec]} if spec in existing else {}
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceHolder:
+    """The group member that holds an instance id now."""
+
+    member_id: str
+    client_id: str
+    host: str
+
+
+def instance_holder(
+    props: Mapping[str, Any], group: str, instance_id: str, *, timeout: float = 10.0
+) -> InstanceHolder | None:
+    """The member of `group` holding `instance_id` now (None: no member does). Raises
+    `KafkaClientError` when the group cannot be described."""
+    admin = AdminClient(
+        {k: v for k, v in without_membership(props).items() if k not in _CONSUMER_ONLY}
+    )
+    try:
+        [future] = admin.describe_consumer_groups([group], request_timeout=timeout).values()
+        description = future.result(timeout)
+    except KafkaException as exc:
+        raise KafkaClientError(f"cannot describe group {group}: {exc.args[0]}") from exc
+    for member in description.members:
+        if member.group_instance_id == instance_id:
+            return InstanceHolder(member.member_id, member.client_id, member.host)
+    return None
+
+
+# Consumer properties an AdminClient does not take (librdkafka warns about each).
+_CONSUMER_ONLY = {
+    "group.id",
+    "partition.assignment.strategy",
+    "auto.offset.reset",
+    "session.timeout.ms",
+    "max.poll.interval.ms",
+    "enable.partition.eof",
+    "queued.max.messages.kbytes",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+}
 
 
 # What to look at when librdkafka could not connect for one of these reasons.

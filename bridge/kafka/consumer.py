@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import re
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol, cast
 
@@ -20,11 +21,22 @@ from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from bridge.errors import KafkaClientError
 from bridge.kafka.offsets import OffsetCommit, decode_done_above
-from bridge.kafka.properties import consumer_properties
+from bridge.kafka.properties import INSTANCE_ID, consumer_properties, without_membership
 from bridge.kafka.settings import KafkaConfig
 from bridge.record import SourceRecord, TopicPartition
 
 log = structlog.get_logger("bridge.kafka")
+
+# How long a leaving static member waits for its revoke and LeaveGroup (then closes anyway,
+# and its partitions wait out the session timeout).
+LEAVE_TIMEOUT = 10.0
+MAX_DROPPED = 500
+
+
+def leaves_group_on_close(config: KafkaConfig) -> bool:
+    """Whether close() must leave the group explicitly: a dynamic member leaves on close by
+    itself; a static one only when `leave_group_on_shutdown` says so."""
+    return bool(config.instance_id) and config.leave_group_on_shutdown
 
 
 class RebalanceListener(Protocol):
@@ -74,7 +86,11 @@ class KafkaSource:
         ranges: dict[TopicPartition, tuple[int, int]] | None = None,
     ) -> None:
         self._props = consumer_properties(config)
+        if ranges is not None:
+            self._props = without_membership(self._props)
         self._props["error_cb"] = self._on_error
+        self._instance_id = self._props.get(INSTANCE_ID, "")
+        self._leave_on_close = leaves_group_on_close(config)
         self._topics = list(topics)
         self._ranges = ranges
         # Ranges mode: per partition, the last record handed out, and whether the consumer has
@@ -85,6 +101,9 @@ class KafkaSource:
         self._consumer: Any = None
         self._listener: RebalanceListener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Set by the first fatal error (a fenced instance id): from then on this consumer
+        # commits nothing, and the next poll ends the run.
+        self._fatal: KafkaError | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -115,12 +134,41 @@ class KafkaSource:
             raise KafkaClientError(f"cannot start the Kafka consumer: {exc}") from exc
 
     async def close(self) -> None:
-        """Leave the group (revoking, and so committing, what is done) and close."""
+        """Leave the group (revoking, and so committing, what is done) and close.
+
+        A static member (an instance id) does not leave on close (KIP-345): its partitions
+        wait for it until the session times out. With `leave_group_on_shutdown` it leaves
+        first, by unsubscribing; the revoke, and its commit, then happen there, and close()
+        has nothing left to revoke."""
         if self._consumer is not None:
             if self._ranges is not None:  # assigned by hand: no rebalance to commit in
                 await self._run(self._on_revoke, self._consumer, self._consumer.assignment())
+            elif self._leave_on_close and self._fatal is None:
+                await self._run(self._leave_group)
             await self._run(self._consumer.close)
         self._thread.shutdown(wait=True)
+
+    def _leave_group(self) -> None:
+        # unsubscribe() only queues the revoke: it is served by consume(), and LeaveGroup goes
+        # out once it is done. close() must not come first, for a closing static member skips
+        # LeaveGroup; the member id, cleared as the member leaves, says when it has gone.
+        try:
+            self._consumer.unsubscribe()
+        except KafkaException as exc:
+            log.warning("kafka.leave_group_failed", error=str(exc.args[0]))
+            return
+        deadline = time.monotonic() + LEAVE_TIMEOUT
+        while self._consumer.memberid() and time.monotonic() < deadline:
+            # Records fetched meanwhile are dropped: never handed out, they stay uncommitted
+            # for the next owner.
+            for msg in self._consumer.consume(num_messages=MAX_DROPPED, timeout=0.1):
+                err = msg.error()
+                if err is not None and self._is_fatal(err):
+                    return
+        if self._consumer.memberid():
+            log.warning("kafka.leave_group_failed", error="no answer", timeout=LEAVE_TIMEOUT)
+        else:
+            log.info("kafka.left_group", instance_id=self._instance_id)
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
@@ -147,10 +195,12 @@ class KafkaSource:
                     if record.offset == end - 1:
                         self._read_through.add(tp)
                 records.append(record)
-            elif err.fatal():
-                raise KafkaClientError(f"fatal Kafka consumer error: {err.str()}")
+            elif self._is_fatal(err):
+                break
             else:
                 log.warning("kafka.consume_error", error=err.str(), code=err.name())
+        if self._fatal is not None:
+            raise KafkaClientError(self._fatal_message())
         if self._ranges is not None and len(self._read_through) < len(self._ranges):
             self._note_positions_past_the_end()
         return records
@@ -191,6 +241,10 @@ class KafkaSource:
         self, offsets: dict[TopicPartition, OffsetCommit]
     ) -> dict[TopicPartition, OffsetCommit]:
         if not offsets:
+            return {}
+        if self._fatal is not None:
+            # Fenced: another member owns these partitions now; librdkafka refuses the commit
+            # too, but it must not even be tried.
             return {}
         # A commit for a partition that has moved to another member would overwrite the new
         # owner's position; the plan may predate the rebalance, so check ownership here.
@@ -306,6 +360,10 @@ class KafkaSource:
         # Revoked (an orderly rebalance, or our own close): the partitions are still ours for
         # the length of this callback, so what is done is committed now, or the next owner
         # would deliver it again.
+        if self._fatal is not None:
+            # A fenced member's close revokes what another member holds already: lost.
+            self._on_lost(_consumer, partitions)
+            return
         assert self._listener is not None
         tps = [(tp.topic, tp.partition) for tp in partitions]
         offsets = self._call_listener(self._listener.partitions_revoked(tps))
@@ -320,5 +378,43 @@ class KafkaSource:
         self._call_listener(self._listener.partitions_lost(tps))
 
     def _on_error(self, err: KafkaError) -> None:
-        # librdkafka reports transient trouble (broker down, DNS) here and retries by itself.
-        log.warning("kafka.client_error", error=err.str(), code=err.name(), fatal=err.fatal())
+        # librdkafka reports transient trouble (broker down, DNS) here and retries by itself;
+        # a fatal error (runs inside consume(), like the callbacks) ends the run at this poll.
+        if self._is_fatal(err):
+            return
+        log.warning("kafka.client_error", error=err.str(), code=err.name(), fatal=False)
+
+    def _is_fatal(self, err: KafkaError) -> bool:
+        """Whether `err` is fatal; the first one is remembered and logged. consume() hands
+        a fatal error out as a message error coded _FATAL (its flag unset) whose text names
+        the cause; the error callback would have the cause's code and the flag."""
+        if not (err.fatal() or err.code() == KafkaError._FATAL):
+            return False
+        if self._fatal is None:
+            self._fatal = err
+            if self._fenced():
+                log.error(
+                    "kafka.instance_fenced",
+                    instance_id=self._instance_id,
+                    error=err.str(),
+                    hint="another process runs with this kafka.instance_id: give each its own",
+                )
+            else:
+                log.error("kafka.fatal_error", error=err.str(), code=err.name())
+        return True
+
+    def _fenced(self) -> bool:
+        # A static member's only fatal error in librdkafka's consumer (KIP-345).
+        return self._fatal is not None and (
+            self._fatal.code() == KafkaError.FENCED_INSTANCE_ID
+            or "fenced" in self._fatal.str().lower()
+        )
+
+    def _fatal_message(self) -> str:
+        assert self._fatal is not None
+        if self._fenced():
+            return (
+                f"kafka.instance_id {self._instance_id!r} was taken over by another consumer"
+                " of the group (each instance needs its own id); this one stopped"
+            )
+        return f"fatal Kafka consumer error: {self._fatal.str()}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -14,6 +15,8 @@ log = structlog.get_logger("bridge.kafka")
 # The producer's cap on one dead letter (librdkafka's message.max.bytes) unless
 # dead_letter.properties sets its own.
 DEAD_LETTER_MAX_BYTES = 64 * 1024 * 1024
+
+INSTANCE_ID = "group.instance.id"
 
 # librdkafka's syslog levels -> ours.
 _LEVELS = {
@@ -78,7 +81,16 @@ def consumer_properties(kafka: KafkaConfig) -> dict[str, Any]:
             "enable.auto.offset.store": False,
         }
     )
+    if kafka.instance_id:
+        props[INSTANCE_ID] = kafka.instance_id
     return props
+
+
+def without_membership(props: Mapping[str, Any]) -> dict[str, Any]:
+    """`props` for a client that reads without joining the group (`bridge check`, offset
+    look-ups, replays): carrying the live instance id, one that commits would be fenced as,
+    or fence, the running bridge holding it."""
+    return {k: v for k, v in props.items() if k != INSTANCE_ID}
 
 
 def producer_properties(kafka: KafkaConfig, dead_letter: DeadLetterConfig) -> dict[str, Any]:

@@ -4,6 +4,7 @@ them into librdkafka's dictionaries; `bridge.kafka.security` holds the TLS and S
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
@@ -18,6 +19,8 @@ from bridge.settings import (
     mask_properties,
 )
 
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9._-]+")
+
 
 class KafkaConfig(Frozen):
     bootstrap_servers: str = Field(min_length=1)
@@ -27,10 +30,34 @@ class KafkaConfig(Frozen):
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     session_timeout_ms: int = Field(default=45_000, ge=1_000)
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
+    # librdkafka's group.instance.id (static membership, KIP-345); empty: a dynamic member.
+    # Unique within the group and stable across restarts (on Kubernetes the pod's name, or a
+    # StatefulSet's ordinal): a restart within session_timeout_ms takes its partitions back
+    # without a rebalance.
+    instance_id: str = ""
+    # With an instance id, whether a clean stop (SIGTERM) still leaves the group at once.
+    # Static members do not leave on close, so their partitions wait session_timeout_ms for
+    # them to come back: right when the same id returns (a StatefulSet), a stall for nothing
+    # when it never does (a Deployment's pods are new names at each rollout).
+    leave_group_on_shutdown: bool = True
     # TLS and SASL (bridge/kafka/security.py), for every Kafka client the bridge makes.
     security: KafkaSecurity = KafkaSecurity()
     # Any other librdkafka property (client.id, ssl.cipher.suites, ...).
     properties: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("instance_id")
+    @classmethod
+    def _legal_instance_id(cls, value: str) -> str:
+        # The broker's own rule (JoinGroupRequest.validateGroupInstanceId); checked here so
+        # that a bad id stops the start with the key's name, not a fatal error at the join.
+        if value and (
+            value in (".", "..") or len(value) > 249 or not _INSTANCE_ID.fullmatch(value)
+        ):
+            raise ValueError(
+                f"{value!r} is not a valid instance id: at most 249 of a-z A-Z 0-9 . _ -"
+                " (a pod's name is)"
+            )
+        return value
 
     @field_validator("properties")
     @classmethod
@@ -43,6 +70,10 @@ class KafkaConfig(Frozen):
         clash = sorted(managed & props.keys())
         if clash:
             raise ValueError(f"{', '.join(clash)} is managed by the bridge and cannot be set")
+        # Set here, the id would reach every client, replays and `bridge check` included, and
+        # the shutdown would not know the member is static; one setting owns it.
+        if "group.instance.id" in props:
+            raise ValueError("group.instance.id is managed by the bridge: set kafka.instance_id")
         return props
 
     @model_validator(mode="after")
