@@ -182,6 +182,10 @@ class RateLimiter:
 
 
 def _shared(account_limit: int, share: float) -> int:
-    """This instance's part of a limit: at least 1, so that an instance with a tiny share
+    """This instance's part of a limit: nothing for no share (a member that joined sends
+    nothing until its part is safe to take: the others may fill the account meanwhile, and
+    one request more is a 429); otherwise at least 1, so that an instance with a tiny share
     (one partition of hundreds) still moves."""
+    if share <= 0:
+        return 0
     return max(1, int(account_limit * share))

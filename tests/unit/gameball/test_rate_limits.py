@@ -183,3 +183,22 @@ def test_the_share_scales_what_a_window_lets_through() -> None:
     times = admitted_at(ResourceLimiter({0.2: 10}, share=0.25), 3)
     assert times[1] < 0.05
     assert times[2] >= 0.2 - 1e-3
+
+
+def test_no_share_lets_nothing_through_until_a_share_comes() -> None:
+    async def go() -> tuple[bool, float]:
+        limiter = ResourceLimiter({1.0: 100}, share=0.0)
+
+        async def one() -> float:
+            async with limiter.slot() as waited:
+                return waited
+
+        task = asyncio.create_task(one())
+        await asyncio.sleep(0.1)
+        blocked = not task.done()
+        limiter.share(0.5)
+        return blocked, await asyncio.wait_for(task, 1)
+
+    blocked, waited = asyncio.run(go())
+    assert blocked
+    assert waited >= 0.1 - 1e-3
