@@ -9,9 +9,10 @@ import httpx
 import orjson
 import pytest
 
-from bridge.check import StepResult, interpret_topics, probe_gameball
+from bridge.check import StepResult, interpret_instance, interpret_topics, probe_gameball
 from bridge.config import BridgeConfig, parse_config
 from bridge.gameball.client import GameballClient
+from bridge.kafka.admin import InstanceHolder
 
 API_KEY, SECRET_KEY = "unit-api-key-123", "unit-secret-key-456"
 BASE_URL = "http://gameball.test"
@@ -124,3 +125,52 @@ def test_topic_report() -> None:
         "kafka topics: FAILED: gone does not exist, no topic matches ^x.*; "
         "found app: 3 partition(s)"
     )
+
+
+def _with_instance(**keys: object) -> BridgeConfig:
+    return config().model_copy(
+        update={"kafka": config().kafka.model_copy(update={"instance_id": "web-0", **keys})}
+    )
+
+
+def test_instance_id_free() -> None:
+    step = interpret_instance(_with_instance(), None)
+    assert step.line() == (
+        "kafka instance id: ok (web-0: leaves on SIGTERM; no member of gameball-bridge holds it)"
+    )
+
+
+def test_instance_id_held_is_a_warning() -> None:
+    holder = InstanceHolder(member_id="web-0-1f2e", client_id="web-0", host="/10.0.0.7")
+    step = interpret_instance(_with_instance(leave_group_on_shutdown=False), holder)
+    assert step.ok
+    assert step.detail.startswith("web-0: keeps its partitions on SIGTERM; WARNING: held by ")
+    assert "member web-0-1f2e (client web-0, host /10.0.0.7)" in step.detail
+
+
+def test_no_instance_step_without_an_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bridge.check as check
+
+    unreachable = [
+        StepResult("kafka topics", False, "unreachable"),
+        StepResult("dead-letter topic", False, "not checked: Kafka is unreachable"),
+    ]
+    monkeypatch.setattr(check, "check_kafka", lambda *_a, **_k: list(unreachable))
+    monkeypatch.setattr(check, "check_instance_id", lambda *_a, **_k: StepResult("id", True))
+    monkeypatch.setattr(check, "probe_gameball", _probe_ok)
+    assert [s.name for s in check.run_checks(config())] == [
+        "mappings",
+        "kafka topics",
+        "dead-letter topic",
+        "gameball",
+    ]
+    # With an id but Kafka unreachable: said once, by the topics step.
+    assert len(check.run_checks(_with_instance())) == 4
+    monkeypatch.setattr(
+        check, "check_kafka", lambda *_a, **_k: [StepResult("kafka topics", True)] * 2
+    )
+    assert [s.name for s in check.run_checks(_with_instance())][3] == "id"
+
+
+async def _probe_ok(_config: BridgeConfig) -> StepResult:
+    return StepResult("gameball", True)
