@@ -77,3 +77,18 @@ def test_missing_topics(
     ) in lines
     assert f"dead-letter topic: FAILED: {topic}-no-dlq does not exist (create it)" in lines
     assert lines[-1].startswith("gameball: ok")
+
+
+def test_instance_id_nobody_holds(
+    kafka: LocalKafka, emulator: GameballEmulator, topic: str, tmp_path: Path
+) -> None:
+    config = config_data(kafka, emulator, topic)
+    config["kafka"]["instance_id"] = "web-0"
+    code, lines = run_check(config, tmp_path)
+    # After the Kafka steps, before Gameball; tests/integration/test_static_membership.py
+    # checks the id while a bridge holds it.
+    assert lines[4] == (
+        f"kafka instance id: ok (web-0: leaves on SIGTERM; no member of {topic}-group holds it)"
+    )
+    assert lines[-1].startswith("gameball: ok")
+    assert code == 0
