@@ -76,9 +76,9 @@ def log_start(config: BridgeConfig, *, dry_run: bool = False) -> None:
     """The start-up lines: a summary a person can read at a glance, the whole resolved config
     (secrets masked, defaults left out) at debug, and any insecure transport's warning."""
     log.info("bridge.started", version=__version__, dry_run=dry_run, **config.summary())
-    log.debug("bridge.config", config=config.redacted(defaults=False))
     # At every start, not once: whoever reads these logs later may not know it was forced.
     log_insecure_transport(config.gameball.base_url, config.gameball.tls)
+    log.debug("bridge.config", config=config.redacted(defaults=False))
 
 
 async def run(

@@ -90,6 +90,7 @@ class BridgeConfig(Frozen):
         limits = self.gameball.rate_limits
         return {
             "group": self.kafka.group_id,
+            "instance_id": self.kafka.instance_id or None,
             "topics": list(self.subscribed_topics()),
             "mappings": [mapping.name for mapping in self.mappings],
             "gameball": f"{self.gameball.base_url} ({self.gameball.api_version})",
