@@ -67,7 +67,7 @@ def test_kill_one_scale_out_and_in_loses_nothing(
     print(f"\nkill + scale out + scale in over {total} records: {duplicates} duplicates")
     # The SIGKILL repeats what the killed member had sent after its last commit: at most its
     # in-flight records. A clean leave commits first, but the coordinator may refuse a
-    # revoke's commit while the group rebalances again (ILLEGAL_GENERATION, seen in 2 runs of
-    # 12 here): the next owner then repeats, at most, what the leaving member had in flight.
+    # revoke's commit while the group rebalances again (ILLEGAL_GENERATION, seen in this
+    # session's runs): the next owner then repeats at most what the leaving member had in flight.
     assert duplicates <= 2 * MAX_IN_FLIGHT
     assert emulator.stats()["overlap_violations"] == 0
