@@ -96,8 +96,9 @@ class _Open:
 
 
 class JobTiming:
-    """How long jobs take to finish, so the first status call lands when the job is likely
-    done rather than at a fixed guess (each call counts against the 'others' limit)."""
+    """How long after its creation a status call finds a job finished (learnt from the calls
+    that did), so that the first call lands when the job is likely done rather than at a
+    fixed guess: each call counts against the 'others' limit."""
 
     def __init__(self, first_poll: float) -> None:
         self._estimate = first_poll
