@@ -10,6 +10,7 @@ import structlog
 from bridge import __version__
 from bridge.backoff import Backoff
 from bridge.config import BridgeConfig
+from bridge.decoding.registry import SchemaRegistry
 from bridge.engine.dry_run import DryRunDeadLetters, DryRunSender
 from bridge.engine.pipeline import Pipeline
 from bridge.gameball.client import RequestObserver
@@ -40,7 +41,11 @@ def build(
     `source` defaults to the configured topics; replays pass their own, with `restore` (see
     `bridge.replay`). A dry run consumes under its own group (``<group_id>-dry-run``) and
     posts, dead-letters and commits nothing."""
-    mapper = Mapper(config.mappings, max_record_bytes=config.dead_letter.max_record_bytes)
+    mapper = Mapper(
+        config.mappings,
+        max_record_bytes=config.dead_letter.max_record_bytes,
+        registry=SchemaRegistry.optional(config.schema_registry),
+    )
     delivery, stats_interval = config.delivery, config.logging.stats_interval
     if dry_run:
         kafka = config.kafka.model_copy(update={"group_id": config.kafka.group_id + DRY_RUN_SUFFIX})

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bridge.config import BridgeConfig
+from bridge.decoding.registry import SchemaRegistry
 from bridge.errors import BridgeError, KafkaClientError
 from bridge.gameball.client import GameballClient, ProbeResult
 from bridge.gameball.outcomes import ACCESS_CODES, ACCOUNT_DISABLED
@@ -41,7 +42,11 @@ class StepResult:
 def check_mappings(config: BridgeConfig) -> StepResult:
     """Compile every mapping and load every plugin, as `bridge run` does at start-up."""
     try:
-        Mapper(config.mappings, max_record_bytes=config.dead_letter.max_record_bytes)
+        Mapper(
+            config.mappings,
+            max_record_bytes=config.dead_letter.max_record_bytes,
+            registry=SchemaRegistry.optional(config.schema_registry),
+        )
     except (BridgeError, ValueError) as exc:
         return StepResult("mappings", False, str(exc))
     return StepResult("mappings", True, f"{len(config.mappings)} mapping(s) compiled")

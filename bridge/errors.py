@@ -3,6 +3,7 @@
     BridgeError
     ├── ConfigError                 bad configuration: the process stops at start-up
     ├── MappingError                a record cannot become Gameball operations (dead-letter it)
+    ├── SchemaPending               a record's schema must be fetched first (hold the record)
     ├── DeliveryError               posting an operation to Gameball failed
     │   ├── RetryableDeliveryError  transient: timeouts, connection errors, 5xx, code 2001;
     │   │   │                       with `max_attempts`, dead-lettered after that many (4000)
@@ -21,6 +22,8 @@ else catches them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class BridgeError(Exception):
     """Base of every error the bridge raises on purpose."""
@@ -38,10 +41,26 @@ class MappingError(BridgeError):
     dead-letter headers and the logs; the message says where and what.
     """
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, *, schema_id: int | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
+        # The writer's schema id, when the record names one (decode_failed of Avro, ...).
+        self.schema_id = schema_id
+
+
+class SchemaPending(BridgeError):
+    """A record's schema is not known yet: the registry must be asked first.
+
+    Not a failure of the record. The engine holds the record (and those after it in its
+    partition), runs `prepare` off the event loop until it stops raising (a registry outage
+    raises; anything else ends it), then maps the record again.
+    """
+
+    def __init__(self, what: str, prepare: Callable[[], None]) -> None:
+        super().__init__(what)
+        self.what = what
+        self.prepare = prepare
 
 
 class DeliveryError(BridgeError):

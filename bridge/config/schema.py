@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from bridge.decoding.settings import REGISTRY_FORMATS, RegistryConfig
 from bridge.engine.settings import DeliveryConfig
 from bridge.gameball.settings import GameballConfig
 from bridge.kafka.security import check_no_clash
@@ -27,6 +28,9 @@ class BridgeConfig(Frozen):
     delivery: DeliveryConfig = DeliveryConfig()
     logging: LoggingConfig = LoggingConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
+    # Where the writers' schemas are, for mappings whose format is avro, protobuf or
+    # json_schema (bridge.decoding).
+    schema_registry: RegistryConfig | None = None
     mappings: tuple[MappingConfig, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -36,6 +40,13 @@ class BridgeConfig(Frozen):
             if mapping.name in seen:
                 raise ValueError(f"two mappings are named {mapping.name!r}")
             seen.add(mapping.name)
+            formats = {mapping.format, mapping.key_format} & REGISTRY_FORMATS
+            if formats and self.schema_registry is None:
+                raise ValueError(
+                    f"mapping {mapping.name!r} reads {' and '.join(sorted(formats))} records, "
+                    "which name their schema in a registry: add a schema_registry section "
+                    "(url: ...)"
+                )
         self._dead_letter_not_subscribed()
         if "security" in self.kafka.model_fields_set:
             props = self.dead_letter.properties
@@ -97,13 +108,19 @@ class BridgeConfig(Frozen):
             "dead_letter_topic": self.dead_letter.topic,
             "rate_limits": f"on, share {_share(limits.share)}" if limits.enabled else "off",
             "batch_mode": self.delivery.batch.mode,
+            "schema_registry": (
+                self.schema_registry.urls[0] if self.schema_registry is not None else None
+            ),
             "observability_port": self.observability.port,
         }
 
     def secret_values(self) -> list[str]:
         """Every secret the config holds, in clear: the log masker's list (whatever else goes
         wrong, none of these reaches a log line)."""
-        return self.gameball.secrets() + self.kafka.secrets() + self.dead_letter.secrets()
+        registry = self.schema_registry.secrets() if self.schema_registry is not None else []
+        return (
+            self.gameball.secrets() + self.kafka.secrets() + self.dead_letter.secrets() + registry
+        )
 
 
 def _share(share: float | str) -> str:

@@ -58,7 +58,8 @@ class Delivery:
         """Return once the job is done (delivered or dead-lettered). Raises `Abandoned`."""
         if job.mapping_error is not None:
             error = job.mapping_error
-            await self.dead_letter(job, DeadLetterReason(kind=error.kind, message=error.message))
+            reason = DeadLetterReason(error.kind, error.message, schema_id=error.schema_id)
+            await self.dead_letter(job, reason)
             return
         for operation in job.operations:
             failure, attempts = await self._send(job, operation)

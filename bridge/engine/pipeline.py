@@ -2,7 +2,8 @@
 around it.
 
     Source.poll ──> Mapper.map ──> Lanes (per customer) ──> Delivery ──> Sender ──> Gameball
-        ^   ^                                                  └──> DeadLetters
+        ^   ^          └──> SchemaHolds: a partition waits while the registry is asked
+        │   │                                                  └──> DeadLetters
         │   └── Pausing: backpressure (in-flight bounds, held commits)
         └────── Committer: OffsetTracker's contiguous done prefix, every commit_interval
 
@@ -18,14 +19,16 @@ from collections.abc import Callable, Hashable
 
 import structlog
 
+from bridge.backoff import Backoff
 from bridge.engine.committing import Committer
 from bridge.engine.delivery import Delivery
+from bridge.engine.holding import SchemaHolds
 from bridge.engine.jobs import Abandoned, Job
 from bridge.engine.lanes import Lanes
 from bridge.engine.pausing import Pausing
 from bridge.engine.protocols import DeadLetters, Sender, Source
 from bridge.engine.settings import DeliveryConfig
-from bridge.errors import MappingError
+from bridge.errors import MappingError, SchemaPending
 from bridge.kafka.dead_letter import DeadLetterReason
 from bridge.kafka.offsets import OffsetCommit, OffsetTracker
 from bridge.mapping.mapper import Mapper
@@ -60,9 +63,11 @@ class Pipeline:
         stats_interval: float = 30.0,
         restore: Callable[[SourceRecord], SourceRecord] | None = None,
         commit_offsets: bool = True,
+        schema_backoff: Backoff | None = None,
     ) -> None:
         """`restore`, for replays, turns a fetched record into the one to map (see
-        `bridge.replay`). `commit_offsets=False` (dry runs) commits nothing at all."""
+        `bridge.replay`). `commit_offsets=False` (dry runs) commits nothing at all.
+        `schema_backoff`: the waits between asking an unavailable schema registry again."""
         self._restore = restore
         self._config = config
         self._stats_interval = stats_interval
@@ -99,6 +104,13 @@ class Pipeline:
         # looked up again after each rebalance (`_share_rate_limits`).
         self._partition_count = 0
         self._assignment_changed = False
+        # Records waiting for their schema from the registry (bridge.engine.holding).
+        self._holds = SchemaHolds(
+            schema_backoff or Backoff(0.5, 30.0),
+            resume=self._resume,
+            count=self._count_held,
+            is_current=lambda tp, generation: self._generation.get(tp) == generation,
+        )
 
     @property
     def in_flight(self) -> int:
@@ -130,6 +142,7 @@ class Pipeline:
             in_flight_bytes=self._in_flight_bytes,
             lanes=len(self._lanes),
             sender=self._sender.status(),
+            held_for_schema=len(self._holds),
         )
 
     # -- main loop ----------------------------------------------------------------------------
@@ -188,6 +201,20 @@ class Pipeline:
             # Done by the partition's previous owner after its last commit (see offsets.py).
             self.counters.done_before += 1
             return
+        if tp in self._holds:  # its partition waits for a schema: it waits behind, in order
+            self._holds.hold(tp, record, generation)
+            return
+        try:
+            self._resume(record, generation)
+        except SchemaPending as pending:
+            self._holds.hold(tp, record, generation, pending)
+
+    def _resume(self, record: SourceRecord, generation: int) -> None:
+        self._submit(self._job(record, generation))
+
+    def _job(self, record: SourceRecord, generation: int) -> Job:
+        """The record mapped (or failed to map). Raises SchemaPending: the registry must be
+        asked for the record's schema first."""
         operations: list[Operation] = []
         mapping_error: MappingError | None = None
         fetched: SourceRecord | None = None
@@ -197,19 +224,29 @@ class Pipeline:
                 # hand, say) must cost that record, not end the replay at it every time.
                 fetched, record = record, self._restore(record)
             operations = self._mapper.map(record)
+        except SchemaPending:
+            raise
         except MappingError as exc:
             mapping_error = exc
         except Exception as exc:  # a bug in a mapping must cost one record, not the bridge
             log.exception("mapping.unexpected_error", topic=record.topic, offset=record.offset)
             mapping_error = MappingError("internal_error", f"{type(exc).__name__}: {exc}")
-        job = Job(record, operations, mapping_error, generation, fetched)
-        if not operations and mapping_error is None:
+        return Job(record, operations, mapping_error, generation, fetched)
+
+    def _submit(self, job: Job) -> None:
+        if not job.operations and job.mapping_error is None:
             self.counters.skipped += 1
-            self._tracker.completed(tp, job.offset)
+            self._tracker.completed(job.tp, job.offset)
             return
         self._in_flight += 1
-        self._in_flight_bytes += (fetched or record).size
+        self._in_flight_bytes += (job.fetched or job.record).size
         self._lanes.submit(self._lane_key(job), job)
+
+    def _count_held(self, record: SourceRecord, change: int) -> None:
+        self._in_flight += change
+        self._in_flight_bytes += change * record.size
+        if change < 0:
+            self._progress.set()
 
     def _lane_key(self, job: Job) -> Hashable:
         if self._by_customer and job.operations:
@@ -327,6 +364,7 @@ class Pipeline:
             self._generation.pop(tp, None)
             self._tracker.forget(tp)
             self._pausing.released(tp)
+            self._holds.drop(tp)
         self._assignment_moved()
 
     # -- shutdown -----------------------------------------------------------------------------
@@ -346,6 +384,7 @@ class Pipeline:
             )
             waiter.cancel()
             forcer.cancel()
+        self._holds.drop_all()  # not done: their partitions' next owner reads them again
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)

@@ -29,6 +29,7 @@ class DeadLetterReason:
     attempts: int = 0
     http_status: int | None = None
     gameball_code: int | None = None
+    schema_id: int | None = None
 
     def headers(self, record: SourceRecord, failed_at: datetime) -> list[tuple[str, bytes]]:
         fields: dict[str, object | None] = {
@@ -37,6 +38,7 @@ class DeadLetterReason:
             "error.http_status": self.http_status,
             "error.gameball_code": self.gameball_code,
             "error.attempts": self.attempts,
+            "error.schema_id": self.schema_id,
             "source.topic": record.topic,
             "source.partition": record.partition,
             "source.offset": record.offset,

@@ -7,16 +7,20 @@ from typing import Any
 
 from bridge.record import SourceRecord
 
+_TEXT: Any = object()
+
 
 class RecordContext:
     """A read-only view of a `SourceRecord`; keys and headers are decoded on first use."""
 
     __slots__ = ("_headers", "_key", "record")
 
-    def __init__(self, record: SourceRecord) -> None:
+    def __init__(self, record: SourceRecord, key: Any = _TEXT) -> None:
+        """`key`: the key as its mapping's `key_format` decoded it; left out, the key is read
+        as text when asked for."""
         self.record = record
         self._headers: dict[str, str] | None = None
-        self._key: Any = self
+        self._key: Any = self if key is _TEXT else key
 
     @property
     def topic(self) -> str:
@@ -35,12 +39,12 @@ class RecordContext:
         return self.record.timestamp_ms
 
     @property
-    def key(self) -> str | None:
-        """The key as UTF-8 text (undecodable bytes replaced), or None."""
+    def key(self) -> Any:
+        """The key as UTF-8 text (undecodable bytes replaced), or None; or the decoded key."""
         if self._key is self:
             raw = self.record.key
             self._key = None if raw is None else raw.decode("utf-8", "replace")
-        return self._key  # type: ignore[no-any-return]
+        return self._key
 
     @property
     def headers(self) -> dict[str, str]:

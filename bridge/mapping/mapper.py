@@ -1,12 +1,14 @@
-"""The mapper: route a record to its mapping by topic, decode it, run the mapping's rules."""
+"""The mapper: route a record to its mapping by topic, decode it (with the mapping's formats,
+`bridge.decoding`), run the mapping's rules."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import orjson
 import structlog
 
+from bridge.decoding.formats import Decoder, decoder_for
+from bridge.decoding.registry import SchemaRegistry
 from bridge.errors import MappingError
 from bridge.mapping.context import RecordContext
 from bridge.mapping.rules import CompiledMapping
@@ -22,12 +24,37 @@ class Mapper:
     The first mapping (in config order) whose topics match the record's topic applies; the
     choice is cached per topic, since a consumer sees few distinct topics. An empty list means
     no rule matched and the mapping skips such records on purpose.
+
+    A record whose schema the registry has to be asked for raises `SchemaPending` (not a
+    MappingError: the record is fine, the engine holds it and asks). `registry` is needed
+    when a mapping's format is a registry one.
     """
 
     def __init__(
-        self, mappings: Sequence[MappingConfig], *, max_record_bytes: int, log_skips: bool = True
+        self,
+        mappings: Sequence[MappingConfig],
+        *,
+        max_record_bytes: int,
+        log_skips: bool = True,
+        registry: SchemaRegistry | None = None,
     ) -> None:
         self._mappings = [CompiledMapping(m) for m in mappings]
+        # One decoder per format and field, shared by the mappings that use it (a decoder
+        # holds its parsed schemas).
+        decoders: dict[tuple[str, str], Decoder] = {}
+
+        def decoder(fmt: str, field: str) -> Decoder:
+            if (fmt, field) not in decoders:
+                decoders[fmt, field] = decoder_for(fmt, registry, field)  # type: ignore[arg-type]
+            return decoders[fmt, field]
+
+        self._decoders = {
+            m.name: (
+                decoder(m.format, "value"),
+                None if m.key_format == "string" else decoder(m.key_format, "key"),
+            )
+            for m in mappings
+        }
         self._by_topic: dict[str, CompiledMapping | None] = {}
         self._max_record_bytes = max_record_bytes
         self._log_skips = log_skips
@@ -56,14 +83,21 @@ class Mapper:
                 f"the value is {len(value)} bytes, over dead_letter.max_record_bytes "
                 f"({self._max_record_bytes})",
             )
-        try:
-            doc = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            raise MappingError("invalid_json", f"the value is not valid JSON: {exc}") from None
+        value_decoder, key_decoder = self._decoders[mapping.name]
+        doc = value_decoder.decode(value, record.topic, record.headers)
         if not isinstance(doc, dict):
-            raise MappingError("wrong_type", "the value is JSON but not an object")
+            kind = "JSON" if value_decoder.format == "json" else value_decoder.format
+            raise MappingError("wrong_type", f"the value is {kind} but not an object")
+        if key_decoder is None:
+            ctx = RecordContext(record)
+        else:
+            key = record.key
+            ctx = RecordContext(
+                record,
+                None if key is None else key_decoder.decode(key, record.topic, record.headers),
+            )
         try:
-            operations = mapping.apply(doc, RecordContext(record))
+            operations = mapping.apply(doc, ctx)
         except MappingError as exc:
             raise MappingError(exc.kind, f"{mapping.error_prefix}{exc.message}") from None
         if not operations and self._log_skips:

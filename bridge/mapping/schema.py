@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from bridge.decoding.settings import Format, KeyFormat
 from bridge.mapping.output_spec import parse_output
 from bridge.mapping.plugins import load_plugin
 from bridge.mapping.value_spec import KafkaField, ObjectSpec, Strict, ValueSpec
@@ -201,6 +202,11 @@ class Rule(Strict):
 class MappingConfig(Strict):
     name: str = Field(min_length=1)
     topics: tuple[TopicSpec, ...] = Field(min_length=1)
+    # What the records' values are: json, or avro | protobuf | json_schema with a schema
+    # registry id in their framing (needs the config's `schema_registry`). bridge.decoding.
+    format: Format = "json"
+    # What their keys are, for {kafka: key} and {kafka: key.<path>}: text unless given.
+    key_format: KeyFormat = "string"
     # first: the first matching rule wins. all: every matching rule applies, in order.
     mode: Literal["first", "all"] = "first"
     # skip: a record no rule matches is skipped on purpose (counted, committed).

@@ -4,25 +4,42 @@ strict base every mapping model shares (unknown keys are refused with the valid 
 A value is exactly one of: `path` (a bare string is a path), `const` (a bare number, boolean
 or list is a constant), `expr` (JMESPath), `template` (``"{properties.plan}_upgrade"``),
 `header` (a Kafka header, decoded as UTF-8) or `kafka` (topic, partition, offset, key,
-timestamp). Transforms, applied in this order: `default` (when missing or null), `map` with
-`unmapped`, `type` (with `unit` for epoch timestamps), `drop_nulls`.
+timestamp; `key.<path>` into a key decoded with the mapping's `key_format`). Transforms,
+applied in this order: `default` (when missing or null), `map` with `unmapped`, `type` (with
+`unit` for epoch timestamps), `drop_nulls`.
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jmespath
 import jmespath.exceptions
-from pydantic import model_validator
+from pydantic import AfterValidator, model_validator
 
 from bridge.mapping.paths import parse_path, parse_template
 from bridge.mapping.transforms import CoerceTo, EpochUnit
 from bridge.settings import Frozen
 
 SOURCES = ("path", "const", "expr", "template", "header", "kafka")
-KafkaField = Literal["topic", "partition", "offset", "key", "timestamp"]
+KAFKA_FIELDS = ("topic", "partition", "offset", "key", "timestamp")
+
+
+def _check_kafka_field(name: str) -> str:
+    if name in KAFKA_FIELDS:
+        return name
+    if name.startswith("key."):
+        parse_path(name.removeprefix("key."))
+        return name
+    raise ValueError(
+        f"unknown Kafka field {name!r}: give one of {', '.join(KAFKA_FIELDS)}, or key.<path> "
+        "into a structured key (with the mapping's key_format)"
+    )
+
+
+# A record's Kafka side: topic, partition, offset, key, timestamp, or key.<path>.
+KafkaField = Annotated[str, AfterValidator(_check_kafka_field)]
 
 
 def unknown_key(key: object, valid: list[str], what: str) -> str:

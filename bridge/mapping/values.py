@@ -127,6 +127,14 @@ def _template_getter(template: str, label: str) -> Getter:
 
 
 def _kafka_getter(name: str) -> Getter:
+    if name.startswith("key."):
+        key_path = parse_path(name.removeprefix("key."))
+
+        def get_in_key(_doc: Any, ctx: RecordContext) -> Any:
+            return lookup(ctx.key, key_path)
+
+        return get_in_key
+
     def get(_doc: Any, ctx: RecordContext) -> Any:
         value = getattr(ctx, "timestamp_ms" if name == "timestamp" else name)
         return MISSING if value is None else value

@@ -49,6 +49,8 @@ class EngineStatus:
     in_flight_bytes: int = 0  # bytes of record keys and values in flight
     lanes: int = 0  # customers (or partitions) with work queued or in flight
     sender: SenderStatus = field(default_factory=SenderStatus)  # modes, batches
+    # Records held (in in_flight too) until the schema registry gives their schema.
+    held_for_schema: int = 0
 
 
 @dataclass(frozen=True, slots=True)

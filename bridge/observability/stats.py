@@ -55,6 +55,7 @@ async def log_stats_periodically(
             delivered_per_s=round(delta["delivered"] / interval, 1),
             in_flight=engine.in_flight,
             in_flight_bytes=engine.in_flight_bytes,
+            held_for_schema=engine.held_for_schema,
             lanes=engine.lanes,
             gameball_open=engine.gameball_open,
             committed=partition_names(committed),
