@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bridge.config import BridgeConfig
-from bridge.decoding.registry import SchemaRegistry
+from bridge.decoding.registry import RegistryUnavailable, SchemaRegistry, classify
+from bridge.decoding.settings import REGISTRY_FORMATS
 from bridge.errors import BridgeError, KafkaClientError
 from bridge.gameball.client import GameballClient, ProbeResult
 from bridge.gameball.outcomes import ACCESS_CODES, ACCOUNT_DISABLED
@@ -173,10 +174,68 @@ async def probe_gameball(config: BridgeConfig, client: GameballClient | None = N
     return step
 
 
+def decoded_subjects(config: BridgeConfig) -> list[tuple[str, str]]:
+    """(topic, subject) for each topic a mapping reads with a registry format, by the
+    subject naming producers use by default ({topic}-value, {topic}-key). Patterns are left
+    out: their topics are not known from the config."""
+    subjects: list[tuple[str, str]] = []
+    for mapping in config.mappings:
+        for topic in mapping.topics:
+            if topic.startswith("^"):
+                continue
+            if mapping.format in REGISTRY_FORMATS:
+                subjects.append((topic, f"{topic}-value"))
+            if mapping.key_format in REGISTRY_FORMATS:
+                subjects.append((topic, f"{topic}-key"))
+    return subjects
+
+
+def check_registry(
+    config: BridgeConfig, registry: SchemaRegistry | None = None
+) -> list[StepResult]:
+    """Whether the registry answers, and each decoded topic's latest schema (one step per
+    subject). A missing subject is a warning: producers may name subjects otherwise (by
+    record name), and records decode by the schema id they carry, whatever the subject."""
+    if config.schema_registry is None:
+        return []
+    registry = registry or SchemaRegistry.from_config(config.schema_registry)
+    where = ", ".join(config.schema_registry.urls)
+    steps = []
+    for topic, subject in decoded_subjects(config):
+        name = f"schema registry: {subject}"
+        try:
+            schema_id, version, schema_type = registry.latest(subject)
+        except Exception as exc:
+            verdict = classify(exc)
+            if isinstance(verdict, RegistryUnavailable):
+                # One line says it: the other subjects would say the same.
+                return [StepResult("schema registry", False, f"{where}: {verdict}")]
+            steps.append(
+                StepResult(
+                    name,
+                    True,
+                    f"WARNING: {verdict.reason}; records of {topic} still decode by the "
+                    "schema id they carry (producers may name their subjects otherwise)",
+                )
+            )
+            continue
+        steps.append(
+            StepResult(name, True, f"version {version}, schema id {schema_id}, {schema_type}")
+        )
+    if not steps:
+        steps.append(StepResult("schema registry", True, f"{where}: no decoded topic by name"))
+    return steps
+
+
 def run_checks(config: BridgeConfig, *, kafka_timeout: float = 10.0) -> list[StepResult]:
     """Every step, in order; the config itself was loaded (and so validated) by the caller."""
     kafka = check_kafka(config, timeout=kafka_timeout)
     # Only with an id, and only when the cluster answered: unreachable is said once already.
     if config.kafka.instance_id and kafka[-1].detail != _NOT_CHECKED:
         kafka.append(check_instance_id(config, timeout=kafka_timeout))
-    return [check_mappings(config), *kafka, asyncio.run(probe_gameball(config))]
+    return [
+        check_mappings(config),
+        *kafka,
+        *check_registry(config),
+        asyncio.run(probe_gameball(config)),
+    ]
