@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import structlog
 
@@ -146,8 +147,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"configuration error: {exc}", file=sys.stderr)
             return EXIT_CONFIG
-        mapper = mapping_test.sample_mapper(mappings.mappings, mappings.max_record_bytes)
-        return mapping_test.run(args, mapper)
+        try:
+            mapper, encoders = mapping_test.sample_setup(
+                mappings.mappings,
+                mappings.max_record_bytes,
+                args.topic,
+                Path(args.config).parent,
+                args.schema,
+                args.key_schema,
+            )
+        except (OSError, ValueError) as exc:
+            print(f"bridge mapping test: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        return mapping_test.run(args, mapper, encoders)
     if args.command == "replay":
         from bridge.replay.source import check_window
 

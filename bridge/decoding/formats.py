@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 import orjson
-from confluent_kafka.schema_registry import dual_schema_id_deserializer
+from confluent_kafka.schema_registry import Schema, dual_schema_id_deserializer
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.schema_registry.common.serde import SchemaId
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer
@@ -178,7 +178,14 @@ class AvroDecoder(_RegistryDecoder):
 
 class ProtobufDecoder(_RegistryDecoder):
     """Protobuf needs a message class to parse into; it is built from the writer's schema in
-    the registry (so no generated code is needed), one per schema id and message."""
+    the registry (so no generated code is needed), one per schema id and message index.
+
+    The framing (schema id, message indexes) is read by confluent-kafka's own function, and
+    the schema parsed by its ProtobufDeserializer's parser; the message itself by protobuf.
+    Registries serve a Protobuf schema as .proto text or as a base64 FileDescriptorProto
+    (`format=serialized`); Python's protobuf cannot parse .proto text, so a text answer is
+    asked for again as a descriptor.
+    """
 
     format = "protobuf"
     schema_type = "PROTOBUF"
@@ -188,30 +195,33 @@ class ProtobufDecoder(_RegistryDecoder):
         # Only for its schema parsing (descriptor pools with the well-known types, references
         # resolved through the registry); it never parses a record.
         self._parser = ProtobufDeserializer(empty_pb2.Empty, _CONF, registry.client)
-        self._by_message: dict[tuple[int, tuple[int, ...]], ProtobufDeserializer] = {}
-        self._pools: dict[int, Any] = {}
+        self._files: dict[int, Any] = {}
+        self._classes: dict[tuple[int, tuple[int, ...]], Any] = {}
 
     def _prepare(self, schema_id: int) -> None:
-        schema = self._registry.client.get_schema(schema_id, fmt="serialized")
-        self._pools[schema_id] = _unusable(
-            schema_id, lambda: self._parser._get_parsed_schema(schema)
-        )
+        client = self._registry.client
+        schema = client.get_schema(schema_id)
+        try:
+            parsed = self._parser._get_parsed_schema(schema)
+        except Exception:  # .proto text: ask for the descriptor (Confluent's format=serialized)
+            answer = client._rest_client.get(f"schemas/ids/{schema_id}", {"format": "serialized"})
+            described = Schema(answer.get("schema"), "PROTOBUF", schema.references)
+            parsed = _unusable(schema_id, lambda: self._parser._get_parsed_schema(described))
+        fd_proto, pool = parsed
+        self._files[schema_id] = (pool, pool.FindFileByName(fd_proto.name))
 
     def _decode(self, data: bytes, ctx: SerializationContext, schema_id: int) -> Any:
         found = SchemaId(self.schema_type)
-        dual_schema_id_deserializer(data, ctx, found)
+        payload = dual_schema_id_deserializer(data, ctx, found)
         indexes = tuple(found.message_indexes or [0])
-        deserializer = self._by_message.get((schema_id, indexes))
-        if deserializer is None:
-            fd_proto, pool = self._pools[schema_id]
-            descriptor = self._parser._get_message_desc(
-                pool, pool.FindFileByName(fd_proto.name), list(indexes)
-            )
-            deserializer = ProtobufDeserializer(
-                GetMessageClass(descriptor), _CONF, self._registry.client
-            )
-            self._by_message[(schema_id, indexes)] = deserializer
-        message: Any = deserializer(data, ctx)  # its stub says bytes; it is the message
+        message_class = self._classes.get((schema_id, indexes))
+        if message_class is None:
+            pool, file = self._files[schema_id]
+            descriptor = self._parser._get_message_desc(pool, file, list(indexes))
+            message_class = GetMessageClass(descriptor)
+            self._classes[(schema_id, indexes)] = message_class
+        message = message_class()
+        message.ParseFromString(payload.read())
         return protobuf_value(message)
 
 

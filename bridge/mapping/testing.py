@@ -10,11 +10,19 @@ is taken as the raw bytes, to test undecodable records. For each record one JSON
 printed: ``{"record": N, "operations": [...]}`` (an empty list: skipped on purpose) or
 ``{"record": N, "error": {"kind", "message"}}``. With ``--expect`` the lines are compared with
 a golden file of the same form and the exit code is 1 on any difference.
+
+For a mapping whose `format` (or `key_format`) is avro or json_schema, the samples are still
+written as JSON and are encoded with the schema first (`bridge.mapping.sample_encoding`),
+against an in-memory registry: ``--schema FILE`` / ``--key-schema FILE``, or by default
+``schemas/<topic>-value.avsc`` (``.json`` for JSON Schema) and ``schemas/<topic>-key.avsc``
+beside the mappings file. A value written ``{"base64": "..."}`` is taken as already encoded
+bytes (an undecodable record, or one a real producer wrote).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -22,8 +30,12 @@ from typing import Any
 
 import orjson
 
-from bridge.errors import MappingError
+from bridge.decoding.registry import SchemaRegistry
+from bridge.decoding.settings import REGISTRY_FORMATS
+from bridge.errors import MappingError, SchemaPending
 from bridge.mapping.mapper import Mapper
+from bridge.mapping.rules import TopicFilter
+from bridge.mapping.sample_encoding import SUFFIXES, SampleEncoder, schema_file
 from bridge.mapping.schema import MappingConfig
 from bridge.record import SourceRecord
 
@@ -36,30 +48,97 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topic", required=True, help="the topic the records come from")
     parser.add_argument("samples", type=Path, help="JSON lines: one record per line")
     parser.add_argument("--expect", type=Path, help="golden output; exit 1 on any difference")
+    parser.add_argument("--schema", type=Path, help="the values' schema (avro, json_schema)")
+    parser.add_argument("--key-schema", type=Path, help="the keys' schema (avro, json_schema)")
 
 
-def sample_mapper(mappings: Sequence[MappingConfig], max_record_bytes: int) -> Mapper:
+class Encoders:
+    """How a topic's samples become record bytes: JSON text, or encoded with a schema."""
+
+    def __init__(
+        self, value: SampleEncoder | None = None, key: SampleEncoder | None = None
+    ) -> None:
+        self.value = value
+        self.key = key
+
+
+def sample_mapper(
+    mappings: Sequence[MappingConfig],
+    max_record_bytes: int,
+    registry: SchemaRegistry | None = None,
+) -> Mapper:
     """The mapper `bridge mapping test` runs: quiet about skips, since its output is the JSON
     lines and the mapper's debug lines must not mix in."""
-    return Mapper(mappings, max_record_bytes=max_record_bytes, log_skips=False)
+    return Mapper(mappings, max_record_bytes=max_record_bytes, log_skips=False, registry=registry)
 
 
-def read_samples(path: Path, topic: str) -> Iterator[SourceRecord]:
+def sample_setup(
+    mappings: Sequence[MappingConfig],
+    max_record_bytes: int,
+    topic: str,
+    folder: Path,
+    schema: Path | None = None,
+    key_schema: Path | None = None,
+) -> tuple[Mapper, Encoders]:
+    """The mapper and the encoders for `topic`'s samples; an in-memory registry when the
+    topic's mapping reads a registry format. Raises ValueError naming what is missing."""
+    mapping = next((m for m in mappings if TopicFilter(m.topics)(topic)), None)
+    if mapping is None or {mapping.format, mapping.key_format}.isdisjoint(REGISTRY_FORMATS):
+        return sample_mapper(mappings, max_record_bytes), Encoders()
+    registry = SchemaRegistry.in_memory()
+    encoders = Encoders()
+    for field, fmt, given in (
+        ("value", mapping.format, schema),
+        ("key", mapping.key_format, key_schema),
+    ):
+        if fmt not in REGISTRY_FORMATS:
+            continue
+        path = given or schema_file(folder, topic, fmt, field)
+        if path is None:
+            option = "--key-schema" if field == "key" else "--schema"
+            default = folder / "schemas" / f"{topic}-{field}{SUFFIXES.get(fmt, '')}"
+            raise ValueError(
+                f"mapping {mapping.name!r} reads {fmt} {field}s: give {option} FILE, or put "
+                f"the schema at {default}"
+            )
+        encoder = SampleEncoder(registry, fmt, path, field)
+        setattr(encoders, field, encoder)
+    return sample_mapper(mappings, max_record_bytes, registry), encoders
+
+
+def read_samples(
+    path: Path, topic: str, encoders: Encoders | None = None
+) -> Iterator[SourceRecord]:
     for offset, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if line.strip():
-            yield sample_record(orjson.loads(line), topic, offset)
+            yield sample_record(orjson.loads(line), topic, offset, encoders or Encoders())
 
 
-def sample_record(doc: Any, topic: str, offset: int) -> SourceRecord:
+def _raw(value: Any, topic: str, encoder: SampleEncoder | None) -> bytes:
+    if isinstance(value, dict) and value.keys() == {"base64"}:
+        return base64.b64decode(value["base64"])
+    if isinstance(value, str) and encoder is None:
+        return value.encode()
+    if encoder is not None:
+        return encoder.encode(value, topic)
+    return orjson.dumps(value)
+
+
+def sample_record(
+    doc: Any, topic: str, offset: int, encoders: Encoders | None = None
+) -> SourceRecord:
+    encoders = encoders or Encoders()
     if not (isinstance(doc, dict) and "value" in doc and doc.keys() <= _ENVELOPE_KEYS):
-        return SourceRecord(topic, 0, offset, orjson.dumps(doc))
+        return SourceRecord(topic, 0, offset, _raw(doc, topic, encoders.value))
     value = doc["value"]
     if value is None:  # a tombstone
         return SourceRecord(topic, 0, offset, None)
-    raw = (
-        value.encode() if isinstance(value, str) else None if value is None else orjson.dumps(value)
-    )
+    raw = _raw(value, topic, encoders.value)
     key = doc.get("key")
+    if key is not None and encoders.key is not None:
+        encoded_key: bytes | None = _raw(key, topic, encoders.key)
+    else:
+        encoded_key = None if key is None else str(key).encode()
     headers = tuple(
         (str(name), None if v is None else str(v).encode())
         for name, v in (doc.get("headers") or {}).items()
@@ -69,7 +148,7 @@ def sample_record(doc: Any, topic: str, offset: int) -> SourceRecord:
         0,
         offset,
         raw,
-        key=None if key is None else str(key).encode(),
+        key=encoded_key,
         headers=headers,
         timestamp_ms=doc.get("timestamp"),
     )
@@ -77,7 +156,12 @@ def sample_record(doc: Any, topic: str, offset: int) -> SourceRecord:
 
 def outcome(mapper: Mapper, record: SourceRecord, number: int) -> dict[str, Any]:
     try:
-        operations = mapper.map(record)
+        while True:
+            try:
+                operations = mapper.map(record)
+                break
+            except SchemaPending as pending:  # the in-memory registry: asked on the spot
+                pending.prepare()
     except MappingError as exc:
         return {"record": number, "error": {"kind": exc.kind, "message": exc.message}}
     return {
@@ -89,8 +173,11 @@ def outcome(mapper: Mapper, record: SourceRecord, number: int) -> dict[str, Any]
     }
 
 
-def run_samples(mapper: Mapper, samples: Path, topic: str) -> list[dict[str, Any]]:
-    return [outcome(mapper, r, n) for n, r in enumerate(read_samples(samples, topic), start=1)]
+def run_samples(
+    mapper: Mapper, samples: Path, topic: str, encoders: Encoders | None = None
+) -> list[dict[str, Any]]:
+    records = read_samples(samples, topic, encoders)
+    return [outcome(mapper, r, n) for n, r in enumerate(records, start=1)]
 
 
 def render(results: list[dict[str, Any]]) -> str:
@@ -114,11 +201,11 @@ def _line(result: dict[str, Any] | None) -> str:
     return orjson.dumps(result, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def run(args: argparse.Namespace, mapper: Mapper) -> int:
+def run(args: argparse.Namespace, mapper: Mapper, encoders: Encoders | None = None) -> int:
     """The command, once the CLI has loaded `args.config`'s mappings into `mapper`."""
     try:
-        results = run_samples(mapper, args.samples, args.topic)
-    except (OSError, orjson.JSONDecodeError) as exc:
+        results = run_samples(mapper, args.samples, args.topic, encoders)
+    except (OSError, ValueError, TypeError) as exc:  # orjson's JSONDecodeError is a ValueError
         print(f"{args.samples}: cannot read the samples: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     sys.stdout.write(render(results))

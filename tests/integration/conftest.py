@@ -27,6 +27,7 @@ from bridge.observability.stats import Counters
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.emulator import GameballEmulator
 from bridge.sandbox.local_kafka import LocalKafka
+from bridge.sandbox.local_registry import LocalRegistry
 
 API_KEY, SECRET_KEY = "it-api-key", "it-secret-key"
 PARTITIONS = 3
@@ -36,6 +37,14 @@ PARTITIONS = 3
 def kafka() -> Iterator[LocalKafka]:
     with LocalKafka() as broker:
         yield broker
+
+
+@pytest.fixture(scope="session")
+def registry() -> Iterator[LocalRegistry]:
+    """A real Schema Registry (Apicurio, Confluent-compatible API), started by the first test
+    that asks for it."""
+    with LocalRegistry() as local:
+        yield local
 
 
 @pytest.fixture

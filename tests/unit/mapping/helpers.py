@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from bridge.config import load_mappings, parse_config
+from bridge.decoding.registry import SchemaRegistry
 from bridge.mapping.mapper import Mapper
 from bridge.mapping.schema import MappingConfig
 from bridge.mapping.testing import sample_mapper
@@ -53,4 +54,7 @@ def config_error(mapping: dict[str, Any]) -> str:
 def load_mapper(path: str | Path) -> Mapper:
     """The mapper `bridge mapping test` would run for the mappings of the file at `path`."""
     mappings = load_mappings(path)
-    return sample_mapper(mappings.mappings, mappings.max_record_bytes)
+    # An in-memory registry, for the mappings of registry formats (config/mappings/avro-orders).
+    return sample_mapper(
+        mappings.mappings, mappings.max_record_bytes, registry=SchemaRegistry.in_memory()
+    )

@@ -14,10 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.cli import main
+from bridge.config.loading import load_mappings
 from bridge.errors import MappingError
 from bridge.mapping.mapper import Mapper
 from bridge.mapping.request_schema import BODIES, Field, check_body
-from bridge.mapping.testing import run_samples
+from bridge.mapping.testing import run_samples, sample_setup
 from bridge.record import Operation, Resource, SourceRecord
 
 from .helpers import load_mapper
@@ -34,16 +35,17 @@ CASES = sorted(
 
 
 def test_every_shipped_mapping_has_samples() -> None:
-    assert {name for name, _ in CASES} == {"app-events", "segment", "shop-orders"}
+    assert {name for name, _ in CASES} == {"app-events", "avro-orders", "segment", "shop-orders"}
 
 
 @pytest.mark.parametrize(("name", "topic"), CASES)
 def test_golden_output(name: str, topic: str) -> None:
-    results = run_samples(
-        load_mapper(MAPPINGS / name / "mapping.yaml"),
-        MAPPINGS / name / "samples" / f"{topic}.jsonl",
-        topic,
+    # As `bridge mapping test` runs them: Avro samples are encoded with schemas/ first.
+    mappings = load_mappings(MAPPINGS / name / "mapping.yaml")
+    mapper, encoders = sample_setup(
+        mappings.mappings, mappings.max_record_bytes, topic, MAPPINGS / name
     )
+    results = run_samples(mapper, MAPPINGS / name / "samples" / f"{topic}.jsonl", topic, encoders)
     golden = MAPPINGS / name / "expected" / f"{topic}.jsonl"
     assert results == [orjson.loads(line) for line in golden.read_text().splitlines()]
 
