@@ -198,8 +198,16 @@ def check_registry(
     record name), and records decode by the schema id they carry, whatever the subject."""
     if config.schema_registry is None:
         return []
+    owned = registry is None
     registry = registry or SchemaRegistry.from_config(config.schema_registry)
-    where = ", ".join(config.schema_registry.urls)
+    try:
+        return _registry_steps(config, registry, ", ".join(config.schema_registry.urls))
+    finally:
+        if owned:
+            registry.close()
+
+
+def _registry_steps(config: BridgeConfig, registry: SchemaRegistry, where: str) -> list[StepResult]:
     steps = []
     for topic, subject in decoded_subjects(config):
         name = f"schema registry: {subject}"

@@ -142,6 +142,10 @@ class SchemaRegistry:
         with self._lock:
             self._ready.add(key)
 
+    def close(self) -> None:
+        """Close the client's connections (it cannot be used afterwards)."""
+        self.client.close()
+
     def latest(self, subject: str) -> tuple[int, int, str]:
         """The subject's latest version: (schema id, version, schema type), for `bridge check`."""
         registered = self.client.get_latest_version(subject)

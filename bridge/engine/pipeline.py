@@ -395,6 +395,7 @@ class Pipeline:
         await self._source.close()
         unacked = await asyncio.to_thread(self._dead_letters.close)
         await self._sender.aclose()
+        self._mapper.close()
         log.info(
             "shutdown.complete", dead_letters_unacknowledged=unacked, **self.counters.snapshot()
         )

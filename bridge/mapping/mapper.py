@@ -39,6 +39,7 @@ class Mapper:
         registry: SchemaRegistry | None = None,
     ) -> None:
         self._mappings = [CompiledMapping(m) for m in mappings]
+        self._registry = registry
         # One decoder per format and field, shared by the mappings that use it (a decoder
         # holds its parsed schemas).
         decoders: dict[tuple[str, str], Decoder] = {}
@@ -58,6 +59,11 @@ class Mapper:
         self._by_topic: dict[str, CompiledMapping | None] = {}
         self._max_record_bytes = max_record_bytes
         self._log_skips = log_skips
+
+    def close(self) -> None:
+        """Close the registry's connections: the mapper is its one user in a bridge."""
+        if self._registry is not None:
+            self._registry.close()
 
     def mapping_for(self, topic: str) -> CompiledMapping | None:
         try:
