@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="local Kafka + Gameball emulator + the sample records, end to end"
     )
     demo.add_argument("--log-format", choices=["json", "console"], default="console")
+    demo.add_argument(
+        "--avro",
+        action="store_true",
+        help="the Avro order topic of config/mappings/avro-orders, through a local Schema "
+        "Registry (Apicurio, needs Java 21+)",
+    )
 
     dlq = commands.add_parser("dlq", help="work with the dead-letter topic")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
@@ -140,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from bridge.sandbox.demo import run_demo
 
-        return run_demo(log_format=args.log_format)
+        return run_demo(log_format=args.log_format, avro=args.avro)
     if args.command == "mapping":
         try:
             mappings = load_mappings(args.config)

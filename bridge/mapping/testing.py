@@ -86,6 +86,21 @@ def sample_setup(
     if mapping is None or {mapping.format, mapping.key_format}.isdisjoint(REGISTRY_FORMATS):
         return sample_mapper(mappings, max_record_bytes), Encoders()
     registry = SchemaRegistry.in_memory()
+    encoders = sample_encoders(mapping, topic, folder, registry, schema, key_schema)
+    return sample_mapper(mappings, max_record_bytes, registry), encoders
+
+
+def sample_encoders(
+    mapping: MappingConfig,
+    topic: str,
+    folder: Path,
+    registry: SchemaRegistry,
+    schema: Path | None = None,
+    key_schema: Path | None = None,
+) -> Encoders:
+    """Encoders for the mapping's registry formats, registering their schemas in `registry`
+    (in memory for `mapping test`; the demo's real one). Raises ValueError naming a missing
+    schema file."""
     encoders = Encoders()
     for field, fmt, given in (
         ("value", mapping.format, schema),
@@ -101,9 +116,8 @@ def sample_setup(
                 f"mapping {mapping.name!r} reads {fmt} {field}s: give {option} FILE, or put "
                 f"the schema at {default}"
             )
-        encoder = SampleEncoder(registry, fmt, path, field)
-        setattr(encoders, field, encoder)
-    return sample_mapper(mappings, max_record_bytes, registry), encoders
+        setattr(encoders, field, SampleEncoder(registry, fmt, path, field))
+    return encoders
 
 
 def read_samples(

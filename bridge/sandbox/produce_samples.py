@@ -12,8 +12,12 @@ from pathlib import Path
 import orjson
 from confluent_kafka import KafkaException
 
+from bridge.decoding.registry import SchemaRegistry
+from bridge.decoding.settings import RegistryConfig
 from bridge.errors import KafkaClientError
 from bridge.kafka.admin import ensure_topics
+from bridge.mapping.schema import MappingConfig
+from bridge.mapping.testing import read_samples, sample_encoders
 from bridge.sandbox import kafka_tools
 
 PARTITIONS = 3
@@ -31,6 +35,36 @@ def produce_samples(bootstrap: str, samples: Path, dead_letter_topic: str) -> di
         lines = [line.encode() for line in sample.read_text().splitlines() if line.strip()]
         keys = [_customer_key(line) for line in lines]
         produced[sample.stem] = kafka_tools.produce(bootstrap, sample.stem, lines, keys=keys)
+    return produced
+
+
+def produce_encoded_samples(
+    bootstrap: str,
+    folder: Path,
+    mapping: MappingConfig,
+    registry_url: str,
+    dead_letter_topic: str,
+) -> dict[str, int]:
+    """A mapping folder's samples (samples/<topic>.jsonl, as `bridge mapping test` reads
+    them), encoded with its schemas/ and registered in the registry at `registry_url`, as a
+    producer of that topic would: Avro or JSON Schema values and keys, framed."""
+    files = sorted((folder / "samples").glob("*.jsonl"))
+    ensure_topics(
+        {"bootstrap.servers": bootstrap, "log_level": kafka_tools.QUIET},
+        {**{f.stem: PARTITIONS for f in files}, dead_letter_topic: 1},
+    )
+    registry = SchemaRegistry.from_config(RegistryConfig(url=registry_url))
+    produced = {}
+    try:
+        for sample in files:
+            topic = sample.stem
+            encoders = sample_encoders(mapping, topic, folder, registry)
+            records = list(read_samples(sample, topic, encoders))
+            produced[topic] = kafka_tools.produce(
+                bootstrap, topic, (r.value for r in records), keys=(r.key for r in records)
+            )
+    finally:
+        registry.close()
     return produced
 
 
