@@ -88,14 +88,31 @@ class _RegistryDecoder:
         self._field = field
         self._message_field = MessageField.VALUE if field == "value" else MessageField.KEY
         self._kind = f"{self.format} {field}"
+        # The ids the registry said are ready for this decoder: the per-record check.
+        self._ready: set[int] = set()
 
     def decode(self, data: bytes, topic: str, headers: Headers) -> Any:
-        ctx = SerializationContext(topic, self._message_field, list(headers) if headers else None)
+        # A context only where a schema id may be in a header: the framing reads nothing
+        # else of it here (no subject, no rules).
+        ctx = SerializationContext(topic, self._message_field, list(headers)) if headers else None
         found, payload = self._framing(data, ctx)
         schema_id = int(found.id or 0)  # set: _framing refused a record without one
+        if schema_id not in self._ready:
+            self._check_ready(schema_id)
+        try:
+            return self._decode(data, ctx, payload, found)
+        except MappingError:
+            raise
+        except Exception as exc:  # fastavro, protobuf and jsonschema each raise their own
+            raise self._failed(schema_id, f"{type(exc).__name__}: {exc}") from None
+
+    def _check_ready(self, schema_id: int) -> None:
         # Ready per decoder (format and field), not per id alone: a key and a value may
         # carry the same schema id, and each decoder keeps its own parsed schemas.
         state = self._registry.state(self._kind, schema_id)
+        if state is True:
+            self._ready.add(schema_id)
+            return
         if state is None:
             raise SchemaPending(
                 f"{self.format} schema {schema_id}",
@@ -106,16 +123,11 @@ class _RegistryDecoder:
                     functools.partial(self._prepare, schema_id),
                 ),
             )
-        if state is not True:
-            raise self._failed(schema_id, f"schema {schema_id} is unknown: {state}")
-        try:
-            return self._decode(data, ctx, payload, found)
-        except MappingError:
-            raise
-        except Exception as exc:  # fastavro, protobuf and jsonschema each raise their own
-            raise self._failed(schema_id, f"{type(exc).__name__}: {exc}") from None
+        raise self._failed(schema_id, f"schema {schema_id} is unknown: {state}")
 
-    def _framing(self, data: bytes, ctx: SerializationContext) -> tuple[SchemaId, io.BytesIO]:
+    def _framing(
+        self, data: bytes, ctx: SerializationContext | None
+    ) -> tuple[SchemaId, io.BytesIO]:
         """The schema id (and Protobuf's message indexes) and the payload after the framing,
         read by confluent-kafka's own function (a header, or the value's prefix)."""
         found = SchemaId(self.schema_type)
@@ -147,7 +159,7 @@ class _RegistryDecoder:
         raise NotImplementedError
 
     def _decode(
-        self, data: bytes, ctx: SerializationContext, payload: io.BytesIO, found: SchemaId
+        self, data: bytes, ctx: SerializationContext | None, payload: io.BytesIO, found: SchemaId
     ) -> Any:
         raise NotImplementedError
 
@@ -190,7 +202,7 @@ class AvroDecoder(_RegistryDecoder):
         self._schemas[schema_id] = parsed
 
     def _decode(
-        self, data: bytes, ctx: SerializationContext, payload: io.BytesIO, found: SchemaId
+        self, data: bytes, ctx: SerializationContext | None, payload: io.BytesIO, found: SchemaId
     ) -> Any:
         schema_id = int(found.id or 0)  # set: _framing refused a record without one
         schema = self._schemas[schema_id]
@@ -236,7 +248,7 @@ class ProtobufDecoder(_RegistryDecoder):
         self._files[schema_id] = (pool, pool.FindFileByName(fd_proto.name))
 
     def _decode(
-        self, data: bytes, ctx: SerializationContext, payload: io.BytesIO, found: SchemaId
+        self, data: bytes, ctx: SerializationContext | None, payload: io.BytesIO, found: SchemaId
     ) -> Any:
         schema_id = int(found.id or 0)  # set: _framing refused a record without one
         indexes = tuple(found.message_indexes or [0])
@@ -267,7 +279,7 @@ class JsonSchemaDecoder(_RegistryDecoder):
         _unusable(schema_id, lambda: self._deserializer._get_parsed_schema(schema))
 
     def _decode(
-        self, data: bytes, ctx: SerializationContext, payload: io.BytesIO, found: SchemaId
+        self, data: bytes, ctx: SerializationContext | None, payload: io.BytesIO, found: SchemaId
     ) -> Any:
         return self._deserializer(data, ctx)
 

@@ -28,7 +28,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
+import functools
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf import json_format
@@ -78,11 +80,40 @@ _WRAPPERS = frozenset(
 def protobuf_value(message: Message) -> dict[str, Any]:
     """A message as a dict of plain values (see the module's table)."""
     out: dict[str, Any] = {}
-    for field in message.DESCRIPTOR.fields:
-        if field.has_presence and not message.HasField(field.name):
+    for name, presence, convert in _plan(message.DESCRIPTOR):
+        if presence and not message.HasField(name):
             continue
-        out[field.name] = _field(field, getattr(message, field.name))
+        value = getattr(message, name)
+        out[name] = value if convert is None else convert(value)
     return out
+
+
+_Convert = Callable[[Any], Any] | None
+# Per message type: each field's name, whether it has presence, and how its value becomes
+# plain (None: as it is, the common case of a scalar). Built once per type.
+_PLANS: dict[str, list[tuple[str, bool, _Convert]]] = {}
+
+
+def _plan(descriptor: Any) -> list[tuple[str, bool, _Convert]]:
+    plan = _PLANS.get(descriptor.full_name)
+    if plan is None:
+        plan = []
+        for field in descriptor.fields:
+            scalar = not field.is_repeated and field.type not in _CONVERTED_TYPES
+            convert = None if scalar else functools.partial(_field, field)
+            plan.append((field.name, field.has_presence, convert))
+        _PLANS[descriptor.full_name] = plan
+    return plan
+
+
+_CONVERTED_TYPES = frozenset(
+    {
+        FieldDescriptor.TYPE_MESSAGE,
+        FieldDescriptor.TYPE_GROUP,
+        FieldDescriptor.TYPE_ENUM,
+        FieldDescriptor.TYPE_BYTES,
+    }
+)
 
 
 def _field(field: Any, value: Any) -> Any:
