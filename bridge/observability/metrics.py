@@ -127,6 +127,11 @@ class _EngineCollector:
             f"{PREFIX}_in_flight", "Records fetched and not done yet.", value=engine.in_flight
         )
         yield GaugeMetricFamily(
+            f"{PREFIX}_held_for_schema",
+            "Records (of in_flight) waiting for their schema from the schema registry.",
+            value=engine.held_for_schema,
+        )
+        yield GaugeMetricFamily(
             f"{PREFIX}_gameball_access_open",
             "0 while Gameball refuses the keys or the account, else 1.",
             value=int(engine.gameball_open),

@@ -153,6 +153,7 @@ def test_the_monitor_serves_the_engines_counters_gauges_and_request_latency() ->
     assert values[("gameball_bridge_requests_total", ())] == 7
     assert values[("gameball_bridge_records_skipped_total", ())] == 1
     assert values[("gameball_bridge_in_flight", ())] == 1
+    assert values[("gameball_bridge_held_for_schema", ())] == 0  # no registry format here
     assert values[("gameball_bridge_ready", ())] == 1
     orders0 = (("partition", "0"), ("topic", "orders"))
     assert values[("gameball_bridge_partition_lag", orders0)] == 4
