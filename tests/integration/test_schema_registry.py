@@ -19,6 +19,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2, descriptor_pool, timestamp_pb2
 from google.protobuf.message_factory import GetMessageClass
 
+from bridge.check import check_registry
 from bridge.config import parse_config
 from bridge.kafka.admin import ensure_topics
 from bridge.mapping.sample_encoding import avro_from_plain
@@ -322,3 +323,17 @@ def test_a_compatible_schema_change_mid_stream_keeps_flowing(
     assert plans[5] == "none"  # v1: no plan field, the mapping's default
     assert plans[25] == "gold"
     assert counters.dead_lettered == 0
+
+
+def test_bridge_check_names_each_decoded_subjects_latest_schema(
+    kafka: LocalKafka, registry: LocalRegistry, emulator: GameballEmulator, topic: str
+) -> None:
+    avro_values(registry, topic, V1, [{"user": "u", "seq": 0}])
+    [second] = avro_values(registry, topic, V2, [{"user": "u", "seq": 1, "plan": None}])
+    data = config_data(kafka, emulator, topic, schema_registry=registry_config(registry))
+    data["mappings"] = [signup_mapping(topic)]
+    [step] = check_registry(parse_config(data, env={}))
+    latest = int.from_bytes(second[1:5], "big")
+    assert (
+        step.line() == f"schema registry: {topic}-value: ok (version 2, schema id {latest}, AVRO)"
+    )
