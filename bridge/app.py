@@ -46,6 +46,8 @@ def build(
         max_record_bytes=config.dead_letter.max_record_bytes,
         registry=SchemaRegistry.optional(config.schema_registry),
     )
+    registry = config.schema_registry
+    schema_backoff = Backoff(registry.retry_initial, registry.retry_max) if registry else None
     delivery, stats_interval = config.delivery, config.logging.stats_interval
     if dry_run:
         kafka = config.kafka.model_copy(update={"group_id": config.kafka.group_id + DRY_RUN_SUFFIX})
@@ -57,6 +59,7 @@ def build(
             mapper=mapper,
             stats_interval=stats_interval,
             commit_offsets=False,
+            schema_backoff=schema_backoff,
         )
     retry = delivery.retry
     return Pipeline(
@@ -74,6 +77,7 @@ def build(
         mapper=mapper,
         stats_interval=stats_interval,
         restore=restore,
+        schema_backoff=schema_backoff,
     )
 
 
