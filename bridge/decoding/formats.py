@@ -25,10 +25,11 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.schema_registry.common.serde import SchemaId
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer
 from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer
-from confluent_kafka.serialization import MessageField, SerializationContext
+from confluent_kafka.serialization import MessageField, SerializationContext, SerializationError
 from fastavro import schemaless_reader
 from google.protobuf import empty_pb2
 from google.protobuf.message_factory import GetMessageClass
+from jsonschema import ValidationError
 
 from bridge.decoding.plain import avro_value, protobuf_value
 from bridge.decoding.registry import SchemaRegistry, UnknownSchema
@@ -87,7 +88,7 @@ class _RegistryDecoder:
         self._registry = registry
         self._field = field
         self._message_field = MessageField.VALUE if field == "value" else MessageField.KEY
-        self._kind = f"{self.format} {field}"
+        self._kind = registry.kind_for(f"{self.format} {field}")
         # The ids the registry said are ready for this decoder: the per-record check.
         self._ready: set[int] = set()
 
@@ -107,8 +108,8 @@ class _RegistryDecoder:
             raise self._failed(schema_id, f"{type(exc).__name__}: {exc}") from None
 
     def _check_ready(self, schema_id: int) -> None:
-        # Ready per decoder (format and field), not per id alone: a key and a value may
-        # carry the same schema id, and each decoder keeps its own parsed schemas.
+        # Ready per decoder, not per id alone: a key and a value may carry the same schema
+        # id, and each decoder keeps its own parsed schemas.
         state = self._registry.state(self._kind, schema_id)
         if state is True:
             self._ready.add(schema_id)
@@ -196,7 +197,8 @@ class AvroDecoder(_RegistryDecoder):
         schema = self._registry.client.get_schema(schema_id)
         parsed = _unusable(schema_id, lambda: self._parser._get_parsed_schema(schema))
         text = schema.schema_str or ""
-        self._needs_plain[schema_id] = any(
+        # A referenced schema's types are not in this text: then always make values plain.
+        self._needs_plain[schema_id] = bool(schema.references) or any(
             marker in text for marker in ('"logicalType"', '"bytes"', '"fixed"')
         )
         self._schemas[schema_id] = parsed
@@ -281,7 +283,22 @@ class JsonSchemaDecoder(_RegistryDecoder):
     def _decode(
         self, data: bytes, ctx: SerializationContext | None, payload: io.BytesIO, found: SchemaId
     ) -> Any:
-        return self._deserializer(data, ctx)
+        try:
+            return self._deserializer(data, ctx)
+        except SerializationError as exc:
+            invalid = exc.__context__  # the deserializer raises it while handling jsonschema's
+            if isinstance(invalid, ValidationError):
+                # Where and which rule, never the value: jsonschema's own message quotes it,
+                # and dead-letter reasons reach headers and logs (personal data).
+                where = "$" + "".join(
+                    f"[{p}]" if isinstance(p, int) else f".{p}" for p in invalid.absolute_path
+                )
+                rule = repr(invalid.validator_value)  # from the schema, not the record
+                rule = rule if len(rule) <= 80 else rule[:77] + "..."
+                raise SerializationError(
+                    f"{where} fails the schema's {invalid.validator} rule ({rule})"
+                ) from None
+            raise
 
 
 _REGISTRY_DECODERS: dict[str, type[_RegistryDecoder]] = {

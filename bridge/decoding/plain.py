@@ -90,19 +90,21 @@ def protobuf_value(message: Message) -> dict[str, Any]:
 
 _Convert = Callable[[Any], Any] | None
 # Per message type: each field's name, whether it has presence, and how its value becomes
-# plain (None: as it is, the common case of a scalar). Built once per type.
-_PLANS: dict[str, list[tuple[str, bool, _Convert]]] = {}
+# plain (None: as it is, the common case of a scalar). Built once per descriptor: by the
+# descriptor itself, not its name, since two versions of a schema share message names.
+# (It keeps the descriptors alive: as many as the schemas seen, which the decoders keep too.)
+_PLANS: dict[Any, list[tuple[str, bool, _Convert]]] = {}
 
 
 def _plan(descriptor: Any) -> list[tuple[str, bool, _Convert]]:
-    plan = _PLANS.get(descriptor.full_name)
+    plan = _PLANS.get(descriptor)
     if plan is None:
         plan = []
         for field in descriptor.fields:
             scalar = not field.is_repeated and field.type not in _CONVERTED_TYPES
             convert = None if scalar else functools.partial(_field, field)
             plan.append((field.name, field.has_presence, convert))
-        _PLANS[descriptor.full_name] = plan
+        _PLANS[descriptor] = plan
     return plan
 
 

@@ -84,11 +84,12 @@ def classify(exc: Exception) -> RegistryUnavailable | UnknownSchema:
 
 
 class SchemaRegistry:
-    """One registry client for the process, and which schema ids are ready to decode with.
+    """One registry client for the process, and which schema ids each decoder is ready to
+    decode with (a decoder's `kind`, from `kind_for`).
 
-    `prepare(schema_id, step)` runs `step` (fetch the schema, parse it: whatever a format
-    needs before its deserializer can work without a request) on the caller's thread, once
-    per id; the engine calls it off the event loop.
+    `prepare(kind, schema_id, step)` runs `step` (fetch the schema, parse it: whatever a
+    decoder needs before it can work without a request) on the caller's thread, once per
+    kind and id; the engine calls it off the event loop.
     """
 
     def __init__(self, client: SchemaRegistryClient, *, description: str = "") -> None:
@@ -96,6 +97,7 @@ class SchemaRegistry:
         self.description = description
         self._ready: set[tuple[str, int]] = set()
         self._unknown: dict[tuple[str, int], str] = {}
+        self._kinds: dict[str, int] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -112,6 +114,14 @@ class SchemaRegistry:
     def in_memory(cls) -> SchemaRegistry:
         """confluent-kafka's mock registry (``mock://``): for tests and `bridge mapping test`."""
         return cls(SchemaRegistryClient.new_client({"url": "mock://"}), description="mock://")
+
+    def kind_for(self, name: str) -> str:
+        """A readiness name of its own for a new decoder (`name`, then `name #2`, ...):
+        readiness is per decoder, since each keeps the schemas it parsed."""
+        with self._lock:
+            count = self._kinds.get(name, 0) + 1
+            self._kinds[name] = count
+        return name if count == 1 else f"{name} #{count}"
 
     def state(self, kind: str, schema_id: int) -> bool | str | None:
         """True: ready. A string: unknown, and why. None: not asked yet."""

@@ -16,6 +16,15 @@ KeyFormat = Literal["string", "json", "avro", "protobuf", "json_schema"]
 REGISTRY_FORMATS = frozenset({"avro", "protobuf", "json_schema"})
 
 
+def _shown(url: str) -> str:
+    """`url` with any user and password in it replaced: it goes into an error message."""
+    scheme, sep, rest = url.rpartition("//")
+    host, slash, path = rest.partition("/")
+    if "@" in host:
+        host = "***@" + host.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{host}{slash}{path}"
+
+
 class BasicAuth(Frozen):
     username: str = Field(min_length=1)
     password: SecretStr
@@ -69,10 +78,10 @@ class RegistryConfig(Frozen):
     def _urls(cls, url: str | tuple[str, ...]) -> str | tuple[str, ...]:
         for one in (url,) if isinstance(url, str) else url:
             if not one.startswith(("http://", "https://")):
-                raise ValueError(f"url {one!r}: give an http:// or https:// URL")
-            if "@" in one.split("//", 1)[1].split("/", 1)[0]:
+                raise ValueError(f"url {_shown(one)!r}: give an http:// or https:// URL")
+            if "@" in one.split("//", 1)[-1].split("/", 1)[0]:
                 raise ValueError(
-                    f"url {one!r}: put credentials in basic_auth, not in the URL "
+                    f"url {_shown(one)!r}: put credentials in basic_auth, not in the URL "
                     "(they would show wherever the URL does)"
                 )
         if not isinstance(url, str) and not url:

@@ -295,13 +295,6 @@ def test_an_avro_record_without_logical_types_is_read_as_it_is() -> None:
     assert avro_roundtrip(schema, value) == value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bridge/decoding/formats.py AvroDecoder._prepare decides whether values need "
-    "making plain from markers in the schema's own text only; a referenced named type with "
-    "logical types or bytes (schema references) is missed, and datetime/bytes/Decimal objects "
-    "reach the mapping",
-)
 def test_avro_logical_types_in_a_referenced_schema_become_plain() -> None:
     reg = SchemaRegistry.in_memory()
     stamp = record(

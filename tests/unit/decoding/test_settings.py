@@ -188,12 +188,6 @@ def test_credentials_in_the_url_are_refused_in_the_file() -> None:
     assert "put credentials in basic_auth" in line_of(message, "schema_registry.url")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bridge/decoding/settings.py RegistryConfig._urls quotes the whole URL, password "
-    "included, in the error it raises about credentials in the URL (the config error is "
-    "printed and logged at start-up)",
-)
 def test_the_password_of_a_url_with_credentials_is_not_in_the_error() -> None:
     message = error_of(with_registry({"url": f"https://svc:{PASSWORD}@registry:8081"}))
     assert "put credentials in basic_auth" in message
