@@ -18,7 +18,7 @@ that paths, expressions, transforms and plugins work on them unchanged.
     enum                          the value's name (its number when the name is unknown)
     bytes                         base64 text
     repeated, map                 a list, a dict (keys as text)
-    well-known types              Timestamp "2026-12-02T10:15:00.250Z", Duration "1.5s",
+    well-known types              Timestamp "2026-12-02T10:15:00.250Z", Duration "1.500s",
                                   wrappers their value, Struct/Value/ListValue as JSON,
                                   FieldMask "a.b,c", Empty {}
 """
