@@ -161,11 +161,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 Path(args.config).parent,
                 args.schema,
                 args.key_schema,
+                args.registry,
             )
         except (OSError, ValueError) as exc:
             print(f"bridge mapping test: {exc}", file=sys.stderr)
             return EXIT_CONFIG
-        return mapping_test.run(args, mapper, encoders)
+        try:
+            return mapping_test.run(args, mapper, encoders)
+        finally:
+            mapper.close()
     if args.command == "replay":
         from bridge.replay.source import check_window
 

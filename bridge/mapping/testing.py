@@ -16,7 +16,9 @@ written as JSON and are encoded with the schema first (`bridge.mapping.sample_en
 against an in-memory registry: ``--schema FILE`` / ``--key-schema FILE``, or by default
 ``schemas/<topic>-value.avsc`` (``.json`` for JSON Schema) and ``schemas/<topic>-key.avsc``
 beside the mappings file. A value written ``{"base64": "..."}`` is taken as already encoded
-bytes (an undecodable record, or one a real producer wrote).
+bytes (an undecodable record, or one a real producer wrote). ``--registry URL`` decodes such
+encoded samples (records copied from the topic, say) with the schemas of that registry,
+which is only read from: every value (and key) of a registry format must then be encoded.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from typing import Any
 
 import orjson
 
-from bridge.decoding.registry import SchemaRegistry
-from bridge.decoding.settings import REGISTRY_FORMATS
+from bridge.decoding.registry import RegistryUnavailable, SchemaRegistry
+from bridge.decoding.settings import REGISTRY_FORMATS, RegistryConfig
 from bridge.errors import MappingError, SchemaPending
 from bridge.mapping.mapper import Mapper
 from bridge.mapping.rules import TopicFilter
@@ -50,16 +52,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expect", type=Path, help="golden output; exit 1 on any difference")
     parser.add_argument("--schema", type=Path, help="the values' schema (avro, json_schema)")
     parser.add_argument("--key-schema", type=Path, help="the keys' schema (avro, json_schema)")
+    parser.add_argument(
+        "--registry",
+        metavar="URL",
+        help='decode encoded samples ({"base64": ...}, e.g. copied from the topic) with the '
+        "schemas of this registry; it is only read from",
+    )
 
 
 class Encoders:
-    """How a topic's samples become record bytes: JSON text, or encoded with a schema."""
+    """How a topic's samples become record bytes: JSON text, or encoded with a schema.
+    `encoded_values` / `encoded_keys`: they must be encoded already, as base64 (a real
+    registry is only read from)."""
 
     def __init__(
-        self, value: SampleEncoder | None = None, key: SampleEncoder | None = None
+        self,
+        value: SampleEncoder | None = None,
+        key: SampleEncoder | None = None,
+        *,
+        encoded_values: bool = False,
+        encoded_keys: bool = False,
     ) -> None:
         self.value = value
         self.key = key
+        self.encoded_values = encoded_values
+        self.encoded_keys = encoded_keys
 
 
 def sample_mapper(
@@ -79,12 +96,22 @@ def sample_setup(
     folder: Path,
     schema: Path | None = None,
     key_schema: Path | None = None,
+    registry_url: str | None = None,
 ) -> tuple[Mapper, Encoders]:
     """The mapper and the encoders for `topic`'s samples; an in-memory registry when the
-    topic's mapping reads a registry format. Raises ValueError naming what is missing."""
+    topic's mapping reads a registry format, or the one at `registry_url` (then samples of
+    registry formats must be encoded already: nothing is registered there). Raises
+    ValueError naming what is missing."""
     mapping = next((m for m in mappings if TopicFilter(m.topics)(topic)), None)
     if mapping is None or {mapping.format, mapping.key_format}.isdisjoint(REGISTRY_FORMATS):
         return sample_mapper(mappings, max_record_bytes), Encoders()
+    if registry_url is not None:
+        real = SchemaRegistry.from_config(RegistryConfig(url=registry_url))
+        encoders = Encoders(
+            encoded_values=mapping.format in REGISTRY_FORMATS,
+            encoded_keys=mapping.key_format in REGISTRY_FORMATS,
+        )
+        return sample_mapper(mappings, max_record_bytes, real), encoders
     registry = SchemaRegistry.in_memory()
     encoders = sample_encoders(mapping, topic, folder, registry, schema, key_schema)
     return sample_mapper(mappings, max_record_bytes, registry), encoders
@@ -128,9 +155,11 @@ def read_samples(
             yield sample_record(orjson.loads(line), topic, offset, encoders or Encoders())
 
 
-def _raw(value: Any, topic: str, encoder: SampleEncoder | None) -> bytes:
+def _raw(value: Any, topic: str, encoder: SampleEncoder | None, refuse: bool = False) -> bytes:
     if isinstance(value, dict) and value.keys() == {"base64"}:
         return base64.b64decode(value["base64"])
+    if refuse:
+        raise ValueError('with --registry, give each value (and key) encoded: {"base64": "..."}')
     if isinstance(value, str) and encoder is None:
         return value.encode()
     if encoder is not None:
@@ -143,14 +172,15 @@ def sample_record(
 ) -> SourceRecord:
     encoders = encoders or Encoders()
     if not (isinstance(doc, dict) and "value" in doc and doc.keys() <= _ENVELOPE_KEYS):
-        return SourceRecord(topic, 0, offset, _raw(doc, topic, encoders.value))
+        raw = _raw(doc, topic, encoders.value, encoders.encoded_values)
+        return SourceRecord(topic, 0, offset, raw)
     value = doc["value"]
     if value is None:  # a tombstone
         return SourceRecord(topic, 0, offset, None)
-    raw = _raw(value, topic, encoders.value)
+    raw = _raw(value, topic, encoders.value, encoders.encoded_values)
     key = doc.get("key")
-    if key is not None and encoders.key is not None:
-        encoded_key: bytes | None = _raw(key, topic, encoders.key)
+    if key is not None and (encoders.key is not None or encoders.encoded_keys):
+        encoded_key: bytes | None = _raw(key, topic, encoders.key, encoders.encoded_keys)
     else:
         encoded_key = None if key is None else str(key).encode()
     headers = tuple(
@@ -219,6 +249,9 @@ def run(args: argparse.Namespace, mapper: Mapper, encoders: Encoders | None = No
     """The command, once the CLI has loaded `args.config`'s mappings into `mapper`."""
     try:
         results = run_samples(mapper, args.samples, args.topic, encoders)
+    except RegistryUnavailable as exc:
+        print(f"{args.registry}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except (OSError, ValueError, TypeError) as exc:  # orjson's JSONDecodeError is a ValueError
         print(f"{args.samples}: cannot read the samples: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -4,6 +4,7 @@ confluent-kafka's serializers, registering their schemas as any producer would."
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, timestamp_pb2
 from google.protobuf.message_factory import GetMessageClass
 
 from bridge.check import check_registry
+from bridge.cli import main
 from bridge.config import parse_config
 from bridge.kafka.admin import ensure_topics
 from bridge.mapping.sample_encoding import avro_from_plain
@@ -337,3 +339,25 @@ def test_bridge_check_names_each_decoded_subjects_latest_schema(
     assert (
         step.line() == f"schema registry: {topic}-value: ok (version 2, schema id {latest}, AVRO)"
     )
+
+
+def test_mapping_test_decodes_records_copied_from_a_topic_with_the_real_registry(
+    registry: LocalRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    topic = "copied-signups"
+    values = avro_values(registry, topic, V1, [{"user": "u7", "seq": 7}])
+    samples = tmp_path / f"{topic}.jsonl"
+    lines = [{"value": {"base64": base64.b64encode(v).decode()}} for v in values]
+    lines.append({"value": {"user": "u8", "seq": 8}})  # not encoded: refused, not registered
+    samples.write_text("".join(orjson.dumps(line).decode() + "\n" for line in lines[:1]))
+    mappings = tmp_path / "mapping.yaml"
+    mappings.write_text(yaml.safe_dump({"mappings": [signup_mapping(topic)]}))
+    args = ["mapping", "test", "-c", str(mappings), "--topic", topic, "--registry", registry.url]
+    assert main([*args, str(samples)]) == 0
+    [result] = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    [operation] = result["operations"]
+    assert operation["body"]["events"] == {"signup": {"seq": 7, "plan": "none"}}
+
+    samples.write_text(orjson.dumps(lines[1]).decode() + "\n")
+    assert main([*args, str(samples)]) == 2
+    assert "give each value (and key) encoded" in capsys.readouterr().err
