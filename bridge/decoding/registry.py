@@ -15,6 +15,7 @@ without a request, whether a record can be decoded now (`bridge.decoding.formats
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,8 @@ from bridge.decoding.settings import RegistryConfig
 # Statuses that say "later", as the client's own retry loop reads them (is_retriable), plus
 # the credentials ones: a rotated password is fixed by an operator, not by dropping records.
 _OUTAGE_STATUSES = frozenset({401, 403, 408, 429, 500, 502, 503, 504})
+# How long an answer "no such schema" stands before the id is asked for again.
+UNKNOWN_FOR = 30.0
 
 
 class RegistryUnavailable(Exception):
@@ -92,17 +95,18 @@ class SchemaRegistry:
     kind and id; the engine calls it off the event loop.
     """
 
-    def __init__(self, client: SchemaRegistryClient, *, description: str = "") -> None:
+    def __init__(self, client: SchemaRegistryClient) -> None:
         self.client = client
-        self.description = description
         self._ready: set[tuple[str, int]] = set()
-        self._unknown: dict[tuple[str, int], str] = {}
+        # Unknown ids, with why and when: asked again after UNKNOWN_FOR seconds, since a
+        # registry of several nodes may answer 404 for a schema registered a moment ago.
+        self._unknown: dict[tuple[str, int], tuple[str, float]] = {}
         self._kinds: dict[str, int] = {}
         self._lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: RegistryConfig) -> SchemaRegistry:
-        return cls(SchemaRegistryClient(client_properties(config)), description=config.urls[0])
+        return cls(SchemaRegistryClient(client_properties(config)))
 
     @classmethod
     def optional(cls, config: RegistryConfig | None) -> SchemaRegistry | None:
@@ -113,7 +117,7 @@ class SchemaRegistry:
     @classmethod
     def in_memory(cls) -> SchemaRegistry:
         """confluent-kafka's mock registry (``mock://``): for tests and `bridge mapping test`."""
-        return cls(SchemaRegistryClient.new_client({"url": "mock://"}), description="mock://")
+        return cls(SchemaRegistryClient.new_client({"url": "mock://"}))
 
     def kind_for(self, name: str) -> str:
         """A readiness name of its own for a new decoder (`name`, then `name #2`, ...):
@@ -128,7 +132,15 @@ class SchemaRegistry:
         key = (kind, schema_id)
         if key in self._ready:
             return True
-        return self._unknown.get(key)
+        unknown = self._unknown.get(key)
+        if unknown is None:
+            return None
+        reason, since = unknown
+        if time.monotonic() - since > UNKNOWN_FOR:
+            with self._lock:
+                self._unknown.pop(key, None)
+            return None
+        return reason
 
     def prepare(self, kind: str, schema_id: int, step: Callable[[], None]) -> None:
         """Make `schema_id` ready for `kind` of decoder. Raises RegistryUnavailable (try
@@ -140,14 +152,14 @@ class SchemaRegistry:
             step()
         except UnknownSchema as exc:
             with self._lock:
-                self._unknown[key] = exc.reason
+                self._unknown[key] = (exc.reason, time.monotonic())
             return
         except Exception as exc:
             verdict = classify(exc)
             if isinstance(verdict, RegistryUnavailable):
                 raise verdict from exc
             with self._lock:
-                self._unknown[key] = verdict.reason
+                self._unknown[key] = (verdict.reason, time.monotonic())
             return
         with self._lock:
             self._ready.add(key)

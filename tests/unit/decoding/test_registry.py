@@ -21,6 +21,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.common._httpx_compat import httpx
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from bridge.decoding import registry as registry_module
 from bridge.decoding.formats import AvroDecoder, ProtobufDecoder
 from bridge.decoding.registry import (
     RegistryUnavailable,
@@ -196,8 +197,27 @@ def test_optional_is_none_without_a_section() -> None:
     assert SchemaRegistry.optional(None) is None
     made = SchemaRegistry.optional(RegistryConfig(url="http://127.0.0.1:1"))
     assert made is not None
-    assert made.description == "http://127.0.0.1:1"
+    assert isinstance(made, SchemaRegistry)
     made.close()
+
+
+def test_an_unknown_schema_is_asked_for_again_after_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A registry of several nodes may answer 404 for a schema registered a moment ago: the
+    # verdict stands for UNKNOWN_FOR seconds, then the id is asked for again.
+    now = [1000.0]
+    monkeypatch.setattr(registry_module.time, "monotonic", lambda: now[0])
+    reg = SchemaRegistry.in_memory()
+    step = Step(UnknownSchema("not there yet"))
+    reg.prepare("avro value", 7, step)
+    assert reg.state("avro value", 7) == "not there yet"
+    now[0] += registry_module.UNKNOWN_FOR - 1
+    assert reg.state("avro value", 7) == "not there yet"
+    now[0] += 2
+    assert reg.state("avro value", 7) is None  # pending again: the next record asks
+    reg.prepare("avro value", 7, lambda: None)
+    assert reg.state("avro value", 7) is True
 
 
 # --- client_properties ----------------------------------------------------------------------

@@ -44,7 +44,7 @@ class FlakyRegistry(SchemaRegistry):
     a schema fetched once is answered from its cache, registry down or not."""
 
     def __init__(self) -> None:
-        super().__init__(SchemaRegistry.in_memory().client, description="flaky")
+        super().__init__(SchemaRegistry.in_memory().client)
         self.down = False
         self.lookups = 0
         real = self.client.get_schema
