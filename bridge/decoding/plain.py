@@ -37,15 +37,27 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+# Values that are plain already: by exact type, the one test most values need.
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+
 
 def avro_value(value: Any) -> Any:
     """`value` (what fastavro read) with its logical-type objects made plain."""
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return value
+    if kind is dict:
+        return {k: v if type(v) in _PLAIN_TYPES else avro_value(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _PLAIN_TYPES else avro_value(v) for v in value]
+    return _avro_object(value)
+
+
+def _avro_object(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: avro_value(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):  # a tuple: a union branch read with its record name
         return [avro_value(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
@@ -54,8 +66,6 @@ def avro_value(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode("ascii")
-    if isinstance(value, tuple):  # a union branch read with its record name
-        return [avro_value(v) for v in value]
     return value
 
 
