@@ -90,6 +90,8 @@ class BridgeConfig(Frozen):
         data["kafka"] = self.kafka.redacted()
         data["gameball"] = self.gameball.redacted()
         data["dead_letter"] = self.dead_letter.redacted()
+        if self.schema_registry is not None:
+            data["schema_registry"] = self.schema_registry.redacted()
         if defaults:
             return data
         sparse = self.model_dump(mode="json", by_alias=True, exclude_defaults=True)

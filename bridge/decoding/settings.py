@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from bridge.settings import DAY, ConfigPath, Frozen
+from bridge.settings import DAY, MASK, ConfigPath, Frozen
 
 # What a value (or key) is on the topic. json: UTF-8 JSON text, no registry. The others carry
 # the Confluent framing (magic byte, schema id) and need `schema_registry`.
@@ -97,6 +97,15 @@ class RegistryConfig(Frozen):
     @property
     def urls(self) -> tuple[str, ...]:
         return (self.url,) if isinstance(self.url, str) else self.url
+
+    def redacted(self) -> dict[str, object]:
+        """The section as plain data, its secrets masked as every section masks them."""
+        data = self.model_dump(mode="json")
+        if self.basic_auth is not None:
+            data["basic_auth"]["password"] = MASK
+        if self.bearer is not None:
+            data["bearer"]["token"] = MASK
+        return data
 
     def secrets(self) -> list[str]:
         found = []

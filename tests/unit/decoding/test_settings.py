@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from bridge.config import load_config, parse_config
 from bridge.decoding.settings import BasicAuth, BearerAuth, RegistryConfig, RegistryTls
 from bridge.errors import ConfigError
+from bridge.settings import MASK
 from tests.unit.config.test_config import SECRET, minimal
 
 PASSWORD = "registry-pw-8d1f"
@@ -250,7 +251,10 @@ def test_the_registry_secrets_are_the_maskers_and_masked() -> None:
     assert SECRET in config.secret_values()  # the others' are still there
     for shown in (config.redacted(), config.redacted(defaults=False), config.summary()):
         assert PASSWORD not in str(shown)
-    assert config.redacted()["schema_registry"]["basic_auth"]["username"] == "svc"
+    assert config.redacted()["schema_registry"]["basic_auth"] == {
+        "username": "svc",
+        "password": MASK,  # as every section masks
+    }
     assert PASSWORD not in repr(config)
 
     bearer = with_registry(
@@ -261,6 +265,7 @@ def test_the_registry_secrets_are_the_maskers_and_masked() -> None:
     assert TOKEN not in str(config.redacted())
     assert TOKEN not in str(config.redacted(defaults=False))
     assert config.redacted()["schema_registry"]["bearer"]["logical_cluster"] == "lsrc-1"
+    assert config.redacted()["schema_registry"]["bearer"]["token"] == MASK
 
 
 def test_no_registry_adds_no_secrets() -> None:
