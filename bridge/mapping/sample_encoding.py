@@ -25,6 +25,10 @@ from bridge.decoding.registry import SchemaRegistry
 
 # The schema files a mapping's folder may hold, by format: schemas/<topic>-value.<suffix>.
 SUFFIXES = {"avro": ".avsc", "json_schema": ".json"}
+# Subjects as producers name them by default, {topic}-value and {topic}-key. Said outright:
+# the client's own default first asks the registry for subject "associations" (a Confluent
+# Cloud API), a request per topic that other registries answer 404, or slowly.
+PRODUCER_CONF = {"subject.name.strategy.type": "TOPIC"}
 
 
 class SampleEncoder:
@@ -35,9 +39,9 @@ class SampleEncoder:
         self._field = MessageField.VALUE if field == "value" else MessageField.KEY
         self._avro: Any = json.loads(text) if fmt == "avro" else None
         if fmt == "avro":
-            self._serializer: Any = AvroSerializer(registry.client, text)
+            self._serializer: Any = AvroSerializer(registry.client, text, conf=PRODUCER_CONF)
         elif fmt == "json_schema":
-            self._serializer = JSONSerializer(text, registry.client)
+            self._serializer = JSONSerializer(text, registry.client, conf=PRODUCER_CONF)
         else:
             raise ValueError(
                 f"samples cannot be encoded as {fmt} here (only avro and json_schema); "

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import orjson
 from confluent_kafka import KafkaException
+from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from bridge.decoding.registry import SchemaRegistry
-from bridge.decoding.settings import RegistryConfig
 from bridge.errors import KafkaClientError
 from bridge.kafka.admin import ensure_topics
 from bridge.mapping.schema import MappingConfig
@@ -53,7 +53,9 @@ def produce_encoded_samples(
         {"bootstrap.servers": bootstrap, "log_level": kafka_tools.QUIET},
         {**{f.stem: PARTITIONS for f in files}, dead_letter_topic: 1},
     )
-    registry = SchemaRegistry.from_config(RegistryConfig(url=registry_url))
+    # A producer's client: the library's own retries on, and patience for a registry that
+    # has just started (the bridge's client has neither: it holds records instead).
+    registry = SchemaRegistry(SchemaRegistryClient({"url": registry_url, "timeout": 30}))
     produced = {}
     try:
         for sample in files:

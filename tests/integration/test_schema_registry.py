@@ -24,7 +24,7 @@ from bridge.check import check_registry
 from bridge.cli import main
 from bridge.config import parse_config
 from bridge.kafka.admin import ensure_topics
-from bridge.mapping.sample_encoding import avro_from_plain
+from bridge.mapping.sample_encoding import PRODUCER_CONF, avro_from_plain
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.emulator import GameballEmulator
 from bridge.sandbox.local_kafka import LocalKafka
@@ -73,7 +73,7 @@ def avro_values(
     registry: LocalRegistry, topic: str, schema: dict[str, Any], docs: list[Any]
 ) -> list[bytes]:
     with SchemaRegistryClient({"url": registry.url, "timeout": 30}) as client:
-        serializer = AvroSerializer(client, json.dumps(schema))
+        serializer = AvroSerializer(client, json.dumps(schema), conf=PRODUCER_CONF)
         ctx = SerializationContext(topic, MessageField.VALUE)
         return [serializer(avro_from_plain(schema, d, {}), ctx) for d in docs]
 
@@ -94,7 +94,8 @@ def test_the_shipped_avro_mapping_with_an_avro_key_delivers_its_golden_operation
     request.addfinalizer(client.close)
     value_schema = (AVRO_ORDERS / "schemas" / "avro-orders-value.avsc").read_text()
     key_schema = (AVRO_ORDERS / "schemas" / "avro-orders-key.avsc").read_text()
-    values, keys = AvroSerializer(client, value_schema), AvroSerializer(client, key_schema)
+    values = AvroSerializer(client, value_schema, conf=PRODUCER_CONF)
+    keys = AvroSerializer(client, key_schema, conf=PRODUCER_CONF)
     samples = [
         orjson.loads(line)
         for line in (AVRO_ORDERS / "samples" / "avro-orders.jsonl").read_text().splitlines()
@@ -172,7 +173,7 @@ def test_protobuf_and_json_schema_topics_deliver_their_events_and_customers(
         {purchases: 2, profiles: 2},
     )
     purchase = _purchase_class()
-    pb = ProtobufSerializer(purchase, client, {"use.deprecated.format": False})
+    pb = ProtobufSerializer(purchase, client, {"use.deprecated.format": False, **PRODUCER_CONF})
     pctx = SerializationContext(purchases, MessageField.VALUE)
     pb_values = []
     for i in range(30):
@@ -187,7 +188,7 @@ def test_protobuf_and_json_schema_topics_deliver_their_events_and_customers(
             "required": ["id"],
         }
     )
-    js = JSONSerializer(profile_schema, client)
+    js = JSONSerializer(profile_schema, client, conf=PRODUCER_CONF)
     jctx = SerializationContext(profiles, MessageField.VALUE)
     kafka_tools.produce(
         bootstrap,
