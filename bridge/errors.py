@@ -7,7 +7,9 @@
     ├── DeliveryError               posting an operation to Gameball failed
     │   ├── RetryableDeliveryError  transient: timeouts, connection errors, 5xx, code 2001;
     │   │   │                       with `max_attempts`, dead-lettered after that many (4000)
-    │   │   └── RateLimitedError    429: wait `retry_after` seconds (or back off) and retry
+    │   │   ├── RateLimitedError    429: wait `retry_after` seconds (or back off) and retry
+    │   │   └── OutcomeUnknownError Gameball may have applied it (a batch item without a
+    │   │                           certain outcome): sent again, a possible duplicate
     │   ├── PermanentDeliveryError  the record itself is at fault: dead-letter it
     │   └── GameballAccessError     credentials or account (401/403/6000): stop sending,
     │                               keep the record, tell the operator what to fix
@@ -97,6 +99,19 @@ class RetryableDeliveryError(DeliveryError):
     ) -> None:
         super().__init__(message, status=status, code=code)
         self.max_attempts = max_attempts
+
+
+class OutcomeUnknownError(RetryableDeliveryError):
+    """Gameball may or may not have applied the operation: a batch item whose status gives
+    no certain outcome, a job that failed, timed out or is no longer known. Sent again (a
+    possible duplicate, never a loss); `single`: the next attempt goes as a single call,
+    whose answer is certain, rather than into another job read the same way."""
+
+    kind = "outcome_unknown"
+
+    def __init__(self, message: str, *, single: bool = False) -> None:
+        super().__init__(message)
+        self.single = single
 
 
 class RateLimitedError(RetryableDeliveryError):

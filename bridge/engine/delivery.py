@@ -26,6 +26,7 @@ from bridge.errors import (
     DeadLetterError,
     DeliveryError,
     GameballAccessError,
+    OutcomeUnknownError,
     PermanentDeliveryError,
     RateLimitedError,
     RetryableDeliveryError,
@@ -83,6 +84,7 @@ class Delivery:
         # dead-letter the record. Timeouts and 5xx during an outage are not the record's
         # fault and must not use up the budget of a later generic failure.
         bounded: dict[int | None, int] = {}
+        unknown: OutcomeUnknownError | None = None  # the last attempt may have landed
         while True:
             attempt += 1
             probe = await self.gate.enter()
@@ -92,7 +94,11 @@ class Delivery:
                 # From here the request may reach the wire: a probe that ends without a
                 # verdict then waits an interval before the next one.
                 sent = True
-                waited = await self._sender.send(operation)
+                if unknown is not None:
+                    self._counters.resent_unknown += 1
+                waited = await self._sender.send(
+                    operation, single=unknown is not None and unknown.single
+                )
                 if waited > 0.001:
                     self._counters.rate_limit_waits += 1
             except GameballAccessError as exc:
@@ -105,6 +111,7 @@ class Delivery:
                 self.gate.succeeded()
                 return exc, attempt
             except RetryableDeliveryError as exc:
+                unknown = exc if isinstance(exc, OutcomeUnknownError) else None
                 if probe:
                     self.gate.probe_ended(sent=True)
                 if exc.max_attempts is not None:

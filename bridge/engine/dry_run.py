@@ -16,7 +16,7 @@ log = structlog.get_logger("bridge.dry_run")
 class DryRunSender:
     """Takes the place of `GameballSender`: every operation "succeeds" without a request."""
 
-    async def send(self, operation: Operation) -> float:
+    async def send(self, operation: Operation, *, single: bool = False) -> float:
         log.info(
             "dry_run.would_send",
             resource=operation.resource.value,

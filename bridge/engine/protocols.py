@@ -42,9 +42,10 @@ class Source(Protocol):
 class Sender(Protocol):
     """Where operations go (`bridge.gameball.sender.GameballSender`)."""
 
-    async def send(self, operation: Operation) -> float:
+    async def send(self, operation: Operation, *, single: bool = False) -> float:
         """Return once Gameball accepted the operation, with the seconds it waited for room
-        under the rate limits; raise a `DeliveryError` otherwise."""
+        under the rate limits; raise a `DeliveryError` otherwise. `single`: as a single
+        call, whatever the resource's mode (an earlier attempt's batch outcome was unknown)."""
         ...
 
     def status(self) -> SenderStatus:

@@ -33,6 +33,7 @@ import structlog
 from bridge.errors import (
     DeliveryError,
     GameballAccessError,
+    OutcomeUnknownError,
     PermanentDeliveryError,
     RetryableDeliveryError,
 )
@@ -280,7 +281,7 @@ class ResourceBatches:
                 "its items are sent again"
             )
             log.warning("batch.job_timed_out", resource=self.resource.value, job_id=job_id)
-            self._fail_all(items, RetryableDeliveryError(message), "job_timeout")
+            self._fail_all(items, OutcomeUnknownError(message), "job_timeout")
             return
         if status.state is JobState.FAILED:
             counters.jobs_failed += 1
@@ -290,12 +291,26 @@ class ResourceBatches:
             log.warning(
                 "batch.job_failed", resource=self.resource.value, job_id=job_id, error=message
             )
-            self._fail_all(items, RetryableDeliveryError(message), "job_failed")
+            self._fail_all(items, OutcomeUnknownError(message), "job_failed")
             return
+        if status.message:
+            # The answer contradicts itself: only its failures are taken (batch_status.py).
+            log.warning(
+                "batch.status_doubtful",
+                resource=self.resource.value,
+                job_id=job_id,
+                reason=status.message,
+                items=len(items),
+                failures=len(status.items),
+            )
         for index, item in enumerate(items):
             error: DeliveryError | None = None
             if index not in status.items:
-                error = RetryableDeliveryError(f"batch job {job_id}: no outcome for item {index}")
+                # Nothing in the answer says it landed: sent again, as a single call (whose
+                # answer is certain), never counted delivered.
+                error = OutcomeUnknownError(
+                    f"batch job {job_id}: no certain outcome for item {index}", single=True
+                )
                 self._count_failure("no_outcome")
             elif (failure := status.items[index]) is not None:
                 # None when the retry table calls the answer delivered (9004: the order

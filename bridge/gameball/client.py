@@ -15,7 +15,7 @@ import httpx
 import orjson
 import structlog
 
-from bridge.errors import GameballAccessError, RetryableDeliveryError
+from bridge.errors import GameballAccessError, OutcomeUnknownError, RetryableDeliveryError
 from bridge.gameball.batch_status import JobStatus, UnreadableStatus, parse_status
 from bridge.gameball.outcomes import classify, parse_error_body
 from bridge.gameball.retry_policy import DEFAULT_POLICY, NO_SUCH_ENDPOINT, RetryPolicy
@@ -122,7 +122,12 @@ class GameballClient:
         started = time.perf_counter()
         try:
             response = await (pool or self._pools[0]).post(path, content=content)
+        except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+            # Sent, or partly sent, with no answer: Gameball may have applied it.
+            self._observed(path, "error", started)
+            raise OutcomeUnknownError(f"timed out: {type(exc).__name__}") from exc
         except httpx.TimeoutException as exc:
+            # Connecting, or waiting for a connection: nothing reached Gameball.
             self._observed(path, "error", started)
             raise RetryableDeliveryError(f"timed out: {type(exc).__name__}") from exc
         except httpx.TransportError as exc:

@@ -113,14 +113,16 @@ class GameballSender:
             for resource in BATCH_RESOURCES
         }
 
-    async def send(self, operation: Operation) -> float:
+    async def send(self, operation: Operation, *, single: bool = False) -> float:
         """Send one operation; return the seconds it waited for room under the rate limits.
-        Raises a `DeliveryError` saying what Gameball's answer (or its absence) means."""
+        Raises a `DeliveryError` saying what Gameball's answer (or its absence) means.
+        `single`: a single call whatever the mode (the retry of a batch item whose outcome
+        the job's status left unknown: a single call's answer is certain)."""
         resource = operation.resource
         switch = self._modes[resource]
         self._waiting[resource] += 1
         try:
-            if switch.waiting(self._waiting[resource]) is Mode.BATCH:
+            if switch.waiting(self._waiting[resource]) is Mode.BATCH and not single:
                 await self._batches[resource].send(operation)
                 return 0.0
             return await self._single(operation)

@@ -42,6 +42,10 @@ COUNTERS: dict[str, tuple[str, str]] = {
         "rate_limit_waits",
         "Requests that waited for the client-side rate limit.",
     ),
+    "resent_unknown": (
+        "operations_resent_unknown",
+        "Operations sent again after an attempt whose outcome was unknown (possible duplicates).",
+    ),
 }
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

@@ -25,6 +25,10 @@ class Counters:
     requests: int = 0  # operations accepted by Gameball
     abandoned: int = 0  # dropped unfinished on revoke or shutdown (redelivered later)
     rate_limit_waits: int = 0  # requests that waited for the client-side rate limit
+    # Operations sent again after an attempt whose outcome was unknown (a batch item without
+    # a certain outcome, a failed or timed-out job, a timed-out request): each may be a
+    # duplicate at Gameball. The duplicate risk an operator watches.
+    resent_unknown: int = 0
 
     def snapshot(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -501,6 +501,34 @@ def test_latency_and_scripts_apply_to_batch_calls(
     assert emu.stats()["batch_jobs_created"] == 1
 
 
+def test_the_combined_status_lists_every_item_under_results_with_its_own_outcome(
+    emu: GameballEmulator, client: httpx.Client
+) -> None:
+    emu.set_batch_status_items("combined")
+    emu.set_batch_item_faults([{"customers": ["bad"], "status": 503}])
+    done = finished(client, create(client, "events", [event("good"), event("bad"), event("ok")]))
+    assert done["errors"] == []
+    assert (done["totalItems"], done["processedItems"], done["failedItems"]) == (3, 3, 1)
+    assert done["results"] == [
+        {"index": 0, "success": True},
+        {
+            "index": 1,
+            "success": False,
+            "error": {"code": 5003, "message": "Service unavailable"},
+            "httpStatus": 503,
+        },
+        {"index": 2, "success": True},
+    ]
+    # The tutorial's call is not affected.
+    tutorial = client.get(f"{BATCH}/1").json()
+    assert [f["itemIndex"] for f in tutorial["failedItems"]] == [1]
+    with http_client(emu.url) as http:
+        assert http.get("/_emulator/faults").json()["batch_status_items"] == "combined"
+        assert http.post("/_emulator/faults", json={"batch_status_items": "x"}).status_code == 400
+        http.post("/_emulator/reset")
+        assert http.get("/_emulator/faults").json()["batch_status_items"] == "split"
+
+
 # control endpoints, reset, CLI -----------------------------------------------------------
 
 

@@ -35,6 +35,11 @@ Status, two shapes of the same job, both keys; unknown id: 404 {"code": 4004, ..
      "successfulItems": [{"itemIndex": 0}, ...],
      "failedItems": [{"itemIndex": 1, "error": {"code": 3000, "message": "..."},
                       "statusCode": 400}, ...]}
+  with `batch_status_items: "combined"`, the spec's call lists every item under "results",
+  each saying its own outcome, and "errors" stays empty (a shape the docs allow):
+     "results": [{"index": 0, "success": true}, {"index": 1, "success": false,
+                  "error": {"code": 3000, "message": "..."}, "httpStatus": 400}, ...],
+     "errors": []
 A failed job (injected, or stopped) lists no items: none of them was applied.
 Stop: POST /api/{v}/integrations/batches/{id}/stop, both keys: an unfinished job ends `failed`
 with nothing applied; 200 {"batchId": "1", "status": "failed", "message": "..."}.
@@ -43,7 +48,8 @@ Every batch call (create, status, stop) counts in Gameball's "others" rate-limit
 payments share; latency, scripts (scope "batches") and outages apply as to any call.
 
 Batch faults (`GameballEmulator` methods, or the same keys in a /_emulator/faults body):
-`batch_delay_ms` (for jobs created from then on), `batch_item_faults` (rules failing items at
+`batch_delay_ms` (for jobs created from then on), `batch_status_items` ("split", the default,
+or "combined": how the spec's status call lists items), `batch_item_faults` (rules failing items at
 completion, before validation: `faults.ItemFault`), `fail_next_batches` N (the next N jobs end
 `failed`), `hang_next_batches` N (the next N jobs stay `processing` until stopped or reset;
 they hold their customers meanwhile). An item that is not an object fails 400/3016.
@@ -103,8 +109,15 @@ def parse_route(path: str, versions: tuple[str, ...]) -> BatchRoute | None:
 
 # The keys of a /_emulator/faults body (and `GameballEmulator.configure`) that set these.
 BATCH_SETTINGS = frozenset(
-    {"batch_delay_ms", "batch_item_faults", "fail_next_batches", "hang_next_batches"}
+    {
+        "batch_delay_ms",
+        "batch_item_faults",
+        "batch_status_items",
+        "fail_next_batches",
+        "hang_next_batches",
+    }
 )
+STATUS_ITEMS = ("split", "combined")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +128,7 @@ class BatchSettings:
     item_faults: tuple[ItemFault, ...] | None = None  # () clears them
     fail_next: int | None = None
     hang_next: int | None = None
+    status_items: str | None = None  # "split" | "combined"
 
     @classmethod
     def parse(cls, settings: Mapping[str, Any]) -> BatchSettings:
@@ -122,6 +136,9 @@ class BatchSettings:
         faults = settings.get("batch_item_faults")
         if faults is not None and not isinstance(faults, list):
             raise ValueError("'batch_item_faults' must be a list")
+        status_items = settings.get("batch_status_items")
+        if status_items is not None and status_items not in STATUS_ITEMS:
+            raise ValueError(f"'batch_status_items' must be one of {list(STATUS_ITEMS)}")
         fail_next, hang_next = (
             job_count(settings[key], key) if settings.get(key) is not None else None
             for key in ("fail_next_batches", "hang_next_batches")
@@ -131,6 +148,7 @@ class BatchSettings:
             item_faults=tuple(ItemFault.parse(f) for f in faults) if faults is not None else None,
             fail_next=fail_next,
             hang_next=hang_next,
+            status_items=status_items,
         )
 
 
@@ -146,6 +164,7 @@ class Batches:
 
     def reset(self) -> None:
         self.delay = self._default_delay  # seconds from creation to completion
+        self.status_items = "split"
         self.faults.clear()
         self._jobs: dict[int, Job] = {}
         self._due: list[tuple[float, int]] = []  # heap of (completion time, job id)
@@ -169,6 +188,8 @@ class Batches:
             faults.fail_next = settings.fail_next
         if settings.hang_next is not None:
             faults.hang_next = settings.hang_next
+        if settings.status_items is not None:
+            self.status_items = settings.status_items
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -176,6 +197,7 @@ class Batches:
             "batch_item_faults": self.faults.item_faults(),
             "fail_next_batches": self.faults.fail_next,
             "hang_next_batches": self.faults.hang_next,
+            "batch_status_items": self.status_items,
         }
 
     # time passing -------------------------------------------------------------------------
@@ -246,7 +268,9 @@ class Batches:
         if job is None:
             return replies.error(404, 4004, f"No batch job {route.target}")
         if route.action == "status":
-            return replies.json_reply(spec_status(job, now))
+            return replies.json_reply(
+                spec_status(job, now, combined=self.status_items == "combined")
+            )
         return replies.json_reply(tutorial_status(job, now))
 
     def _create(self, route: BatchRoute, path: str, body: bytes, now: float) -> Reply:

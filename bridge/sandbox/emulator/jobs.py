@@ -58,9 +58,36 @@ class Job:
         return "processing" if self.fate == "hang" or now >= self.halfway else "pending"
 
 
-def spec_status(job: Job, now: float) -> dict[str, Any]:
-    """GET /batches/{id}/status, as Gameball's OpenAPI spec draws it."""
+def spec_status(job: Job, now: float, *, combined: bool = False) -> dict[str, Any]:
+    """GET /batches/{id}/status, as Gameball's OpenAPI spec draws it; `combined`: every item
+    under "results", each with its own outcome, and "errors" empty."""
     phase = job.phase(now)
+    if combined:
+        outcomes: list[tuple[int, dict[str, Any]]] = [
+            (i, {"index": i, "success": True}) for i in job.successes
+        ]
+        outcomes += [
+            (
+                i,
+                {
+                    "index": i,
+                    "success": False,
+                    "error": {"code": code, "message": message},
+                    "httpStatus": status,
+                },
+            )
+            for i, code, message, status in job.errors
+        ]
+        return {
+            "batchId": str(job.id),
+            "status": phase,
+            "progress": _PROGRESS[phase],
+            "totalItems": job.total,
+            "processedItems": len(outcomes),
+            "failedItems": len(job.errors),
+            "results": [entry for _, entry in sorted(outcomes, key=lambda pair: pair[0])],
+            "errors": [],
+        }
     return {
         "batchId": str(job.id),
         "status": phase,

@@ -211,6 +211,12 @@ class GameballEmulator:
         the previous rules and their counters; an empty list clears them."""
         self._router.configure({"batch_item_faults": list(faults)})
 
+    def set_batch_status_items(self, shape: str) -> None:
+        """How the spec's status call lists items: "split" (successes under "results",
+        failures under "errors") or "combined" (every item under "results", each saying its
+        own outcome, "errors" empty)."""
+        self._router.configure({"batch_status_items": shape})
+
     def fail_next_batches(self, count: int) -> None:
         """The next `count` batch jobs end `failed`, none of their items applied."""
         self._router.configure({"fail_next_batches": count})

@@ -17,7 +17,7 @@ from bridge.backoff import Backoff
 from bridge.engine.delivery import Delivery
 from bridge.engine.jobs import Abandoned, Job
 from bridge.engine.settings import DeliveryConfig
-from bridge.errors import MappingError
+from bridge.errors import MappingError, OutcomeUnknownError, RetryableDeliveryError
 from bridge.gameball.retry_policy import RetryPolicy
 from bridge.gameball.sender import GameballSender
 from bridge.gameball.settings import GameballConfig
@@ -377,3 +377,64 @@ def test_a_held_resource_does_not_take_the_connections_of_the_others() -> None:
     # Not a timing assertion on the machine's speed: without the fix the event waits out
     # the whole 1.5 s hold, with it no hold applies to it at all.
     assert asyncio.run(scenario()) < 1.0
+
+
+# -- outcomes unknown: sent again and counted as possible duplicates --------------------------
+
+
+class _UnsureSender:
+    """A sender whose first answer leaves the outcome unknown, then accepts; it records the
+    `single` flag of every attempt."""
+
+    def __init__(self, first: Exception) -> None:
+        self.first: Exception | None = first
+        self.attempts: list[bool] = []
+
+    async def send(self, operation: Operation, *, single: bool = False) -> float:
+        self.attempts.append(single)
+        if self.first is not None:
+            error, self.first = self.first, None
+            raise error
+        return 0.0
+
+    def status(self) -> Any:
+        raise NotImplementedError
+
+    def partitions_owned(self, owned: int, total: int | None) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("first", "attempts", "resent"),
+    [
+        # A batch item the job's status named no outcome for: again, as a single call.
+        (OutcomeUnknownError("no certain outcome", single=True), [False, True], 1),
+        # A failed or timed-out job: again, in whatever mode the resource is in.
+        (OutcomeUnknownError("job timed out"), [False, False], 1),
+        # A 503 or a refused connection: Gameball did not take it; no duplicate risk.
+        (RetryableDeliveryError("unavailable", status=503), [False, False], 0),
+    ],
+)
+def test_an_attempt_whose_outcome_is_unknown_is_sent_again_and_counted(
+    first: Exception, attempts: list[bool], resent: int
+) -> None:
+    sender = _UnsureSender(first)
+    counters = Counters()
+    config = DeliveryConfig.model_validate(
+        {"retry": {"initial_backoff": 0.001, "max_backoff": 0.01}}
+    )
+    delivery = Delivery(
+        config,
+        sender=sender,
+        dead_letters=FakeDeadLetters(),
+        counters=counters,
+        is_current=lambda _job: True,
+    )
+    job = Job(RECORD, [Operation(Resource.EVENTS, "c1", {"customerId": "c1"})], None, 1)
+    asyncio.run(delivery.deliver(job))
+    assert sender.attempts == attempts
+    assert counters.resent_unknown == resent
+    assert counters.delivered == 1

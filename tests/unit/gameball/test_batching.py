@@ -26,6 +26,7 @@ from bridge.backoff import Backoff
 from bridge.errors import (
     DeliveryError,
     GameballAccessError,
+    OutcomeUnknownError,
     PermanentDeliveryError,
     RateLimitedError,
     RetryableDeliveryError,
@@ -438,8 +439,9 @@ def test_items_the_answer_does_not_name_are_sent_again(shape: Shape) -> None:
     server = FakeGameball(shape=shape, failures={"c1": {"code": 3000}}, only_successes=True)
     results, status = run(server, [event(0), event(1)], max_items=2)
     assert results[0] is None
-    assert type(results[1]) is RetryableDeliveryError
-    assert "no outcome for item 1" in results[1].message
+    assert type(results[1]) is OutcomeUnknownError
+    assert "no certain outcome for item 1" in results[1].message
+    assert results[1].single  # sent again as a single call, whose answer is certain
     assert status["reasons"] == {"no_outcome": 1}
 
 
@@ -534,7 +536,7 @@ def test_a_failed_job_sends_every_item_again(shape: Shape) -> None:
     server = FakeGameball(shape=shape, job_state="failed")
     results, status = run(server, [event(n) for n in range(3)], max_items=3)
     for error in results:
-        assert type(error) is RetryableDeliveryError
+        assert type(error) is OutcomeUnknownError
         assert error.message.startswith(f"batch job {FIRST_JOB} failed")
     assert status["batches"]["jobs_failed"] == 1
     assert status["batches"]["batch_items_failed"] == 3
@@ -554,7 +556,7 @@ def test_a_job_that_never_finishes_is_given_up_after_job_timeout() -> None:
     results, status = run(server, [event(0), event(1)], max_items=2, job_timeout=0.2)
     elapsed = time.monotonic() - started
     for error in results:
-        assert type(error) is RetryableDeliveryError
+        assert type(error) is OutcomeUnknownError
         assert "did not finish within 0.2 s" in error.message
     assert 0.2 <= elapsed < 3
     assert status["batches"]["jobs_timed_out"] == 1
@@ -591,7 +593,7 @@ def test_a_status_call_answered_404_fails_the_job() -> None:
     )
     results, status = run(server, [event(0), event(1)], max_items=2)
     for error in results:
-        assert type(error) is RetryableDeliveryError
+        assert type(error) is OutcomeUnknownError
         assert "status call refused" in error.message
     assert status["batches"]["jobs_failed"] == 1
     assert status["reasons"] == {"job_failed": 2}
@@ -863,7 +865,7 @@ def test_resource_batches_tell_the_observer_of_a_completed_job() -> None:
 def test_resource_batches_tell_the_observer_of_a_failed_job() -> None:
     server = FakeGameball(job_state="failed")
     results, counters, observed = run_batches(server, [event(0)], max_items=1)
-    assert type(results[0]) is RetryableDeliveryError
+    assert type(results[0]) is OutcomeUnknownError
     assert [state for _, state, _, _ in observed] == ["failed"]
     assert counters.jobs_failed == 1
 
@@ -871,7 +873,7 @@ def test_resource_batches_tell_the_observer_of_a_failed_job() -> None:
 def test_resource_batches_tell_the_observer_of_a_timed_out_job() -> None:
     server = FakeGameball(job_state="never")
     results, counters, observed = run_batches(server, [event(0)], max_items=1, job_timeout=0.1)
-    assert type(results[0]) is RetryableDeliveryError
+    assert type(results[0]) is OutcomeUnknownError
     assert counters.jobs_timed_out == 1
     assert [state for _, state, _, _ in observed] == ["timed_out"]
 

@@ -12,6 +12,7 @@ import pytest
 from bridge.errors import (
     DeliveryError,
     GameballAccessError,
+    OutcomeUnknownError,
     PermanentDeliveryError,
     RateLimitedError,
     RetryableDeliveryError,
@@ -232,21 +233,26 @@ def test_no_secret_key_header_when_none_is_configured() -> None:
 
 
 @pytest.mark.parametrize(
-    ("exc", "says"),
+    ("exc", "says", "unknown"),
     [
-        (httpx.ConnectError("refused"), "connection failed"),
-        (httpx.ReadTimeout("slow"), "timed out"),
-        (httpx.ConnectTimeout("slow"), "timed out"),
-        (httpx.RemoteProtocolError("dropped"), "connection failed"),
+        (httpx.ConnectError("refused"), "connection failed", False),
+        # Sent with no answer: Gameball may have applied it (a possible duplicate if resent).
+        (httpx.ReadTimeout("slow"), "timed out", True),
+        (httpx.WriteTimeout("slow"), "timed out", True),
+        # Never connected: nothing reached Gameball.
+        (httpx.ConnectTimeout("slow"), "timed out", False),
+        (httpx.PoolTimeout("busy"), "timed out", False),
+        (httpx.RemoteProtocolError("dropped"), "connection failed", False),
     ],
 )
-def test_network_failures_are_retryable(exc: Exception, says: str) -> None:
+def test_network_failures_are_retryable(exc: Exception, says: str, unknown: bool) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise exc
 
     with pytest.raises(RetryableDeliveryError, match=says) as info:
         send(client(handler))
     assert not isinstance(info.value, RateLimitedError)
+    assert isinstance(info.value, OutcomeUnknownError) is unknown
 
 
 def test_429_with_retry_after_raises_rate_limited() -> None:

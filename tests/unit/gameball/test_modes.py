@@ -263,7 +263,9 @@ def test_the_sender_switches_a_resource_up_and_back_down() -> None:
         path = request.url.path.removeprefix("/api/v4.0/integrations/")
         requests.append((request.method, path))
         if request.method == "GET":
-            return httpx.Response(200, json={"status": "completed", "errors": []})
+            return httpx.Response(
+                200, json={"status": "completed", "results": [{"index": 0, "status": "success"}]}
+            )
         if path.startswith("batch/"):
             return httpx.Response(200, json={"jobId": 5})
         await asyncio.sleep(0.05)
