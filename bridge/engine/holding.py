@@ -3,8 +3,10 @@ registry has not been asked for yet holds that record and every later one of the
 in order, while a task asks the registry off the event loop (`SchemaPending.prepare`).
 
 An outage of the registry holds the records (asked again with backoff, for as long as it
-takes); it never drops or dead-letters them. Held records count as in flight, so the
-engine's backpressure pauses the partition meanwhile, and they are never committed past.
+takes); it never drops or dead-letters them. Held records count against their own
+partition's share of the in-flight bound, not against the bound every partition shares: the
+partition that waits for a schema pauses at its share, and the others go on. They are never
+committed past.
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ class SchemaHolds:
     def __len__(self) -> int:
         """How many records are held, in all."""
         return sum(len(queue) for queue in self._held.values())
+
+    def count(self, tp: TopicPartition) -> int:
+        """How many records of `tp` are held."""
+        queue = self._held.get(tp)
+        return len(queue) if queue is not None else 0
 
     def hold(
         self,

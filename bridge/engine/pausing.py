@@ -2,12 +2,14 @@
 group) while the paused partitions fetch nothing.
 
 - every partition pauses while `max_in_flight` records (or `max_in_flight_bytes`) are in
-  flight, until both are back below half;
+  flight, until both are back below half (records held for their schema are not counted
+  here: they would pause partitions that need no new schema for a whole registry outage);
 - one partition whose records fill its fair part of the bound (`max_in_flight` / the partitions
   assigned), until it is back below half of it: librdkafka hands out one partition's fetch
   at a time, and without this one partition's customers would take the whole bound while the
   others' wait, which leaves most customers idle (a batch fills only from distinct customers:
-  measured, 650 items a batch instead of 900, and 1,600 records/s instead of 4,500);
+  measured, 650 items a batch instead of 900, and 1,600 records/s instead of 4,500); here
+  the records a partition holds for its schema do count, so it pauses alone at its share;
 - one partition whose commit is held back (a record retried for long, with later ones done
   and kept for the commit) pauses once it holds `span_per_in_flight` x the in-flight limit
   offsets, until it is back below half: memory and the commit's work stay bounded however

@@ -114,7 +114,8 @@ class Pipeline:
 
     @property
     def in_flight(self) -> int:
-        return self._in_flight
+        """Records admitted and not done: being delivered, or held for their schema."""
+        return self._in_flight + len(self._holds)
 
     def committed_offsets(self) -> dict[TopicPartition, int | None]:
         """The last offset committed per assigned partition (None: nothing yet)."""
@@ -137,7 +138,7 @@ class Pipeline:
             loop_turned_at=self._loop_turned_at,
             assignments=self._assignments,
             partitions=partitions,
-            in_flight=self._in_flight,
+            in_flight=self._in_flight + len(self._holds),
             gameball_open=self._delivery.gate.is_open,
             in_flight_bytes=self._in_flight_bytes,
             lanes=len(self._lanes),
@@ -243,8 +244,9 @@ class Pipeline:
         self._lanes.submit(self._lane_key(job), job)
 
     def _count_held(self, record: SourceRecord, change: int) -> None:
-        self._in_flight += change
-        self._in_flight_bytes += change * record.size
+        # Held records are not in the in-flight figures that pause every partition: they count
+        # against their own partition only (its records pending, `Pausing`'s fair share), so
+        # that a registry outage pauses the partitions that need a new schema and no other.
         if change < 0:
             self._progress.set()
 
@@ -335,7 +337,9 @@ class Pipeline:
             # Give the revoked partitions' in-flight records a moment to finish, so that the
             # next owner does not deliver them again.
             deadline = time.monotonic() + min(self._config.drain_timeout, MAX_REVOKE_WAIT)
-            while any(self._tracker.pending(tp) for tp in revoked):
+            # Held records are not waited for: they wait for the registry, not for Gameball,
+            # and are dropped uncommitted with the partition.
+            while any(self._tracker.pending(tp) > self._holds.count(tp) for tp in revoked):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break

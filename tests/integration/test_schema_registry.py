@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +263,50 @@ def test_a_registry_outage_holds_records_and_everything_is_delivered_after_it(
     assert seqs(emulator) == list(range(60))
     assert counters.dead_lettered == 0
     assert kafka_tools.read_topic(bootstrap, dead_letter_topic(topic)) == []
+
+
+def test_a_registry_outage_pauses_only_the_partition_that_needs_a_new_schema(
+    kafka: LocalKafka, registry: LocalRegistry, emulator: GameballEmulator, topic: str
+) -> None:
+    # Partition 0 receives 600 records of a schema the bridge has not fetched (more than the
+    # default max_in_flight, 500) while the registry is out; partitions 1 and 2, whose schema
+    # the bridge already has, receive a live stream meanwhile. Every one of theirs must be
+    # delivered during the outage; partition 0's wait, uncommitted, and arrive after it.
+    bootstrap = kafka.bootstrap_servers
+    warm = avro_values(registry, topic, V1, [{"user": f"w{p}", "seq": p} for p in range(3)])
+    new_schema = avro_values(
+        registry, topic, V2, [{"user": f"a{i % 50}", "seq": 1000 + i} for i in range(600)]
+    )
+    live = avro_values(
+        registry, topic, V1, [{"user": f"b{i % 40}", "seq": 5000 + i} for i in range(240)]
+    )
+    data = config_data(kafka, emulator, topic, schema_registry=registry_config(registry))
+    data["mappings"] = [signup_mapping(topic)]
+    try:
+        with InProcessBridge(parse_config(data, env={})) as bridge:
+            for partition, value in enumerate(warm):
+                kafka_tools.produce(bootstrap, topic, [value], partition=partition)
+            assert wait_until(lambda: len(seqs(emulator)) == 3, 60)
+            registry.suspend()
+            kafka_tools.produce(bootstrap, topic, new_schema, partition=0)
+            # 30 records/s over partitions 1 and 2 for 8 s.
+            started = time.monotonic()
+            for n in range(0, len(live), 6):
+                kafka_tools.produce(bootstrap, topic, live[n : n + 3], partition=1)
+                kafka_tools.produce(bootstrap, topic, live[n + 3 : n + 6], partition=2)
+                time.sleep(max(0.0, started + (n + 6) / 30 - time.monotonic()))
+            live_seqs = set(range(5000, 5240))
+            assert wait_until(lambda: live_seqs <= set(seqs(emulator)), 20), (
+                f"{len(live_seqs - set(seqs(emulator)))} live records not delivered"
+            )
+            assert not any(1000 <= s < 1600 for s in seqs(emulator))  # held, in order
+            registry.resume()
+            assert wait_until(lambda: all_committed(bootstrap, f"{topic}-group", topic), 60)
+            counters = bridge.stop()
+    finally:
+        registry.resume()
+    assert seqs(emulator) == sorted([0, 1, 2, *range(1000, 1600), *live_seqs])
+    assert counters.dead_lettered == 0
 
 
 def test_undecodable_records_are_dead_lettered_with_their_reason_and_schema_id(

@@ -223,3 +223,69 @@ def test_an_unknown_schema_id_is_dead_lettered_with_the_id_and_the_rest_flow() -
     assert "4242" in reason.message
     headers = dict(reason.headers(record, datetime.now(UTC)))
     assert headers["bridge.error.schema_id"] == b"4242"
+
+
+class PartitionedSource(FakeSource):
+    """Records queued per partition; a paused partition hands out nothing, the others go on
+    (as librdkafka pauses partitions one by one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queues: dict[tuple[str, int], list[SourceRecord]] = {TP0: [], TP1: []}
+        self.paused_now: set[tuple[str, int]] = set()
+
+    async def poll(self, max_records: int, timeout: float) -> list[SourceRecord]:
+        out: list[SourceRecord] = []
+        for tp, queue in self.queues.items():
+            if tp not in self.paused_now:
+                take = queue[: max_records - len(out)]
+                del queue[: len(take)]
+                out += take
+        if not out:
+            await asyncio.sleep(0.005)
+        return out
+
+    async def pause(self, partitions: list[tuple[str, int]]) -> None:
+        self.paused.append(partitions)
+        self.paused_now.update(partitions)
+
+    async def resume(self, partitions: list[tuple[str, int]]) -> None:
+        self.resumed.append(partitions)
+        self.paused_now.difference_update(partitions)
+
+
+def test_records_held_for_a_schema_pause_their_own_partition_not_the_others() -> None:
+    # The bound is 10 records in flight; partition 0 has 40 records of a schema the registry
+    # cannot give (it is down). They count against partition 0's own share of the bound: it
+    # pauses alone, and partition 1 (its schema already known) keeps flowing.
+    registry = FlakyRegistry()
+    warm = SourceRecord("t", 1, 0, encode(registry, V1, {"customer": "b", "n": 100}))
+    source = PartitionedSource()
+    source.queues[TP1].append(warm)
+    sent: list[int] = []
+    pipeline, dead = build(source, registry, sent, max_in_flight=10)
+
+    async def scenario() -> None:
+        async with running(pipeline):
+            await until(lambda: sent == [100])
+            registry.down = True
+            source.queues[TP0] += [purchase(registry, V2, 0, i) for i in range(40)]
+            await until(lambda: (len(pipeline._holds)) >= 5)
+            source.queues[TP1] += [
+                SourceRecord("t", 1, i, encode(registry, V1, {"customer": f"c{i}", "n": 100 + i}))
+                for i in range(1, 60)
+            ]
+            await until(lambda: len(sent) == 60, timeout=5)
+            await until(lambda: source.last_commit(TP1) == 60)
+            await until(lambda: TP1 not in source.paused_now)
+            assert TP0 in source.paused_now  # partition 0 waits, alone
+            assert source.last_commit(TP0) is None
+            held = (await pipeline.status()).held_for_schema
+            assert 5 <= held < 40  # paused at its share, not read to the end
+            registry.down = False
+            await until(lambda: len(sent) == 100, timeout=5)
+            await until(lambda: source.last_commit(TP0) == 40)
+
+    asyncio.run(scenario())
+    assert [n for n in sent if n < 100] == list(range(40))  # in offset order
+    assert dead.written == []
