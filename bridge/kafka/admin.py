@@ -169,6 +169,7 @@ _CONSUMER_ONLY = {
     "queued.max.messages.kbytes",
     "enable.auto.commit",
     "enable.auto.offset.store",
+    "group.protocol",
 }
 
 

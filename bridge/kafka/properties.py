@@ -81,6 +81,12 @@ def consumer_properties(kafka: KafkaConfig) -> dict[str, Any]:
             "enable.auto.offset.store": False,
         }
     )
+    if kafka.group_protocol == "consumer":
+        # KIP-848: librdkafka refuses these with the new protocol; the broker's
+        # group.consumer.session.timeout.ms and its server-side assignor take their place.
+        props["group.protocol"] = "consumer"
+        for key in ("partition.assignment.strategy", "session.timeout.ms"):
+            props.pop(key, None)
     if kafka.instance_id:
         props[INSTANCE_ID] = kafka.instance_id
     return props

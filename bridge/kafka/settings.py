@@ -30,6 +30,11 @@ class KafkaConfig(Frozen):
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     session_timeout_ms: int = Field(default=45_000, ge=1_000)
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
+    # The consumer group protocol: "classic" (JoinGroup/SyncGroup, cooperative-sticky), or
+    # "consumer" (KIP-848: the broker assigns, incrementally; Kafka 4.0+ brokers). With
+    # "consumer" the session timeout and the assignor are the broker's settings
+    # (group.consumer.*), so session_timeout_ms is not sent.
+    group_protocol: Literal["classic", "consumer"] = "classic"
     # librdkafka's group.instance.id (static membership, KIP-345); empty: a dynamic member.
     # Unique within the group and stable across restarts (on Kubernetes the pod's name, or a
     # StatefulSet's ordinal): a restart within session_timeout_ms takes its partitions back
@@ -67,6 +72,8 @@ class KafkaConfig(Frozen):
         # These decide when offsets are committed: letting a user turn auto-commit back on
         # would commit records that were never delivered.
         managed = {"enable.auto.commit", "enable.auto.offset.store", "group.id"}
+        if "group.protocol" in props:
+            raise ValueError("group.protocol is managed by the bridge: set kafka.group_protocol")
         clash = sorted(managed & props.keys())
         if clash:
             raise ValueError(f"{', '.join(clash)} is managed by the bridge and cannot be set")
