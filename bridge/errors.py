@@ -10,6 +10,8 @@
     │   │   ├── RateLimitedError    429: wait `retry_after` seconds (or back off) and retry
     │   │   └── OutcomeUnknownError Gameball may have applied it (a batch item without a
     │   │                           certain outcome): sent again, a possible duplicate
+    │   ├── Withdrawn               not sent: its partition went to another member before the
+    │   │                           request reached the wire (the next owner sends it)
     │   ├── PermanentDeliveryError  the record itself is at fault: dead-letter it
     │   └── GameballAccessError     credentials or account (401/403/6000): stop sending,
     │                               keep the record, tell the operator what to fix
@@ -130,6 +132,14 @@ class RateLimitedError(RetryableDeliveryError):
     ) -> None:
         super().__init__(message, status=status, code=code, max_attempts=max_attempts)
         self.retry_after = retry_after
+
+
+class Withdrawn(DeliveryError):
+    """The operation was not sent: by the time it could go (a rate-limit slot, a batch's
+    create call) the record's partition was being revoked, and it belongs to the next owner.
+    Nothing reached Gameball, so nothing can repeat."""
+
+    kind = "withdrawn"
 
 
 class PermanentDeliveryError(DeliveryError):

@@ -8,11 +8,18 @@ What each Gameball answer leads to is decided by the retry table
 - 429: wait at least as long as the sender holds the resource (Retry-After, else a backoff);
 - permanent (other 4xx): dead-lettered at once;
 - stop (401/403/6000): the gate closes for everyone; the record waits and is kept.
+
+A job whose partition is being revoked is *withdrawn* wherever it waits (a lane, a retry's
+backoff, a rate-limit slot, a batch not yet created): nothing of it reaches Gameball from us,
+and its next owner sends it. A job that has reached the wire is *busy* until it ends: the
+revoke waits for it (bounded), so that what is in the air finishes, is committed, and is not
+sent again by the next owner.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 
 import structlog
@@ -30,10 +37,11 @@ from bridge.errors import (
     PermanentDeliveryError,
     RateLimitedError,
     RetryableDeliveryError,
+    Withdrawn,
 )
 from bridge.kafka.dead_letter import DeadLetterReason
 from bridge.observability.stats import Counters
-from bridge.record import Operation
+from bridge.record import Operation, TopicPartition
 
 log = structlog.get_logger("bridge.engine")
 
@@ -47,13 +55,25 @@ class Delivery:
         dead_letters: DeadLetters,
         counters: Counters,
         is_current: Callable[[Job], bool],
+        sendable: Callable[[Job], bool] | None = None,
     ) -> None:
+        """`is_current(job)`: its partition is still assigned under the job's generation (a
+        job that is not may do nothing more). `sendable(job)`: a job that has sent nothing
+        yet may start (False while its partition is being revoked); default: `is_current`."""
         self._sender = sender
         self._dead_letters = dead_letters
         self._counters = counters
         self._is_current = is_current
+        self._sendable = sendable or is_current
+        # Per partition, the jobs that reached the wire and have not ended.
+        self._busy: Counter[TopicPartition] = Counter()
         self._backoff = Backoff(config.retry.initial_backoff, config.retry.max_backoff)
         self.gate = AccessGate(config.retry.access_retry_interval)
+
+    def busy(self, tp: TopicPartition) -> int:
+        """Jobs of `tp` that reached the wire (a request sent, or in a created batch job) and
+        have not ended: what a revoke waits for."""
+        return self._busy[tp]
 
     async def deliver(self, job: Job) -> None:
         """Return once the job is done (delivered or dead-lettered). Raises `Abandoned`."""
@@ -62,8 +82,35 @@ class Delivery:
             reason = DeadLetterReason(error.kind, error.message, schema_id=error.schema_id)
             await self.dead_letter(job, reason)
             return
+        started = False
+
+        def wanted() -> bool:
+            # Asked by the sender at the last moment before the wire. Once one request of the
+            # job went, the job finishes (its record's later operations too) while its
+            # partition is ours, revoking or not: stopping half-way would make the next
+            # owner send the first ones again.
+            nonlocal started
+            if started:
+                return self._is_current(job)
+            if not self._sendable(job):
+                return False
+            started = True
+            self._busy[job.tp] += 1
+            return True
+
+        try:
+            await self._operations(job, wanted, lambda: started)
+        finally:
+            if started:
+                self._busy[job.tp] -= 1
+                if not self._busy[job.tp]:
+                    del self._busy[job.tp]
+
+    async def _operations(
+        self, job: Job, wanted: Callable[[], bool], started: Callable[[], bool]
+    ) -> None:
         for operation in job.operations:
-            failure, attempts = await self._send(job, operation)
+            failure, attempts = await self._send(job, operation, wanted, started)
             if failure is not None:
                 exhausted = isinstance(failure, RetryableDeliveryError)
                 reason = DeadLetterReason(
@@ -77,7 +124,13 @@ class Delivery:
                 return
         self._counters.delivered += 1
 
-    async def _send(self, job: Job, operation: Operation) -> tuple[DeliveryError | None, int]:
+    async def _send(
+        self,
+        job: Job,
+        operation: Operation,
+        wanted: Callable[[], bool],
+        started: Callable[[], bool],
+    ) -> tuple[DeliveryError | None, int]:
         """Post until accepted (None) or failed for good (the error); with the attempt count."""
         attempt = 0
         # Answers under a `retry:N` rule, per Gameball code (or status): N of *those* answers
@@ -90,17 +143,22 @@ class Delivery:
             probe = await self.gate.enter()
             sent = False
             try:
-                self._check_current(job)
+                if not (self._is_current(job) if started() else self._sendable(job)):
+                    raise Abandoned
                 # From here the request may reach the wire: a probe that ends without a
                 # verdict then waits an interval before the next one.
                 sent = True
                 if unknown is not None:
                     self._counters.resent_unknown += 1
                 waited = await self._sender.send(
-                    operation, single=unknown is not None and unknown.single
+                    operation, single=unknown is not None and unknown.single, wanted=wanted
                 )
                 if waited > 0.001:
                     self._counters.rate_limit_waits += 1
+            except Withdrawn:
+                if probe:
+                    self.gate.probe_ended(sent=False)
+                raise Abandoned from None
             except GameballAccessError as exc:
                 self.gate.denied(exc)
                 attempt -= 1  # not the record's attempt: its fate waits on the operator

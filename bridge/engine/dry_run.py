@@ -4,6 +4,8 @@ to the dead-letter topic is logged instead."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
 
 from bridge.gameball.sender import SenderStatus
@@ -16,7 +18,13 @@ log = structlog.get_logger("bridge.dry_run")
 class DryRunSender:
     """Takes the place of `GameballSender`: every operation "succeeds" without a request."""
 
-    async def send(self, operation: Operation, *, single: bool = False) -> float:
+    async def send(
+        self,
+        operation: Operation,
+        *,
+        single: bool = False,
+        wanted: Callable[[], bool] | None = None,
+    ) -> float:
         log.info(
             "dry_run.would_send",
             resource=operation.resource.value,

@@ -38,9 +38,12 @@ from bridge.record import Operation, SourceRecord, TopicPartition
 
 log = structlog.get_logger("bridge.engine")
 
-# How long a revoke waits for the revoked partitions' in-flight records at most: the group's
-# rebalance waits for us meanwhile, so this is kept short.
+# How long a revoke waits at most for the revoked partitions' records that are in the air (a
+# request sent, a batch job created): the group's rebalance waits for us meanwhile, so this is
+# kept short. Records not yet sent are withdrawn at once and do not count.
 MAX_REVOKE_WAIT = 10.0
+# At the end of a stop's drain, how long what is in the air may take at most.
+MAX_SHUTDOWN_AIR_WAIT = 5.0
 POLL_TIMEOUT = 0.1
 # A partition whose commit is held back pauses at this many times max_in_flight offsets
 # between its commit position and its newest record.
@@ -83,6 +86,9 @@ class Pipeline:
         self._pausing = Pausing(source, config, span_per_in_flight=SPAN_PER_IN_FLIGHT)
         self._generation: dict[TopicPartition, int] = {}
         self._next_generation = 0
+        # Partitions being revoked (or all, while shutting down): their records that have
+        # not reached the wire are withdrawn; those in the air finish and are committed.
+        self._revoking: set[TopicPartition] = set()
         self._lanes = Lanes(self._process)
         self._delivery = Delivery(
             config,
@@ -90,6 +96,7 @@ class Pipeline:
             dead_letters=dead_letters,
             counters=self.counters,
             is_current=self._is_current,
+            sendable=self._sendable,
         )
         self._in_flight = 0
         self._in_flight_bytes = 0
@@ -287,6 +294,11 @@ class Pipeline:
     def _is_current(self, job: Job) -> bool:
         return self._generation.get(job.tp) == job.generation
 
+    def _sendable(self, job: Job) -> bool:
+        """Whether a job that has sent nothing yet may start: not while its partition is
+        being revoked (it belongs to the next owner, who sends it)."""
+        return job.tp not in self._revoking and self._is_current(job)
+
     async def _share_rate_limits(self) -> None:
         """Tell the sender what part of the group's partitions this instance holds. Outside
         the rebalance callbacks: the partition count asks the cluster, on the consumer's own
@@ -332,31 +344,42 @@ class Pipeline:
     async def partitions_revoked(
         self, partitions: list[TopicPartition]
     ) -> dict[TopicPartition, OffsetCommit]:
-        revoked = set(partitions)
+        revoked = set(partitions) & self._generation.keys()
+        self._revoking |= revoked
+        # What this member gives up, it stops using at once: the share drops now, and the
+        # next owner's rises at its assignment, after this revoke (rate_limits.py).
+        self._sender.partitions_owned(
+            len(self._generation.keys() - self._revoking), self._partition_count or None
+        )
         if not self._closing:
-            # Give the revoked partitions' in-flight records a moment to finish, so that the
-            # next owner does not deliver them again.
-            deadline = time.monotonic() + min(self._config.drain_timeout, MAX_REVOKE_WAIT)
-            # Held records are not waited for: they wait for the registry, not for Gameball,
-            # and are dropped uncommitted with the partition.
-            while any(self._tracker.pending(tp) > self._holds.count(tp) for tp in revoked):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._progress.clear()
-                try:
-                    await asyncio.wait_for(self._progress.wait(), remaining)
-                except TimeoutError:
-                    break
+            await self._wait_for_the_air(revoked, min(self._config.drain_timeout, MAX_REVOKE_WAIT))
         plan = self._committer.plan_for_revoke(revoked)
+        in_the_air = {tp: n for tp in revoked if (n := self._delivery.busy(tp))}
         self._release(partitions)
         committing = {tp: c.offset for tp, c in plan.items()}
         log.info(
             "partition.revoked",
             partitions=_names(partitions),
             committing=partition_names(committing),
+            # Given up while still in the air: the next owner sends them again.
+            abandoned_in_the_air=partition_names(in_the_air),
         )
         return plan
+
+    async def _wait_for_the_air(self, partitions: set[TopicPartition], timeout: float) -> None:
+        """Wait (at most `timeout`) until no record of `partitions` is in the air. Records
+        not sent yet are withdrawn meanwhile (`_sendable`), so this waits only for requests
+        already out and batch jobs already created."""
+        deadline = time.monotonic() + timeout
+        while any(self._delivery.busy(tp) for tp in partitions):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), remaining)
+            except TimeoutError:
+                return
 
     async def partitions_lost(self, partitions: list[TopicPartition]) -> None:
         self._release(partitions)
@@ -366,6 +389,7 @@ class Pipeline:
         # Jobs of these partitions still queued find their generation gone and are dropped.
         for tp in partitions:
             self._generation.pop(tp, None)
+            self._revoking.discard(tp)
             self._tracker.forget(tp)
             self._pausing.released(tp)
             self._holds.drop(tp)
@@ -375,7 +399,11 @@ class Pipeline:
 
     async def _shutdown(self, background: list[asyncio.Task[None]], force: asyncio.Event) -> None:
         log.info("shutdown.started", in_flight=self._in_flight)
-        deadline = time.monotonic() + self._config.drain_timeout
+        # The drain: in-flight records are delivered while the partitions are still ours;
+        # the last part of drain_timeout is kept for what is then in the air, once the rest
+        # is withdrawn (cancelled mid-request, a record could land and be sent again).
+        air_time = min(MAX_SHUTDOWN_AIR_WAIT, self._config.drain_timeout / 4)
+        deadline = time.monotonic() + self._config.drain_timeout - air_time
         while self._in_flight and not force.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -388,6 +416,9 @@ class Pipeline:
             )
             waiter.cancel()
             forcer.cancel()
+        self._revoking |= self._generation.keys()
+        if self._in_flight and not force.is_set():
+            await self._wait_for_the_air(set(self._generation), air_time)
         self._holds.drop_all()  # not done: their partitions' next owner reads them again
         for task in background:
             task.cancel()

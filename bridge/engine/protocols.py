@@ -4,6 +4,7 @@ without inheriting from anything."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from bridge.gameball.sender import SenderStatus
@@ -42,10 +43,18 @@ class Source(Protocol):
 class Sender(Protocol):
     """Where operations go (`bridge.gameball.sender.GameballSender`)."""
 
-    async def send(self, operation: Operation, *, single: bool = False) -> float:
+    async def send(
+        self,
+        operation: Operation,
+        *,
+        single: bool = False,
+        wanted: Callable[[], bool] | None = None,
+    ) -> float:
         """Return once Gameball accepted the operation, with the seconds it waited for room
         under the rate limits; raise a `DeliveryError` otherwise. `single`: as a single
-        call, whatever the resource's mode (an earlier attempt's batch outcome was unknown)."""
+        call, whatever the resource's mode (an earlier attempt's batch outcome was unknown).
+        `wanted`: asked at the last moment before the wire; False withdraws the operation
+        (`Withdrawn`)."""
         ...
 
     def status(self) -> SenderStatus:

@@ -36,6 +36,7 @@ from bridge.errors import (
     OutcomeUnknownError,
     PermanentDeliveryError,
     RetryableDeliveryError,
+    Withdrawn,
 )
 from bridge.gameball.batch_status import ItemFailure, JobState, JobStatus
 from bridge.gameball.client import GameballClient
@@ -85,6 +86,8 @@ class _Item:
     operation: Operation
     body: bytes
     result: asyncio.Future[None]
+    # Asked just before the job's create call goes: False withdraws the item.
+    wanted: Callable[[], bool] | None = None
 
 
 @dataclass(slots=True)
@@ -144,12 +147,13 @@ class ResourceBatches:
         self._timing = JobTiming(config.first_poll)
         self._jobs: set[asyncio.Task[None]] = set()
 
-    async def send(self, operation: Operation) -> None:
-        """Return once Gameball confirmed the operation; raise its item's error otherwise."""
+    async def send(self, operation: Operation, wanted: Callable[[], bool] | None = None) -> None:
+        """Return once Gameball confirmed the operation; raise its item's error otherwise.
+        `wanted` is asked just before the job's create call: False withdraws the item."""
         body = orjson.dumps(operation.body)
         if self._open.items and self._open.size + len(body) + 1 > self._config.max_bytes:
             self._flush()
-        item = _Item(operation, body, asyncio.get_running_loop().create_future())
+        item = _Item(operation, body, asyncio.get_running_loop().create_future(), wanted)
         batch = self._open
         batch.items.append(item)
         batch.size += len(body) + 1
@@ -172,9 +176,29 @@ class ResourceBatches:
 
     async def _run(self, items: list[_Item]) -> None:
         counters = self._counters
-        body = b'{"body":[' + b",".join(item.body for item in items) + b"]}"
+
+        async def create() -> int | None:
+            # Inside the "others" slot, right before the wire: an item whose partition was
+            # revoked meanwhile is withdrawn (its next owner sends it), not sent by us too.
+            nonlocal items
+            live = []
+            for item in items:
+                if item.result.done():
+                    continue
+                if item.wanted is not None and not item.wanted():
+                    item.result.set_exception(
+                        Withdrawn("withdrawn: its partition was revoked before the job was created")
+                    )
+                    continue
+                live.append(item)
+            items = live
+            if not items:
+                return None
+            body = b'{"body":[' + b",".join(item.body for item in items) + b"]}"
+            return await self._client.create_batch(self.resource, body)
+
         try:
-            job_id = await self._shaped(lambda: self._client.create_batch(self.resource, body))
+            job_id = await self._shaped(create)
         except asyncio.CancelledError:
             _settle(items, asyncio.CancelledError())
             raise
@@ -193,6 +217,8 @@ class ResourceBatches:
             # would (retried, dead-lettered or stopping all sending, by the retry table). No
             # one awaits this task: whatever went wrong reaches the senders, not the loop.
             _settle(items, exc)
+            return
+        if job_id is None:  # every item withdrawn: no job
             return
         assert isinstance(job_id, int)
         counters.batches_sent += 1

@@ -13,12 +13,22 @@ when the last of them was let go, and no window can receive more than the limit.
 a little rate (a request occupies `latency` longer); against the 30 s window it is negligible.
 Windows are also measured a little longer than Gameball's (`WINDOW_MARGIN`) for clock skew.
 
+Under the windows, requests are *paced*: the longest window's limit is spread at its sustained
+rate (1,200 per 30 s: one event every 25 ms) by a token bucket (`Pacer`) that holds a few
+requests at most. Without it a backlog spends the 30-second window in its first 12 seconds at
+the per-second limit, then sends nothing for 18; paced, a live stream above the sustained
+rate waits milliseconds, never a window.
+
 Several instances on one account share its limits: each takes `share` of them, a fixed
 fraction or (`share: auto`) the fraction of the group's partitions it is assigned, set at every
-rebalance (`set_share`). A smaller share applies at once; a larger one only after the longest
-window has passed, because the instance that gave up the partitions may have used its larger
-share within that window: erring on the side of fewer requests, the account never sees more
-than its limit while partitions move.
+rebalance (`set_share`), at once, larger or smaller. That is safe because the pacing bounds
+what any window can hold: in any 30 s an instance sends at most its bucket plus its rate
+times 30 s, and the rates of all instances add up to the account's sustained rate at every
+moment, as partitions move from one owner to the next: the giver's share drops when it is
+revoked (it sends nothing more of those partitions), and the taker's rises only at the
+assignment that follows, once the giver has let go. The buckets are sized so that, summed
+over the group (and a restart whose old process spent its bucket), they fit in what the
+window's margin leaves: `BURST_FRACTION`.
 """
 
 from __future__ import annotations
@@ -33,6 +43,9 @@ from bridge.record import Resource
 
 # Seconds added to each window.
 WINDOW_MARGIN = {1.0: 0.05, 30.0: 0.5}
+# The part of the longest window's margin that buckets may burst into (the rest is for a
+# restarted process whose predecessor spent its bucket just before it stopped).
+BURST_FRACTION = 0.5
 
 
 class SlidingWindow:
@@ -70,6 +83,45 @@ class SlidingWindow:
         self._completed.append(now)
 
 
+class Pacer:
+    """A token bucket: `share` of `limit` requests per `seconds` (the window with its margin),
+    at an even rate, with a bucket of a few requests. It starts empty: a process that just
+    started (or took a larger share) has no burst saved up."""
+
+    def __init__(self, limit: int, seconds: float, margin: float, share: float, now: float) -> None:
+        self.account_limit = limit
+        self.seconds = seconds
+        # What the margin leaves the whole account for bursts, of which BURST_FRACTION.
+        self._account_burst = limit * margin / seconds * BURST_FRACTION if seconds else 0.0
+        self.tokens = 0.0
+        self._updated = now
+        self.rate = 0.0
+        self.capacity = 1.0
+        self.share(share, now)
+
+    def share(self, share: float, now: float) -> None:
+        self._refill(now)
+        self.rate = self.account_limit * max(share, 0.0) / self.seconds
+        self.capacity = max(1.0, self._account_burst * share)
+        self.tokens = min(self.tokens, self.capacity)
+
+    def wait_time(self, now: float) -> float | None:
+        """0 when a token is there; else seconds until one is, None with no rate at all."""
+        self._refill(now)
+        if self.tokens >= 1.0:
+            return 0.0
+        if self.rate <= 0:
+            return None
+        return (1.0 - self.tokens) / self.rate
+
+    def take(self) -> None:
+        self.tokens -= 1.0
+
+    def _refill(self, now: float) -> None:
+        self.tokens = min(self.capacity, self.tokens + (now - self._updated) * self.rate)
+        self._updated = now
+
+
 class ResourceLimiter:
     """The limits of one Gameball resource, shared by every lane that posts to it."""
 
@@ -85,6 +137,12 @@ class ResourceLimiter:
             for seconds, limit in windows.items()
         ]
         self._clock = clock
+        # The longest window's limit, paced at its sustained rate.
+        self._pacer: Pacer | None = None
+        if windows:
+            longest = max(windows)
+            margin = WINDOW_MARGIN.get(longest, 0.0)
+            self._pacer = Pacer(windows[longest], longest + margin, margin, share, clock())
         # Waiters queue on the lock, so requests go in the order they asked.
         self._lock = asyncio.Lock()
         self._completion = asyncio.Event()
@@ -108,10 +166,14 @@ class ResourceLimiter:
             while True:
                 now = self._clock()
                 waits = [w.wait_time(now) for w in self._windows]
+                if self._pacer is not None:
+                    waits.append(self._pacer.wait_time(now))
                 delay = max([self._blocked_until - now] + [w for w in waits if w is not None])
                 if delay <= 0 and None not in waits:
                     for window in self._windows:
                         window.started()
+                    if self._pacer is not None:
+                        self._pacer.take()
                     return self._clock() - started
                 self._completion.clear()
                 # Sleep until a window frees up, or a request completes, whichever is first.
@@ -121,6 +183,8 @@ class ResourceLimiter:
     def share(self, share: float) -> None:
         for window in self._windows:
             window.share(share)
+        if self._pacer is not None:
+            self._pacer.share(share, self._clock())
         self._completion.set()  # waiters look again: a larger share may let them go
 
     def hold(self, seconds: float) -> None:
@@ -144,15 +208,7 @@ class RateLimiter:
             resource: ResourceLimiter(limits.get(resource, {}), share=share, clock=clock)
             for resource in Resource
         }
-        self._clock = clock
         self.share = share
-        # The longest window (with its margin): how long a larger share waits.
-        self._raise_after = max(
-            (seconds + WINDOW_MARGIN.get(seconds, 0.0) for w in limits.values() for seconds in w),
-            default=0.0,
-        )
-        self._raise: asyncio.TimerHandle | None = None
-        self.pending_share: float | None = None  # a larger share, waiting for its time
 
     def slot(self, resource: Resource) -> contextlib.AbstractAsyncContextManager[float]:
         return self._limiters[resource].slot()
@@ -160,22 +216,9 @@ class RateLimiter:
     def hold(self, resource: Resource, seconds: float) -> None:
         self._limiters[resource].hold(seconds)
 
-    def set_share(self, share: float, *, at_once: bool = False) -> float:
-        """Take `share` of the account's limits: a smaller one now, a larger one once the
-        longest window has passed (`at_once`: now, for an instance that knows no other used
-        the account lately). Returns the seconds until it applies."""
-        if self._raise is not None:
-            self._raise.cancel()
-            self._raise, self.pending_share = None, None
-        if share <= self.share or at_once or self._raise_after == 0:
-            self._apply(share)
-            return 0.0
-        self.pending_share = share
-        self._raise = asyncio.get_running_loop().call_later(self._raise_after, self._apply, share)
-        return self._raise_after
-
-    def _apply(self, share: float) -> None:
-        self._raise, self.pending_share = None, None
+    def set_share(self, share: float) -> None:
+        """Take `share` of the account's limits, from now on (see the module's docstring for
+        why a larger share needs no wait)."""
         self.share = share
         for limiter in self._limiters.values():
             limiter.share(share)
@@ -183,9 +226,9 @@ class RateLimiter:
 
 def _shared(account_limit: int, share: float) -> int:
     """This instance's part of a limit: nothing for no share (a member that joined sends
-    nothing until its part is safe to take: the others may fill the account meanwhile, and
-    one request more is a 429); otherwise at least 1, so that an instance with a tiny share
-    (one partition of hundreds) still moves."""
+    nothing until it knows its part: the others may fill the account meanwhile, and one
+    request more is a 429); otherwise at least 1, so that an instance with a tiny share (one
+    partition of hundreds) still moves."""
     if share <= 0:
         return 0
     return max(1, int(account_limit * share))

@@ -23,7 +23,7 @@ import httpx
 import structlog
 
 from bridge.backoff import Backoff
-from bridge.errors import RateLimitedError
+from bridge.errors import RateLimitedError, Withdrawn
 from bridge.gameball.batching import BatchCounters, ResourceBatches
 from bridge.gameball.client import GameballClient, RequestObserver
 from bridge.gameball.modes import Mode, ModeSwitch
@@ -113,25 +113,38 @@ class GameballSender:
             for resource in BATCH_RESOURCES
         }
 
-    async def send(self, operation: Operation, *, single: bool = False) -> float:
+    async def send(
+        self,
+        operation: Operation,
+        *,
+        single: bool = False,
+        wanted: Callable[[], bool] | None = None,
+    ) -> float:
         """Send one operation; return the seconds it waited for room under the rate limits.
         Raises a `DeliveryError` saying what Gameball's answer (or its absence) means.
         `single`: a single call whatever the mode (the retry of a batch item whose outcome
-        the job's status left unknown: a single call's answer is certain)."""
+        the job's status left unknown: a single call's answer is certain). `wanted` is asked
+        at the last moment before the request reaches the wire (its rate-limit slot taken,
+        or its batch's create call about to go): False withdraws it (`Withdrawn`)."""
         resource = operation.resource
         switch = self._modes[resource]
         self._waiting[resource] += 1
         try:
             if switch.waiting(self._waiting[resource]) is Mode.BATCH and not single:
-                await self._batches[resource].send(operation)
+                await self._batches[resource].send(operation, wanted)
                 return 0.0
-            return await self._single(operation)
+            return await self._single(operation, wanted)
         finally:
             self._waiting[resource] -= 1
             switch.waiting(self._waiting[resource])
 
-    async def _single(self, operation: Operation) -> float:
-        waited, _ = await self._shaped(operation.resource, lambda: self._client.send(operation))
+    async def _single(self, operation: Operation, wanted: Callable[[], bool] | None) -> float:
+        async def call() -> float:
+            if wanted is not None and not wanted():
+                raise Withdrawn("withdrawn: its partition was revoked before it was sent")
+            return await self._client.send(operation)
+
+        waited, _ = await self._shaped(operation.resource, call)
         return waited
 
     async def _others(self, call: Callable[[], Awaitable[object]]) -> object:
@@ -157,35 +170,22 @@ class GameballSender:
     def partitions_owned(self, owned: int, total: int | None) -> None:
         """After a rebalance: this instance holds `owned` of the group's `total` partitions
         (None: not known yet). With `share: auto` it takes that fraction of the account's
-        limits: less at once, more after the longest window (the partitions' previous owner
-        may have used its part in it). At a first assignment: nothing until the count is
-        known (the records fetched with the assignment would otherwise go out at the whole
-        account's rate), then the whole account at once if it holds every partition (alone
-        in the group), else its part after the longest window, like any raise."""
+        limits, at once, larger or smaller: the limiter paces requests, so shares can move
+        with the partitions (bridge/gameball/rate_limits.py). Before the count is first
+        known, nothing: the records fetched with a first assignment would otherwise go out
+        at the whole account's rate."""
         if not self._auto_share:
             return
-        first = not self._assigned_before
         if total is None or total <= 0:
-            if first:
+            if not self._assigned_before:
                 self._limits.set_share(0.0)
             return
+        self._assigned_before = True
         share = owned / total
-        self._assigned_before = self._assigned_before or owned > 0
-        if first and owned == total:
-            delay = self._limits.set_share(share, at_once=True)
-        elif first:
-            self._limits.set_share(0.0)
-            delay = self._limits.set_share(share)
-        elif share == self._limits.share and self._limits.pending_share is None:
+        if share == self._limits.share:
             return
-        else:
-            delay = self._limits.set_share(share)
-        log.info(
-            "rate_limits.share_changed",
-            share=round(share, 4),
-            partitions=f"{owned}/{total}",
-            applies_in_s=round(delay, 1),
-        )
+        self._limits.set_share(share)
+        log.info("rate_limits.share_changed", share=round(share, 4), partitions=f"{owned}/{total}")
 
     def _no_batch_endpoint(self, resource: Resource, message: str) -> None:
         self._modes[resource].single_for_good(f"no batch endpoint ({message}): single calls")

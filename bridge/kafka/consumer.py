@@ -31,6 +31,17 @@ log = structlog.get_logger("bridge.kafka")
 # and its partitions wait out the session timeout).
 LEAVE_TIMEOUT = 10.0
 MAX_DROPPED = 500
+# A revoke's commit refused for the group's generation is tried again for this long.
+REVOKE_COMMIT_RETRY = 3.0
+COMMIT_RETRY_INTERVAL = 0.2
+GENERATION_ERRORS = frozenset(
+    {
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.REBALANCE_IN_PROGRESS,
+        # KIP-848's name for the same: the member's epoch moved on.
+        getattr(KafkaError, "STALE_MEMBER_EPOCH", KafkaError.ILLEGAL_GENERATION),
+    }
+)
 
 
 def leaves_group_on_close(config: KafkaConfig) -> bool:
@@ -238,14 +249,42 @@ class KafkaSource:
         return accepted
 
     def _commit(
-        self, offsets: dict[TopicPartition, OffsetCommit]
+        self, offsets: dict[TopicPartition, OffsetCommit], *, retry_for: float = 0.0
     ) -> dict[TopicPartition, OffsetCommit]:
-        if not offsets:
-            return {}
-        if self._fatal is not None:
+        """Commit; return the part of `offsets` the broker accepted. `retry_for`: seconds
+        during which a commit refused for the group's generation is tried again (a revoke's
+        commit: a second join bumps the generation while the first rebalance's revoke runs,
+        librdkafka #4059, and a revoked partition's done records would then be sent again by
+        its next owner)."""
+        accepted: dict[TopicPartition, OffsetCommit] = {}
+        deadline = time.monotonic() + retry_for
+        pending = dict(offsets)
+        while True:
+            done, refused = self._commit_once(pending)
+            accepted.update(done)
+            pending = {tp: offsets[tp] for tp in refused}
+            if not pending or time.monotonic() >= deadline:
+                break
+            time.sleep(COMMIT_RETRY_INTERVAL)
+        for tp, error in refused.items():
+            log.warning(
+                "kafka.commit_failed",
+                topic=tp[0],
+                partition=tp[1],
+                error=error,
+                retried=retry_for > 0,
+            )
+        return accepted
+
+    def _commit_once(
+        self, offsets: dict[TopicPartition, OffsetCommit]
+    ) -> tuple[dict[TopicPartition, OffsetCommit], dict[TopicPartition, str]]:
+        """One commit: what the broker accepted, and what it refused for the generation
+        (worth trying again, with the one the member has by then) with the reason."""
+        if not offsets or self._fatal is not None:
             # Fenced: another member owns these partitions now; librdkafka refuses the commit
             # too, but it must not even be tried.
-            return {}
+            return {}, {}
         # A commit for a partition that has moved to another member would overwrite the new
         # owner's position; the plan may predate the rebalance, so check ownership here.
         owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
@@ -255,17 +294,23 @@ class KafkaSource:
             if (t, p) in owned
         ]
         if not request:
-            return {}
+            return {}, {}
         try:
             result = self._consumer.commit(offsets=request, asynchronous=False)
         except KafkaException as exc:
-            log.warning("kafka.commit_failed", error=str(exc.args[0]), partitions=len(offsets))
-            return {}
+            error = exc.args[0]
+            if isinstance(error, KafkaError) and error.code() in GENERATION_ERRORS:
+                return {}, {(tp.topic, tp.partition): error.name() for tp in request}
+            log.warning("kafka.commit_failed", error=str(error), partitions=len(offsets))
+            return {}, {}
         accepted = {}
+        refused = {}
         for tp in result or []:
+            key = (tp.topic, tp.partition)
             if tp.error is None:
-                key = (tp.topic, tp.partition)
                 accepted[key] = offsets[key]
+            elif tp.error.code() in GENERATION_ERRORS:
+                refused[key] = tp.error.name()
             else:
                 log.warning(
                     "kafka.commit_failed",
@@ -273,7 +318,7 @@ class KafkaSource:
                     partition=tp.partition,
                     error=str(tp.error),
                 )
-        return accepted
+        return accepted, refused
 
     async def pause(self, partitions: list[TopicPartition]) -> None:
         await self._run(self._pause_resume, partitions, True)
@@ -368,7 +413,7 @@ class KafkaSource:
         tps = [(tp.topic, tp.partition) for tp in partitions]
         offsets = self._call_listener(self._listener.partitions_revoked(tps))
         if offsets:
-            self._commit(offsets)
+            self._commit(offsets, retry_for=REVOKE_COMMIT_RETRY)
 
     def _on_lost(self, _consumer: Any, partitions: list[KafkaTopicPartition]) -> None:
         # Lost (session timed out, fenced): another member may own them already, and a commit

@@ -390,7 +390,14 @@ class _UnsureSender:
         self.first: Exception | None = first
         self.attempts: list[bool] = []
 
-    async def send(self, operation: Operation, *, single: bool = False) -> float:
+    async def send(
+        self,
+        operation: Operation,
+        *,
+        single: bool = False,
+        wanted: Callable[[], bool] | None = None,
+    ) -> float:
+        assert wanted is None or wanted()
         self.attempts.append(single)
         if self.first is not None:
             error, self.first = self.first, None

@@ -1,14 +1,17 @@
-"""Client-side rate limits: sliding windows, several windows at once, holds after a 429."""
+"""Client-side rate limits: sliding windows, several windows at once, pacing at the longest
+window's sustained rate, shares that apply at once, holds after a 429."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
 
 from bridge.gameball.rate_limits import (
-    WINDOW_MARGIN,
+    BURST_FRACTION,
+    Pacer,
     RateLimiter,
     ResourceLimiter,
     SlidingWindow,
@@ -48,14 +51,74 @@ def test_never_more_than_the_limit_in_any_window() -> None:
     times = admitted_at(ResourceLimiter({0.2: 3}), 10)
     for i in range(len(times) - 3):
         assert times[i + 3] - times[i] >= 0.2 - 1e-3  # any 4 consecutive span a full window
-    assert times[2] < 0.05  # the first burst goes at once
+
+
+def test_requests_are_paced_at_the_longest_windows_sustained_rate() -> None:
+    # 100 per second, but 6 per 0.5 s: one every 83 ms, not 6 at once and then nothing.
+    times = admitted_at(ResourceLimiter({0.1: 100, 0.5: 6}), 7)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.5 / 6 - 0.01
+    assert times[-1] < 0.5 / 6 * 7 + 0.1  # and no longer than the rate needs
 
 
 def test_the_tighter_of_two_windows_wins() -> None:
-    # 5 per 0.1 s, but only 6 per 0.5 s: after the 6th, wait for the long window.
-    times = admitted_at(ResourceLimiter({0.1: 5, 0.5: 6}), 7)
-    assert times[5] < 0.15
-    assert times[6] >= 0.5 - 1e-3
+    # Paced at 100 per second by the long window, but only 1 per 0.1 s by the short one.
+    times = admitted_at(ResourceLimiter({0.1: 1, 1.0: 100}), 4)
+    for a, b in itertools.pairwise(times):
+        assert b - a >= 0.1 - 1e-3
+
+
+def test_the_pacer_starts_empty_and_holds_a_small_bucket() -> None:
+    # Gameball's events: 1,200 per 30 s (30.5 with the margin).
+    pacer = Pacer(1200, 30.5, 0.5, 1.0, now=0.0)
+    assert pacer.rate == pytest.approx(1200 / 30.5)
+    assert pacer.capacity == pytest.approx(1200 * 0.5 / 30.5 * BURST_FRACTION)
+    assert pacer.wait_time(0.0) == pytest.approx(30.5 / 1200)  # no burst saved up
+    assert pacer.wait_time(100.0) == 0.0
+    assert pacer.tokens == pytest.approx(pacer.capacity)  # filled to the bucket, no more
+    pacer.share(0.25, 100.0)
+    assert pacer.rate == pytest.approx(1200 / 30.5 / 4)
+    assert pacer.tokens <= pacer.capacity == pytest.approx(1200 * 0.5 / 30.5 * 0.5 / 4)
+    pacer.share(0.0, 100.0)
+    for _ in range(int(pacer.tokens)):
+        pacer.take()
+    assert pacer.tokens < 1
+    assert pacer.wait_time(200.0) is None  # no share, no rate
+
+
+def test_what_a_group_sends_in_any_window_fits_the_account_as_shares_move() -> None:
+    # Three instances on one account, shares moving at every step as partitions move (the
+    # giver's drop at its revoke, then the taker's rise at the assignment), every instance
+    # sending as fast as its pacer lets it. Counted as Gameball counts, in every 30 s window:
+    # never over 1,200, and the group keeps near the sustained rate throughout.
+    step, limit, window = 0.01, 1200, 30.0
+    shares = [1 / 3, 1 / 3, 1 / 3]
+    pacers = [Pacer(limit, window + 0.5, 0.5, s, now=0.0) for s in shares]
+    sent: list[float] = []
+    moves = [(1, 0, 2), (2, 1, 0), (0, 2, 1)] * 20  # (giver, taker, partition count)
+    now = 0.0
+    for n in range(int(120 / step)):
+        now = n * step
+        if n % int(3 / step) == 0 and n:  # a rebalance every 3 s
+            giver, taker, _ = moves[n // int(3 / step) % len(moves)]
+            moved = min(shares[giver], 1 / 6)
+            shares[giver] -= moved
+            pacers[giver].share(shares[giver], now)
+            shares[taker] += moved
+            pacers[taker].share(shares[taker], now + step / 2)
+        for pacer in pacers:
+            while pacer.wait_time(now) == 0.0:
+                pacer.take()
+                sent.append(now)
+    assert sum(shares) == pytest.approx(1.0)
+    j = 0
+    worst = 0
+    for i, start in enumerate(sent):
+        while j < len(sent) and sent[j] < start + window:
+            j += 1
+        worst = max(worst, j - i)
+    assert worst <= limit
+    assert len(sent) / 120 >= 0.95 * limit / window
 
 
 def test_concurrent_waiters_share_one_limit() -> None:
@@ -149,40 +212,21 @@ def test_other_shares_are_refused_with_what_is_allowed(text: object) -> None:
         RateLimitConfig(share=text)
 
 
-def test_a_smaller_share_applies_at_once_a_larger_one_after_the_longest_window() -> None:
-    async def go() -> list[tuple[float, float | None]]:
-        limiter = RateLimiter({Resource.EVENTS: {0.1: 10, 0.3: 30}})
-        seen = []
-        assert limiter.set_share(0.5) == 0.0
-        seen.append((limiter.share, limiter.pending_share))
-        waits = limiter.set_share(1.0)
-        assert waits == pytest.approx(0.3 + WINDOW_MARGIN.get(0.3, 0.0))
-        seen.append((limiter.share, limiter.pending_share))
-        await asyncio.sleep(waits + 0.05)
-        seen.append((limiter.share, limiter.pending_share))
-        return seen
-
-    assert asyncio.run(go()) == [(0.5, None), (0.5, 1.0), (1.0, None)]
+def test_a_share_applies_at_once_larger_or_smaller() -> None:
+    limiter = RateLimiter({Resource.EVENTS: {0.1: 10, 0.3: 30}})
+    limiter.set_share(0.5)
+    assert limiter.share == 0.5
+    limiter.set_share(1.0)
+    assert limiter.share == 1.0
+    limiter.set_share(0.2)
+    assert limiter.share == 0.2
 
 
-def test_a_smaller_share_cancels_a_larger_one_still_waiting() -> None:
-    async def go() -> tuple[float, float | None]:
-        limiter = RateLimiter({Resource.EVENTS: {0.1: 10}})
-        limiter.set_share(0.25)
-        limiter.set_share(0.75)  # waits for the window
-        limiter.set_share(0.5)  # less than what waits, more than now: it waits too
-        limiter.set_share(0.2)  # less than now: at once, and nothing waits any more
-        await asyncio.sleep(0.2)
-        return limiter.share, limiter.pending_share
-
-    assert asyncio.run(go()) == (0.2, None)
-
-
-def test_the_share_scales_what_a_window_lets_through() -> None:
-    # 10 per 0.2 s for the account; a quarter share lets 2 go (10 x 0.25, rounded down).
-    times = admitted_at(ResourceLimiter({0.2: 10}, share=0.25), 3)
-    assert times[1] < 0.05
-    assert times[2] >= 0.2 - 1e-3
+def test_the_share_scales_the_rate() -> None:
+    # 40 per 0.4 s for the account (100/s); a quarter share paces at 25/s.
+    times = admitted_at(ResourceLimiter({0.4: 40}, share=0.25), 5)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 1 / 25 - 0.005
 
 
 def test_no_share_lets_nothing_through_until_a_share_comes() -> None:

@@ -1,0 +1,183 @@
+"""A revoke or a stop hands partitions over without repeating anything: what has not reached
+the wire is withdrawn wherever it waits (a lane, a rate-limit slot, a batch not yet created),
+what is in the air finishes and is committed, and nothing of a revoked partition is sent by
+this member afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import orjson
+
+from bridge.config import parse_config
+from bridge.engine.pipeline import Pipeline
+from bridge.gameball.sender import GameballSender
+from bridge.mapping.mapper import Mapper
+from tests.support import TP0, TP1, FakeDeadLetters, FakeSource
+from tests.unit.engine.test_pipeline import Handler, rec, running, until
+
+
+def build(source: FakeSource, handler: Handler, **sections: Any) -> Pipeline:
+    delivery = sections.pop("delivery", {})
+    gameball = sections.pop("gameball", {})
+    config = parse_config(
+        {
+            "kafka": {"bootstrap_servers": "unused:9092"},
+            "gameball": {"base_url": "https://gb.test", "api_key": "k", **gameball},
+            "dead_letter": {"topic": "dlq"},
+            "delivery": {"commit_interval": 60, "drain_timeout": 5, **delivery},
+            "mappings": [
+                {
+                    "name": "m",
+                    "topics": ["t"],
+                    "event": {
+                        "customer_id": "user.id",
+                        "name": {"path": "type"},
+                        "metadata": {"n": "n"},
+                    },
+                }
+            ],
+        },
+        env={},
+    )
+    return Pipeline(
+        config.delivery,
+        source=source,
+        sender=GameballSender(
+            config.gameball,
+            transport=httpx.MockTransport(handler),
+            batch=config.delivery.batching(),
+        ),
+        dead_letters=FakeDeadLetters(),
+        mapper=Mapper(config.mappings, max_record_bytes=10_000),
+    )
+
+
+def sent_ns(requests: list[httpx.Request]) -> list[int]:
+    """The `n` of every event posted, single calls and batch items alike."""
+    out = []
+    for request in requests:
+        doc = orjson.loads(request.content)
+        for item in doc.get("body", [doc]):
+            out += [meta["n"] for meta in item["events"].values()]
+    return out
+
+
+def test_a_revoke_waits_for_what_is_in_the_air_and_withdraws_the_rest() -> None:
+    # Customer a's records 0 and 1 on partition 0: 0 is out when the revoke comes, 1 waits
+    # behind it in a's lane. 0 finishes and is committed; 1 is the next owner's.
+    requests: list[httpx.Request] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        await asyncio.sleep(0.2)
+        return httpx.Response(200)
+
+    source = FakeSource([rec(0, 0, "a"), rec(0, 1, "a")])
+    bridge = build(source, handler)
+
+    async def scenario() -> None:
+        async with running(bridge):
+            await until(lambda: len(requests) == 1)
+            plan = await bridge.partitions_revoked([TP0])
+            assert plan[TP0].offset == 1  # 0 finished within the wait; 1 was never sent
+            source.assigned = [TP1]
+            await asyncio.sleep(0.4)
+
+    asyncio.run(scenario())
+    assert sent_ns(requests) == [0]
+    assert bridge.counters.abandoned == 1
+
+
+def test_records_waiting_for_the_rate_limit_are_never_sent_after_the_revoke() -> None:
+    # 150 events per 30 s for the account, paced (one every 0.2 s, and the pacer starts
+    # empty): the records of partition 0 wait for the rate limit when the revoke comes. As
+    # room comes, none of them goes: they are withdrawn at the slot.
+    requests: list[httpx.Request] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(200)
+
+    source = FakeSource([rec(0, n, f"c{n}") for n in range(5)])
+    limits = {"events": {"per_second": 100, "per_30s": 150}}
+    bridge = build(source, handler, gameball={"rate_limits": limits})
+
+    async def scenario() -> None:
+        async with running(bridge):
+            await until(lambda: bridge.in_flight == 5)
+            plan = await bridge.partitions_revoked([TP0])
+            assert plan == {}
+            source.assigned = [TP1]
+            await until(lambda: bridge.in_flight == 0, timeout=5)
+
+    asyncio.run(scenario())
+    assert requests == []
+    assert bridge.counters.abandoned == 5
+
+
+def test_batch_items_of_a_revoked_partition_are_left_out_of_the_job() -> None:
+    # Partition 0's and partition 1's records wait in one open batch when partition 0 is
+    # revoked: the job that is created carries partition 1's items only.
+    requests: list[httpx.Request] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        if request.method == "GET":
+            count = len(orjson.loads(requests[0].content)["body"])
+            results = [{"index": i, "status": "success"} for i in range(count)]
+            return httpx.Response(200, json={"status": "completed", "results": results})
+        return httpx.Response(200, json={"jobId": 7})
+
+    source = FakeSource([rec(0, 0, "a"), rec(0, 1, "b"), rec(1, 0, "c"), rec(1, 1, "d")])
+    batch = {"mode": "always", "max_wait": 0.5, "first_poll": 0.01, "poll_interval": 0.01}
+    bridge = build(
+        source,
+        handler,
+        delivery={"batch": batch},
+        gameball={"rate_limits": {"enabled": False}},
+    )
+
+    async def scenario() -> None:
+        async with running(bridge):
+            await until(lambda: bridge.in_flight == 4)
+            plan = await bridge.partitions_revoked([TP0])
+            assert plan == {}
+            source.assigned = [TP1]
+            await until(lambda: bridge.in_flight == 0, timeout=3)
+
+    asyncio.run(scenario())
+    creates = [r for r in requests if r.method == "POST"]
+    assert len(creates) == 1
+    assert sent_ns(creates) == [0, 1]  # partition 1's records only (n is the offset)
+    assert source.last_commit(TP1) == 2
+
+
+def test_a_stop_cancels_nothing_that_is_in_the_air() -> None:
+    # The drain's time runs out with a slow request out: the rest is withdrawn, the request
+    # in the air is waited for (not cancelled, which could land it and send it again), and
+    # committed.
+    requests: list[httpx.Request] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        await asyncio.sleep(0.4)
+        return httpx.Response(200)
+
+    source = FakeSource([rec(0, n, "a") for n in range(5)])
+    limits = {"rate_limits": {"enabled": False}}
+    bridge = build(source, handler, delivery={"drain_timeout": 2.0}, gameball=limits)
+
+    async def scenario() -> None:
+        async with running(bridge):
+            await until(lambda: len(requests) == 1)
+
+    asyncio.run(scenario())
+    # Customer a's records go one at a time, 0.4 s each. The drain's first 1.5 s (of 2: a
+    # quarter is kept for the air) see records 0 to 2 done and 3 out; 3 is waited for and
+    # committed, 4 is withdrawn (the next owner sends it).
+    assert sent_ns(requests) == [0, 1, 2, 3]
+    assert source.last_commit(TP0) == 4
+    assert bridge.counters.abandoned == 1
