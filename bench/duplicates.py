@@ -11,16 +11,22 @@ are exact counts from what the emulator accepted (its own process; its bodies re
   repeated   records Gameball accepted more than once (the extra acceptances are in --json
              as `extra_deliveries`);
   bound      what the event allows to be repeated (below);
-  exposed    (kill and SIGTERM rows) records the first process got accepted and that the
-             group's commit at its death does not cover (offset >= the committed offset and
-             not in the commit's "done above" metadata, read from the broker right after the
-             process died): every one of them is read again. A repeat above `exposed` would be
-             a committed record sent again (a bug); repeats above `bound` but within
-             `exposed` are records done in the last commit_interval before the kill;
+  exposed    (kill and SIGTERM rows) records the first process got accepted (single calls
+             received before it died, items of batch jobs it had created by then, applied
+             before or after) and that the group's commit at its death does not cover (offset
+             >= the committed offset and not in the commit's "done above" metadata, read from
+             the broker right after the process died): every one of them is read again. A
+             repeat above `exposed` would be a committed record sent again (a bug); repeats
+             above `bound` but within `exposed` are records confirmed in the last
+             commit_interval (1 s) before the kill, not committed yet;
   429s, overlaps  the emulator's `rate_limited` and `overlap_violations` (two requests for
              one customer at once, 2001);
   longest gap  the longest time between two consecutive acceptances of events at Gameball,
              from the run's first to its last (a kill's gap includes the restart);
+  partition gap  the same between the acceptances of each partition's records, the longest
+             over the partitions: a stall of some partitions that the others' deliveries hide
+             from `longest gap` (on the live stream a partition gets 2.5 records/s: gaps of
+             ~2 s are chance);
   first delivery  seconds from a start to the first event accepted from it: for
              start_together from the three starts; for the kill and SIGTERM rows from the
              restart (the replacement's own deliveries: single calls received, and items of
@@ -32,7 +38,12 @@ are exact counts from what the emulator accepted (its own process; its bodies re
 
 The scenarios (`--scenarios`, each under each of `--protocols`: kafka.group_protocol classic
 and consumer (KIP-848)). Each has a fresh topic (--partitions), group and emulator (Gameball's
-auth, --latency-ms per call, batch jobs of --batch-delay-ms):
+auth, --latency-ms per call, batch jobs of --batch-delay-ms). The bridges run with the
+defaults (commit_interval 1 s, max_in_flight 500, batch.max_in_flight 10,000, drain_timeout
+30 s, session_timeout_ms 45 s; with `consumer` the broker's 45 s session) but what is said.
+A bridge that exits by itself (not signalled) is restarted with its config as a supervisor
+would, after 1, 2, 4, then every 8 s (at most 12 times a scenario); each such exit is noted
+under the table with its error:
 
   sigkill_batching  one instance (`delivery.batch.mode: always`, kafka.instance_id set so the
         restart takes its partitions back at once) drains --backlog records; the emulator
@@ -47,9 +58,9 @@ auth, --latency-ms per call, batch jobs of --batch-delay-ms):
         its 429 column is 0 by construction. bound = single calls in the air at the kill:
         events the emulator accepted less than --latency-ms before the kill (their answer
         had not left the emulator, so the process cannot have counted them done).
-  sigterm  the same instance and backlog (--backlog, `batch.mode: auto`, Gameball's limits,
-        no faults) stopped by SIGTERM once --kill-at is accepted, waited for, restarted.
-        bound 0.
+  sigterm  the same instance (its instance id too) and backlog (--backlog, `batch.mode:
+        auto`, Gameball's limits, no faults) stopped by SIGTERM once --kill-at is accepted,
+        waited for, restarted. bound 0.
   join  a live stream (--live-rate records/s, --customers customers keyed by customer, the
         default auto mode and Gameball's limits on both ends), two instances; once they hold
         every partition and --steady s passed, a third joins; observed --observe s. bound 0.
@@ -80,6 +91,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -124,7 +136,10 @@ SCENARIOS = (
 PROTOCOLS = ("classic", "consumer")
 ITEM_FAULTS = [{"every": 50, "status": 500, "code": 5000, "times": 1}]
 POLL = 0.1  # seconds between looks at the emulator while waiting for a kill point
-MAX_RESTARTS = 7  # crashed processes restarted per scenario (a supervisor's restart policy)
+# A process that exits by itself is restarted (a supervisor's restart policy) after 1, 2, 4,
+# then every 8 s, at most MAX_RESTARTS times a scenario: enough to outlast a 45 s session.
+MAX_RESTARTS = 12
+MAX_BACKOFF = 8.0
 TOTALS = ("delivered", "done_before", "abandoned", "resent_unknown", "retried")
 STOP_WAIT = 60.0  # seconds a SIGTERMed bridge may take to exit (drain_timeout is 30)
 
@@ -217,8 +232,8 @@ class Run:
 
     def supervise(self) -> None:
         """Restart, with its own config, any process that exited without being signalled, as
-        a Kubernetes restart policy would (CrashLoopBackOff: 1, 2, 4, ... s), at most
-        MAX_RESTARTS times a scenario."""
+        a Kubernetes restart policy would (CrashLoopBackOff, here 1, 2, 4, then every 8 s), at
+        most MAX_RESTARTS times a scenario."""
         now = time.time()
         for process in list(self.processes.all):
             code = process.returncode
@@ -229,7 +244,7 @@ class Run:
             self.crashes[f"code {code}: {failure}"] += 1
             log(f"  {process.name} exited by itself, code {code}: {failure}")
             if self.restarts < MAX_RESTARTS:
-                delay = 2.0**self.restarts
+                delay = min(2.0**self.restarts, MAX_BACKOFF)
                 self.restarts += 1
                 self._due.append((now + delay, process))
         for entry in list(self._due):
@@ -237,8 +252,8 @@ class Run:
             if due <= now:
                 self._due.remove(entry)
                 config = _config_of(process)
-                base = process.name.rsplit("-", 1)[-1].split("r")[0] or "x"
-                process.successor = self.start(config, f"{base}r{self.restarts}")
+                label = process.name.rsplit("-", 1)[-1]
+                process.successor = self.start(config, f"{label}+")
 
     def current(self, process: BridgeProcess) -> BridgeProcess:
         """`process`, or the supervisor's latest replacement of it."""
@@ -337,6 +352,22 @@ class Run:
         row.longest_gap_s = round(
             max((b - a for a, b in itertools.pairwise(times)), default=0.0), 2
         )
+        if times:
+            # Per partition: between its records' acceptances.
+            by_partition: dict[int, list[float]] = {}
+            for request in received:
+                for seq in request["seqs"]:
+                    partition = self.positions.by_seq.get(seq, (-1, 0))[0]
+                    by_partition.setdefault(partition, []).append(request["receivedAt"])
+            gap, worst = max(
+                (
+                    max((b - a for a, b in itertools.pairwise(sorted(ts))), default=0.0),
+                    partition,
+                )
+                for partition, ts in by_partition.items()
+            )
+            row.timings["longest_partition_gap_s"] = round(gap, 2)
+            row.timings["its_partition"] = worst
         if stats.get("batch_items_failed"):
             row.bridge_totals["emulator_batch_items_failed"] = int(stats["batch_items_failed"])
         for process in self.processes.all:
@@ -349,8 +380,13 @@ class Run:
                 if level in ("warning", "error", "critical"):
                     row.warnings[event] = row.warnings.get(event, 0) + 1
             code = process.returncode
-            if code not in (0, None, -9):
+            if code not in (0, None, -9) and not process.restarted:
                 row.notes.append(f"{process.name} exit code {code}")
+        for failure, times in self.crashes.items():
+            row.notes.append(
+                f"{times} process(es) exited by themselves ({failure}); restarted after 1, 2, 4,"
+                f" then every 8 s: {self.restarts} restart(s) in all"
+            )
         return received
 
     def rate(self, received: list[dict[str, Any]], start: float, end: float) -> float:
@@ -447,6 +483,11 @@ def kill_or_stop(run: Run, *, signal_name: str, mode: str, records: int) -> None
         row.first_delivery_s = round(min(r["receivedAt"] for r in later) - t_restart, 2)
     else:
         row.notes.append("the restarted instance delivered nothing")
+    if row.repeated is not None and row.repeated > row.exposed:
+        row.notes.append(
+            f"{row.repeated - row.exposed} repeat(s) above `exposed`: records committed at the "
+            "signal were sent again"
+        )
     if signal_name == "SIGTERM":
         row.bound = 0
         return
@@ -466,6 +507,15 @@ def kill_or_stop(run: Run, *, signal_name: str, mode: str, records: int) -> None
     ]
     unread_items = sum(len(job["succeeded"]) for job in unread_jobs)
     row.bound = in_air + unread_items
+    if row.repeated is not None and row.repeated > row.bound:
+        row.notes.append(
+            f"repeated exceeds the in-flight bound by {row.repeated - row.bound}"
+            + (
+                " (within `exposed`: done, not yet committed)"
+                if row.repeated <= row.exposed
+                else ""
+            )
+        )
     row.timings["single_calls_in_air"] = in_air
     row.timings["unread_jobs"] = len(unread_jobs)
     row.timings["unread_job_items"] = unread_items
@@ -496,20 +546,19 @@ def live(run: Run) -> None:
             form(run, group)
             run.sleep(args.steady)
             t_event = run.mark("restart_began")
-            for i, old in enumerate(list(group)):
-                name = "abc"[i]
+            for i in range(len(group)):
+                name, old = "abc"[i], run.current(group[i])
                 step = time.time()
                 old.terminate()
                 new = run.start(run.config(instance_id=f"pod-{name}-2"), f"{name}2")
                 group[i] = new
-                exited = old.wait(STOP_WAIT)
-                stopped = time.time()
-                holds = run.wait(lambda new=new: bool(new.held_partitions()), args.group_wait, 0.2)
-                row.timings[f"step{i + 1}_old_exit_s"] = round(stopped - step, 2)
-                row.timings[f"step{i + 1}_new_assigned_s"] = round(time.time() - step, 2)
-                if exited is None:
-                    row.notes.append(f"{old.name} not exited {STOP_WAIT:g} s after SIGTERM")
-                if not holds:
+                seen = rolling_step(run, old, new)
+                for what, at in seen.items():
+                    row.timings[f"step{i + 1}_{what}_s"] = round(at - step, 2)
+                if "old_exit" not in seen:
+                    row.notes.append(f"{old.name} still ran {STOP_WAIT:g} s after SIGTERM")
+                    old.kill()
+                if "new_assigned" not in seen:
                     row.notes.append(f"{new.name} held no partition within {args.group_wait:g} s")
                 run.sleep(args.rolling_pause)
             window = (t_event, run.mark("restart_ended"))
@@ -522,12 +571,14 @@ def live(run: Run) -> None:
             if scenario == "join":
                 t_event = run.mark("joined")
                 joiner = run.start(run.config(), "c")
-                holds = run.wait(lambda: bool(joiner.held_partitions()), args.group_wait, 0.2)
+                holds = run.wait(
+                    lambda: bool(run.current(joiner).held_partitions()), args.group_wait, 0.2
+                )
                 row.timings["joiner_assigned_s"] = round(time.time() - t_event, 2)
                 if not holds:
                     row.notes.append(f"the joiner held no partition within {args.group_wait:g} s")
             else:
-                leaver = group[-1]
+                leaver = run.current(group[-1])
                 t_event = run.mark("left", leaver.terminate())
                 code = leaver.wait(STOP_WAIT)
                 row.timings["leaver_exit_s"] = round(time.time() - t_event, 2)
@@ -547,6 +598,22 @@ def live(run: Run) -> None:
         row.rate_vs_sustained = run.rate(received, *window)
     if scenario == "start_together" and received:
         row.first_delivery_s = round(min(r["receivedAt"] for r in received) - window[0], 2)
+
+
+def rolling_step(run: Run, old: BridgeProcess, new: BridgeProcess) -> dict[str, float]:
+    """Wait until `old` has exited and `new` holds partitions; when each happened (whichever
+    did within the wait)."""
+    seen: dict[str, float] = {}
+
+    def done() -> bool:
+        if "old_exit" not in seen and not old.alive:
+            seen["old_exit"] = time.time()
+        if "new_assigned" not in seen and run.current(new).held_partitions():
+            seen["new_assigned"] = time.time()
+        return len(seen) == 2
+
+    run.wait(done, max(STOP_WAIT, run.args.group_wait), 0.2)
+    return seen
 
 
 def form(run: Run, group: list[BridgeProcess]) -> None:
@@ -620,8 +687,8 @@ def fmt(value: object, spec: str = "") -> str:
 def print_table(rows: list[Row]) -> None:
     head = (
         f"{'scenario':<17}{'protocol':<9}{'lost':>6}{'repeated':>9}{'bound':>7}{'exposed':>8}"
-        f"{'429s':>6}{'overlaps':>9}{'longest gap s':>14}{'1st delivery s':>15}"
-        f"{'rate/sustained':>15}{'produced':>9}{'run s':>7}"
+        f"{'429s':>6}{'overlaps':>9}{'longest gap s':>14}{'partition gap s':>16}"
+        f"{'1st delivery s':>15}{'rate/sustained':>15}{'produced':>9}{'run s':>7}"
     )
     print(head)
     print("-" * len(head))
@@ -632,7 +699,9 @@ def print_table(rows: list[Row]) -> None:
         print(
             f"{r.scenario:<17}{r.protocol:<9}{fmt(r.lost):>6}{fmt(r.repeated):>9}"
             f"{fmt(r.bound):>7}{fmt(r.exposed):>8}{fmt(r.rate_limited):>6}{fmt(r.overlaps):>9}"
-            f"{fmt(r.longest_gap_s, '.2f'):>14}{fmt(r.first_delivery_s, '.2f'):>15}"
+            f"{fmt(r.longest_gap_s, '.2f'):>14}"
+            f"{fmt(r.timings.get('longest_partition_gap_s'), '.2f'):>16}"
+            f"{fmt(r.first_delivery_s, '.2f'):>15}"
             f"{fmt(r.rate_vs_sustained, '.2f'):>15}{r.produced:>9}{r.seconds:>7.0f}"
         )
     print()
@@ -653,6 +722,13 @@ def print_table(rows: list[Row]) -> None:
         print(f"{r.scenario} / {r.protocol}:")
         for line in details:
             print(f"    {line}")
+
+
+def git(*command: str) -> str:
+    done = subprocess.run(
+        ["git", *command], capture_output=True, text=True, cwd=Path(__file__).parent, check=False
+    )
+    return done.stdout.strip() or "?"
 
 
 def main() -> int:
@@ -694,6 +770,11 @@ def main() -> int:
                     f"{row.seconds:.0f} s" + (f"; ERROR {row.error}" if row.error else "")
                 )
                 rows.append(row)
+    print(
+        f"bridge code: commit {git('rev-parse', '--short', 'HEAD')}, "
+        f"{len(git('status', '--porcelain', '--', 'bridge').splitlines())} uncommitted "
+        "change(s) under bridge/ (being edited while this ran)"
+    )
     print(
         f"duplicates around group events: {args.partitions} partitions, {args.customers:,} "
         f"customers; live stream {args.live_rate:g} records/s "
