@@ -12,12 +12,14 @@ from bridge.backoff import Backoff
 from bridge.config import BridgeConfig
 from bridge.decoding.registry import SchemaRegistry
 from bridge.engine.dry_run import DryRunDeadLetters, DryRunSender
+from bridge.engine.journal import JobJournal
 from bridge.engine.pipeline import Pipeline
 from bridge.gameball.client import RequestObserver
 from bridge.gameball.sender import GameballSender, JobObserver
 from bridge.gameball.tls import log_insecure_transport
 from bridge.kafka.consumer import KafkaSource
 from bridge.kafka.dead_letter import DeadLetterProducer
+from bridge.kafka.job_journal import JobJournalTopic
 from bridge.mapping.mapper import Mapper
 from bridge.observability.monitor import Monitor
 from bridge.observability.stats import Counters
@@ -62,6 +64,14 @@ def build(
             schema_backoff=schema_backoff,
         )
     retry = delivery.retry
+    journal = None
+    if restore is None and delivery.batch.mode != "never":
+        topic = delivery.batch.journal_topic
+        if topic is not None:
+            # A replay (restore) leaves it out: it runs under its own group, over offsets
+            # of its own choosing, and repeats its window on purpose.
+            topic = topic or f"{config.kafka.group_id}-batch-jobs"
+            journal = JobJournal(JobJournalTopic(config.kafka, topic))
     return Pipeline(
         delivery,
         source=source or KafkaSource(config.kafka, config.subscribed_topics()),
@@ -78,6 +88,7 @@ def build(
         stats_interval=stats_interval,
         restore=restore,
         schema_backoff=schema_backoff,
+        journal=journal,
     )
 
 

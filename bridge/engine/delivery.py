@@ -109,8 +109,11 @@ class Delivery:
     async def _operations(
         self, job: Job, wanted: Callable[[], bool], started: Callable[[], bool]
     ) -> None:
-        for operation in job.operations:
-            failure, attempts = await self._send(job, operation, wanted, started)
+        for index, operation in enumerate(job.operations):
+            if index in job.done_operations:
+                continue
+            origin = (job.tp[0], job.tp[1], job.offset, index)
+            failure, attempts = await self._send(job, operation, wanted, started, origin)
             if failure is not None:
                 exhausted = isinstance(failure, RetryableDeliveryError)
                 reason = DeadLetterReason(
@@ -130,6 +133,7 @@ class Delivery:
         operation: Operation,
         wanted: Callable[[], bool],
         started: Callable[[], bool],
+        origin: tuple[str, int, int, int],
     ) -> tuple[DeliveryError | None, int]:
         """Post until accepted (None) or failed for good (the error); with the attempt count."""
         attempt = 0
@@ -151,7 +155,10 @@ class Delivery:
                 if unknown is not None:
                     self._counters.resent_unknown += 1
                 waited = await self._sender.send(
-                    operation, single=unknown is not None and unknown.single, wanted=wanted
+                    operation,
+                    single=unknown is not None and unknown.single,
+                    wanted=wanted,
+                    origin=origin,
                 )
                 if waited > 0.001:
                     self._counters.rate_limit_waits += 1

@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import structlog
 
+from bridge.gameball.batch_status import JobStatus
 from bridge.gameball.sender import SenderStatus
 from bridge.kafka.dead_letter import DeadLetterReason
-from bridge.record import Operation, SourceRecord
+from bridge.record import Operation, Resource, SourceRecord
 
 log = structlog.get_logger("bridge.dry_run")
 
@@ -24,6 +25,7 @@ class DryRunSender:
         *,
         single: bool = False,
         wanted: Callable[[], bool] | None = None,
+        origin: object = None,
     ) -> float:
         log.info(
             "dry_run.would_send",
@@ -37,6 +39,12 @@ class DryRunSender:
         return SenderStatus()
 
     def partitions_owned(self, owned: int, total: int | None) -> None:
+        return None
+
+    def listen_jobs(self, created: Callable[[Resource, int, list[object]], None]) -> None:
+        return None
+
+    async def job_outcome(self, resource: Resource, job_id: int, count: int) -> JobStatus | None:
         return None
 
     async def aclose(self) -> None:

@@ -21,6 +21,9 @@ class Job:
     # Where the record was read from, when that is not `record` itself: a dead letter being
     # replayed is mapped as the original record but tracked at its place in the dead letters.
     fetched: SourceRecord | None = None
+    # Operations (by index) Gameball already confirmed for a previous owner, found in the
+    # batch-job journal at the takeover: not sent again.
+    done_operations: frozenset[int] = frozenset()
 
     @property
     def tp(self) -> TopicPartition:

@@ -24,11 +24,12 @@ from bridge.engine.committing import Committer
 from bridge.engine.delivery import Delivery
 from bridge.engine.holding import SchemaHolds
 from bridge.engine.jobs import Abandoned, Job
+from bridge.engine.journal import JobJournal
 from bridge.engine.lanes import Lanes
 from bridge.engine.pausing import Pausing
 from bridge.engine.protocols import DeadLetters, Sender, Source
 from bridge.engine.settings import DeliveryConfig
-from bridge.errors import MappingError, SchemaPending
+from bridge.errors import KafkaClientError, MappingError, SchemaPending
 from bridge.kafka.dead_letter import DeadLetterReason
 from bridge.kafka.offsets import OffsetCommit, OffsetTracker
 from bridge.mapping.mapper import Mapper
@@ -67,10 +68,13 @@ class Pipeline:
         restore: Callable[[SourceRecord], SourceRecord] | None = None,
         commit_offsets: bool = True,
         schema_backoff: Backoff | None = None,
+        journal: JobJournal | None = None,
     ) -> None:
         """`restore`, for replays, turns a fetched record into the one to map (see
         `bridge.replay`). `commit_offsets=False` (dry runs) commits nothing at all.
-        `schema_backoff`: the waits between asking an unavailable schema registry again."""
+        `schema_backoff`: the waits between asking an unavailable schema registry again.
+        `journal`: batch jobs recorded as they are created, and a takeover's check of what
+        a previous owner's jobs did (bridge/engine/journal.py)."""
         self._restore = restore
         self._config = config
         self._stats_interval = stats_interval
@@ -80,9 +84,19 @@ class Pipeline:
         self._mapper = mapper
         self.counters = Counters()
         self._tracker = OffsetTracker()
+        self._journal = journal
+        if journal is not None:
+            sender.listen_jobs(journal.created)
         self._committer = Committer(
-            source, self._tracker, interval=config.commit_interval, enabled=commit_offsets
+            source,
+            self._tracker,
+            interval=config.commit_interval,
+            enabled=commit_offsets,
+            on_committed=journal.committed if journal is not None else None,
         )
+        # Per partition, per offset: operations a previous owner's jobs delivered (from the
+        # journal at the takeover), dropped from the record's job when it comes.
+        self._done_operations: dict[TopicPartition, dict[int, set[int]]] = {}
         self._pausing = Pausing(source, config, span_per_in_flight=SPAN_PER_IN_FLIGHT)
         self._generation: dict[TopicPartition, int] = {}
         self._next_generation = 0
@@ -158,6 +172,13 @@ class Pipeline:
     async def run(self, stop: asyncio.Event, force_stop: asyncio.Event | None = None) -> None:
         """Run until `stop` is set, then drain and close. `force_stop` cuts the drain short."""
         force_stop = force_stop or asyncio.Event()
+        if self._journal is not None:
+            try:
+                await self._journal.start()
+            except KafkaClientError as exc:
+                # Not fatal: without it a crash repeats unfinished jobs, as it always did.
+                log.error("job_journal.unavailable", error=str(exc))
+                self._journal.disable()
         await self._source.start(self)
         background = [
             asyncio.create_task(self._committer.run(), name="commits"),
@@ -239,9 +260,18 @@ class Pipeline:
         except Exception as exc:  # a bug in a mapping must cost one record, not the bridge
             log.exception("mapping.unexpected_error", topic=record.topic, offset=record.offset)
             mapping_error = MappingError("internal_error", f"{type(exc).__name__}: {exc}")
-        return Job(record, operations, mapping_error, generation, fetched)
+        job = Job(record, operations, mapping_error, generation, fetched)
+        done = self._done_operations.get(job.tp, {}).pop(job.offset, None)
+        if done and mapping_error is None:
+            job.done_operations = frozenset(done)
+        return job
 
     def _submit(self, job: Job) -> None:
+        if job.mapping_error is None and len(job.done_operations) >= len(job.operations) > 0:
+            # Every operation delivered by a previous owner's batch jobs (the journal).
+            self.counters.done_before += 1
+            self._tracker.completed(job.tp, job.offset)
+            return
         if not job.operations and job.mapping_error is None:
             self.counters.skipped += 1
             self._tracker.completed(job.tp, job.offset)
@@ -326,9 +356,21 @@ class Pipeline:
     # -- rebalances (called by KafkaSource on the event loop) --------------------------------
 
     async def partitions_assigned(
-        self, partitions: list[TopicPartition], done_before: dict[TopicPartition, set[int]]
+        self,
+        partitions: list[TopicPartition],
+        done_before: dict[TopicPartition, set[int]],
+        committed: dict[TopicPartition, int] | None = None,
     ) -> None:
         self._assignments += 1
+        if self._journal is not None and partitions:
+            # Before any record of these partitions is handed out: what did the jobs a
+            # previous owner left unfinished deliver? (The consumer's thread waits for this.)
+            recovered = await self._journal.recover(
+                partitions, committed or {}, self._sender.job_outcome
+            )
+            for tp, by_offset in recovered.done.items():
+                self._done_operations[tp] = by_offset
+            self.counters.resent_unknown += recovered.unknown
         for tp in partitions:
             self._next_generation += 1
             self._generation[tp] = self._next_generation
@@ -387,9 +429,12 @@ class Pipeline:
 
     def _release(self, partitions: list[TopicPartition]) -> None:
         # Jobs of these partitions still queued find their generation gone and are dropped.
+        if self._journal is not None:
+            self._journal.released(partitions)
         for tp in partitions:
             self._generation.pop(tp, None)
             self._revoking.discard(tp)
+            self._done_operations.pop(tp, None)
             self._tracker.forget(tp)
             self._pausing.released(tp)
             self._holds.drop(tp)
@@ -428,6 +473,8 @@ class Pipeline:
         await self.commit()
         self._closing = True
         await self._source.close()
+        if self._journal is not None:
+            await self._journal.close()
         unacked = await asyncio.to_thread(self._dead_letters.close)
         await self._sender.aclose()
         self._mapper.close()

@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from bridge.gameball.batch_status import JobStatus
 from bridge.gameball.sender import SenderStatus
 from bridge.kafka.consumer import RebalanceListener
 from bridge.kafka.dead_letter import DeadLetterReason
 from bridge.kafka.offsets import OffsetCommit
-from bridge.record import Operation, SourceRecord, TopicPartition
+from bridge.record import Operation, Resource, SourceRecord, TopicPartition
 
 
 class Source(Protocol):
@@ -49,12 +50,21 @@ class Sender(Protocol):
         *,
         single: bool = False,
         wanted: Callable[[], bool] | None = None,
+        origin: object = None,
     ) -> float:
         """Return once Gameball accepted the operation, with the seconds it waited for room
         under the rate limits; raise a `DeliveryError` otherwise. `single`: as a single
         call, whatever the resource's mode (an earlier attempt's batch outcome was unknown).
         `wanted`: asked at the last moment before the wire; False withdraws the operation
-        (`Withdrawn`)."""
+        (`Withdrawn`). `origin`: where it comes from, for the `listen_jobs` listener."""
+        ...
+
+    def listen_jobs(self, created: Callable[[Resource, int, list[object]], None]) -> None:
+        """Tell `created(resource, job_id, origins)` of every batch job as it is created."""
+        ...
+
+    async def job_outcome(self, resource: Resource, job_id: int, count: int) -> JobStatus | None:
+        """The final status of a batch job another process created, or None."""
         ...
 
     def status(self) -> SenderStatus:

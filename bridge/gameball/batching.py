@@ -88,6 +88,8 @@ class _Item:
     result: asyncio.Future[None]
     # Asked just before the job's create call goes: False withdraws the item.
     wanted: Callable[[], bool] | None = None
+    # Where the operation comes from, for the job journal (opaque here).
+    origin: object = None
 
 
 @dataclass(slots=True)
@@ -146,14 +148,22 @@ class ResourceBatches:
         self._open = _Open()
         self._timing = JobTiming(config.first_poll)
         self._jobs: set[asyncio.Task[None]] = set()
+        # Told of each job created: resource, job id, its items' origins (the journal).
+        self.created: Callable[[Resource, int, list[object]], None] | None = None
 
-    async def send(self, operation: Operation, wanted: Callable[[], bool] | None = None) -> None:
+    async def send(
+        self,
+        operation: Operation,
+        wanted: Callable[[], bool] | None = None,
+        origin: object = None,
+    ) -> None:
         """Return once Gameball confirmed the operation; raise its item's error otherwise.
-        `wanted` is asked just before the job's create call: False withdraws the item."""
+        `wanted` is asked just before the job's create call: False withdraws the item.
+        `origin` is handed to the `created` listener with the job's id."""
         body = orjson.dumps(operation.body)
         if self._open.items and self._open.size + len(body) + 1 > self._config.max_bytes:
             self._flush()
-        item = _Item(operation, body, asyncio.get_running_loop().create_future(), wanted)
+        item = _Item(operation, body, asyncio.get_running_loop().create_future(), wanted, origin)
         batch = self._open
         batch.items.append(item)
         batch.size += len(body) + 1
@@ -221,6 +231,10 @@ class ResourceBatches:
         if job_id is None:  # every item withdrawn: no job
             return
         assert isinstance(job_id, int)
+        if self.created is not None:
+            # Before anything else: a crash from here on leaves the job's id for the next
+            # owner of its records, who asks Gameball what it did (bridge/engine/journal.py).
+            self.created(self.resource, job_id, [item.origin for item in items])
         counters.batches_sent += 1
         counters.batch_items += len(items)
         counters.jobs_pending += 1
@@ -250,6 +264,15 @@ class ResourceBatches:
             seconds = self._clock() - started
             if self._observe_job is not None:
                 self._observe_job(self.resource, state, len(items), seconds)
+
+    async def outcome_of(self, job_id: int, count: int) -> JobStatus | None:
+        """A job another process created (found in the journal): its final status, asked
+        until it finishes; None when it does not within `job_timeout`, or Gameball does not
+        know it (a 404)."""
+        status = await self._until_finished(job_id, count, self._clock())
+        if status is not None and status.message.startswith("status call refused"):
+            return None
+        return status
 
     async def _stop(self, job_id: int) -> None:
         """Stop a job given up on, before its items are sent again: left running, it would

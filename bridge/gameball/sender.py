@@ -24,6 +24,7 @@ import structlog
 
 from bridge.backoff import Backoff
 from bridge.errors import RateLimitedError, Withdrawn
+from bridge.gameball.batch_status import JobStatus
 from bridge.gameball.batching import BatchCounters, ResourceBatches
 from bridge.gameball.client import GameballClient, RequestObserver
 from bridge.gameball.modes import Mode, ModeSwitch
@@ -119,19 +120,21 @@ class GameballSender:
         *,
         single: bool = False,
         wanted: Callable[[], bool] | None = None,
+        origin: object = None,
     ) -> float:
         """Send one operation; return the seconds it waited for room under the rate limits.
         Raises a `DeliveryError` saying what Gameball's answer (or its absence) means.
         `single`: a single call whatever the mode (the retry of a batch item whose outcome
         the job's status left unknown: a single call's answer is certain). `wanted` is asked
         at the last moment before the request reaches the wire (its rate-limit slot taken,
-        or its batch's create call about to go): False withdraws it (`Withdrawn`)."""
+        or its batch's create call about to go): False withdraws it (`Withdrawn`). `origin`
+        goes with a batched operation to the `jobs_created` listener."""
         resource = operation.resource
         switch = self._modes[resource]
         self._waiting[resource] += 1
         try:
             if switch.waiting(self._waiting[resource]) is Mode.BATCH and not single:
-                await self._batches[resource].send(operation, wanted)
+                await self._batches[resource].send(operation, wanted, origin)
                 return 0.0
             return await self._single(operation, wanted)
         finally:
@@ -186,6 +189,16 @@ class GameballSender:
             return
         self._limits.set_share(share)
         log.info("rate_limits.share_changed", share=round(share, 4), partitions=f"{owned}/{total}")
+
+    def listen_jobs(self, created: Callable[[Resource, int, list[object]], None]) -> None:
+        """Tell `created(resource, job_id, origins)` of every batch job as it is created."""
+        for batches in self._batches.values():
+            batches.created = created
+
+    async def job_outcome(self, resource: Resource, job_id: int, count: int) -> JobStatus | None:
+        """The final status of a job another process created (the journal's), or None."""
+        batches = self._batches.get(resource)
+        return await batches.outcome_of(job_id, count) if batches is not None else None
 
     def _no_batch_endpoint(self, resource: Resource, message: str) -> None:
         self._modes[resource].single_for_good(f"no batch endpoint ({message}): single calls")

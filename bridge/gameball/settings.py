@@ -262,6 +262,11 @@ class BatchConfig(Frozen):
     # A job not finished after this long is given up: its items are sent again (a job that
     # finished meanwhile has then delivered them twice).
     job_timeout: float = Field(default=300.0, gt=0, le=DAY)
+    # The batch-job journal (bridge/engine/journal.py): each job's id and the records it
+    # carries, so that after a crash the records' next owner asks Gameball what the job did
+    # instead of sending it all again. A compacted topic, created at start unless it exists.
+    # "": <kafka.group_id>-batch-jobs; null: no journal (a crash repeats unfinished jobs).
+    journal_topic: str | None = ""
 
     @field_validator("status_path")
     @classmethod

@@ -144,9 +144,7 @@ def instance_holder(
 ) -> InstanceHolder | None:
     """The member of `group` holding `instance_id` now (None: no member does). Raises
     `KafkaClientError` when the group cannot be described."""
-    admin = AdminClient(
-        {k: v for k, v in without_membership(props).items() if k not in _CONSUMER_ONLY}
-    )
+    admin = AdminClient(admin_properties(props))
     try:
         [future] = admin.describe_consumer_groups([group], request_timeout=timeout).values()
         description = future.result(timeout)
@@ -171,6 +169,12 @@ _CONSUMER_ONLY = {
     "enable.auto.offset.store",
     "group.protocol",
 }
+
+
+def admin_properties(props: Mapping[str, Any]) -> dict[str, Any]:
+    """A consumer's properties as an AdminClient takes them: no membership, no
+    consumer-only keys."""
+    return {k: v for k, v in without_membership(props).items() if k not in _CONSUMER_ONLY}
 
 
 # What to look at when librdkafka could not connect for one of these reasons.

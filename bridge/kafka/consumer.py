@@ -52,10 +52,14 @@ def leaves_group_on_close(config: KafkaConfig) -> bool:
 
 class RebalanceListener(Protocol):
     async def partitions_assigned(
-        self, partitions: list[TopicPartition], done_before: dict[TopicPartition, set[int]]
+        self,
+        partitions: list[TopicPartition],
+        done_before: dict[TopicPartition, set[int]],
+        committed: dict[TopicPartition, int] | None = None,
     ) -> None:
         """`done_before`: per partition, the offsets above its committed offset that the
-        previous owner recorded as done (from the commit metadata)."""
+        previous owner recorded as done (from the commit metadata); `committed`: the
+        committed offsets (partitions without one are left out)."""
         ...
 
     async def partitions_revoked(
@@ -382,23 +386,31 @@ class KafkaSource:
     def _on_assign(self, _consumer: Any, partitions: list[KafkaTopicPartition]) -> None:
         assert self._listener is not None
         tps = [(tp.topic, tp.partition) for tp in partitions]
-        self._call_listener(self._listener.partitions_assigned(tps, self._done_before(partitions)))
+        done_before, committed = self._committed(partitions)
+        self._call_listener(self._listener.partitions_assigned(tps, done_before, committed))
 
-    def _done_before(self, partitions: list[KafkaTopicPartition]) -> dict[TopicPartition, set[int]]:
+    def _committed(
+        self, partitions: list[KafkaTopicPartition]
+    ) -> tuple[dict[TopicPartition, set[int]], dict[TopicPartition, int]]:
+        """Per partition, the offsets its commit metadata records as done above the committed
+        offset, and the committed offset itself."""
         if not partitions or self._ranges is not None:
             # A replay reads its whole range again on purpose: what an earlier replay under
             # the same group recorded as done (relative to where it stopped) is not skipped.
-            return {}
+            return {}, {}
         try:
             committed = self._consumer.committed(partitions, timeout=10)
         except KafkaException as exc:
             # Without it we only send more duplicates, so carry on.
             log.warning("kafka.committed_metadata_unavailable", error=str(exc.args[0]))
-            return {}
-        return {
+            return {}, {}
+        done_before = {
             (tp.topic, tp.partition): decode_done_above(tp.offset, tp.metadata)
             for tp in committed
             if tp.offset >= 0 and tp.metadata
+        }
+        return done_before, {
+            (tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0
         }
 
     def _on_revoke(self, _consumer: Any, partitions: list[KafkaTopicPartition]) -> None:

@@ -207,6 +207,10 @@ class OffsetTracker:
             ):
                 part.committed = commit
 
+    def committed_state(self) -> dict[TopicPartition, OffsetCommit]:
+        """What the broker took last per partition (partitions with no commit left out)."""
+        return {tp: part.committed for tp, part in self._partitions.items() if part.committed}
+
     def committed_offsets(self) -> dict[TopicPartition, int | None]:
         return {
             tp: part.committed.offset if part.committed else None

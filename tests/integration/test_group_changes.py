@@ -118,32 +118,44 @@ def limited_emulator() -> Any:
         yield emu
 
 
-def test_three_instances_started_together_deliver_at_once_and_repeat_nothing(
+def test_three_started_together_then_members_joining_and_leaving_never_stall_or_repeat(
     kafka: LocalKafka, limited_emulator: GameballEmulator, tmp_path: Path
 ) -> None:
+    # Three start together; then every 12 s one more joins or one leaves by SIGTERM (a
+    # deploy or an autoscaler at work): the group keeps delivering through every rebalance.
     emu, bootstrap = limited_emulator, kafka.bootstrap_servers
     topic = _topic(kafka)
     data = _config(kafka, emu, topic)
-    bridges = [BridgeProcess(data, tmp_path) for _ in range(3)]
+    running = [BridgeProcess(data, tmp_path) for _ in range(3)]
+    stopped: list[BridgeProcess] = []
     started = time.time()
     try:
         with LiveStream(bootstrap, topic) as stream:
-            for bridge in bridges:
+            for bridge in running:
                 bridge.start()
-            time.sleep(40)
+            for step in range(5):
+                time.sleep(12)
+                if step % 2 == 0:
+                    running.append(BridgeProcess(data, tmp_path).start())
+                else:
+                    leaving = running.pop(0)
+                    leaving.signal(signal.SIGTERM)
+                    assert leaving.wait(30) == 0
+                    stopped.append(leaving)
+            time.sleep(10)
             stream.stop()
             assert wait_until(
                 lambda: kafka_tools.fully_committed(bootstrap, f"{topic}-group", topic), 60
             )
-        for bridge in bridges:
+        for bridge in running:
             bridge.signal(signal.SIGTERM)
-        for bridge in bridges:
+        for bridge in running:
             assert bridge.wait(30) == 0
     finally:
-        for bridge in bridges:
+        for bridge in running + stopped:
             bridge.kill()
     outcome = _outcome(emu, stream.produced, started)
-    print(f"\nthree started together, {stream.produced} records: {outcome}")
+    print(f"\nthree together, then joins and leaves, {stream.produced} records: {outcome}")
     assert outcome["lost"] == 0
     assert outcome["repeated"] == 0
     assert outcome["overlaps"] == 0

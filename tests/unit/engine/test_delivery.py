@@ -396,8 +396,10 @@ class _UnsureSender:
         *,
         single: bool = False,
         wanted: Callable[[], bool] | None = None,
+        origin: object = None,
     ) -> float:
         assert wanted is None or wanted()
+        assert origin == ("app", 2, 40, 0)
         self.attempts.append(single)
         if self.first is not None:
             error, self.first = self.first, None

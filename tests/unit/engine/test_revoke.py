@@ -12,6 +12,7 @@ import httpx
 import orjson
 
 from bridge.config import parse_config
+from bridge.engine.journal import JobJournal
 from bridge.engine.pipeline import Pipeline
 from bridge.gameball.sender import GameballSender
 from bridge.mapping.mapper import Mapper
@@ -19,7 +20,9 @@ from tests.support import TP0, TP1, FakeDeadLetters, FakeSource
 from tests.unit.engine.test_pipeline import Handler, rec, running, until
 
 
-def build(source: FakeSource, handler: Handler, **sections: Any) -> Pipeline:
+def build(
+    source: FakeSource, handler: Handler, *, journal: JobJournal | None = None, **sections: Any
+) -> Pipeline:
     delivery = sections.pop("delivery", {})
     gameball = sections.pop("gameball", {})
     config = parse_config(
@@ -52,6 +55,7 @@ def build(source: FakeSource, handler: Handler, **sections: Any) -> Pipeline:
         ),
         dead_letters=FakeDeadLetters(),
         mapper=Mapper(config.mappings, max_record_bytes=10_000),
+        journal=journal,
     )
 
 
