@@ -31,7 +31,7 @@ import orjson
 import yaml
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from bridge.kafka.offsets import decode_done_above
+from bridge.engine.checkpoint import decode_done_above
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.emulator import replies
 from bridge.sandbox.emulator.batches import parse_route

@@ -16,6 +16,15 @@ TopicPartition = tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True)
+class OffsetCommit:
+    """A partition's commit: what the engine asks the Kafka door to commit, and what the
+    door reads back at an assignment."""
+
+    offset: int  # the next offset to read: everything below it is done
+    metadata: str = ""  # which offsets above it are done too (bridge/engine/checkpoint.py)
+
+
+@dataclass(frozen=True, slots=True)
 class SourceRecord:
     topic: str
     partition: int

@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 
 from bridge.config import BridgeConfig, parse_config
+from bridge.engine.checkpoint import encode_done_above
 from bridge.errors import DeadLetterError
-from bridge.kafka.dead_letter import DeadLetterReason
-from bridge.kafka.offsets import OffsetCommit
-from bridge.record import SourceRecord, TopicPartition
+from bridge.kafka.dead_letter_reason import DeadLetterReason
+from bridge.record import OffsetCommit, SourceRecord, TopicPartition
 
 TP0, TP1 = ("t", 0), ("t", 1)
 
@@ -52,7 +52,14 @@ class FakeSource:
 
     async def start(self, listener: Any) -> None:
         self.listener = listener
-        await listener.partitions_assigned(self.assigned, self.done_before)
+        await listener.partitions_assigned(
+            self.assigned,
+            {
+                tp: OffsetCommit(min(done), encode_done_above(min(done), done))
+                for tp, done in self.done_before.items()
+                if done
+            },
+        )
 
     async def poll(self, max_records: int, timeout: float) -> list[SourceRecord]:
         if self.batches and not self.is_paused:

@@ -1,51 +1,39 @@
-"""Committing what is done: every `commit_interval`, per partition, the offset after the
-longest contiguous done prefix (`OffsetTracker.commit_plan`), and what the broker accepted is
-recorded so the next plan starts there."""
+"""Committing what is done, every `commit_interval`: the checkpoint plans (per partition, the
+offset after the longest contiguous done prefix, with the done-above metadata), the Kafka
+door sends it, and what the broker took goes back to the checkpoint."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
 
 import structlog
 
+from bridge.engine.checkpoint import Checkpoint
 from bridge.engine.protocols import Source
-from bridge.kafka.offsets import OffsetCommit, OffsetTracker
-from bridge.record import TopicPartition
+from bridge.record import OffsetCommit, TopicPartition
 
 log = structlog.get_logger("bridge.engine")
 
 
 class Committer:
     def __init__(
-        self,
-        source: Source,
-        tracker: OffsetTracker,
-        *,
-        interval: float,
-        enabled: bool = True,
-        on_committed: Callable[[Mapping[TopicPartition, OffsetCommit]], None] | None = None,
+        self, source: Source, checkpoint: Checkpoint, *, interval: float, enabled: bool = True
     ) -> None:
-        """`enabled=False` (dry runs) commits nothing at all. `on_committed` is told the
-        committed state of every assigned partition after each commit the broker took."""
+        """`enabled=False` (dry runs) commits nothing at all."""
         self._source = source
-        self._tracker = tracker
+        self._checkpoint = checkpoint
         self._interval = interval
         self._enabled = enabled
-        self._on_committed = on_committed
 
     async def commit(self) -> None:
-        plan = self._tracker.commit_plan()
+        plan = self._checkpoint.plan()
         if plan and self._enabled:
-            accepted = await self._source.commit(plan)
-            self._tracker.committed(accepted)
-            if accepted and self._on_committed is not None:
-                self._on_committed(self._tracker.committed_state())
+            self._checkpoint.committed(await self._source.commit(plan))
 
     def plan_for_revoke(self, revoked: set[TopicPartition]) -> dict[TopicPartition, OffsetCommit]:
         """What to commit for partitions being revoked: the consumer commits it before it
         lets them go (on revoke, never on lost: a lost partition may have a new owner)."""
-        return self._tracker.commit_plan(only=revoked) if self._enabled else {}
+        return self._checkpoint.plan(only=revoked) if self._enabled else {}
 
     async def run(self) -> None:
         while True:

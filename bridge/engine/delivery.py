@@ -39,7 +39,7 @@ from bridge.errors import (
     RetryableDeliveryError,
     Withdrawn,
 )
-from bridge.kafka.dead_letter import DeadLetterReason
+from bridge.kafka.dead_letter_reason import DeadLetterReason
 from bridge.observability.stats import Counters
 from bridge.record import Operation, TopicPartition
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import structlog
 
 from bridge.gameball.batch_status import JobStatus
-from bridge.gameball.sender import SenderStatus
-from bridge.kafka.dead_letter import DeadLetterReason
+from bridge.gameball.status import SenderStatus
+from bridge.kafka.dead_letter_reason import DeadLetterReason
 from bridge.record import Operation, Resource, SourceRecord
 
 log = structlog.get_logger("bridge.dry_run")

@@ -29,9 +29,9 @@ from typing import Any, Protocol
 import orjson
 import structlog
 
+from bridge.engine.checkpoint import decode_done_above
 from bridge.gameball.batch_status import JobStatus
-from bridge.kafka.offsets import OffsetCommit, decode_done_above
-from bridge.record import Resource, TopicPartition
+from bridge.record import OffsetCommit, Resource, TopicPartition
 
 log = structlog.get_logger("bridge.engine")
 

@@ -20,22 +20,22 @@ from collections.abc import Callable, Hashable
 import structlog
 
 from bridge.backoff import Backoff
+from bridge.engine.checkpoint import Checkpoint
 from bridge.engine.committing import Committer
 from bridge.engine.delivery import Delivery
 from bridge.engine.holding import SchemaHolds
 from bridge.engine.jobs import Abandoned, Job
-from bridge.engine.journal import JobJournal
+from bridge.engine.journal import JobJournal, Recovered
 from bridge.engine.lanes import Lanes
 from bridge.engine.pausing import Pausing
 from bridge.engine.protocols import DeadLetters, Sender, Source
 from bridge.engine.settings import DeliveryConfig
 from bridge.errors import KafkaClientError, MappingError, SchemaPending
-from bridge.kafka.dead_letter import DeadLetterReason
-from bridge.kafka.offsets import OffsetCommit, OffsetTracker
+from bridge.kafka.dead_letter_reason import DeadLetterReason
 from bridge.mapping.mapper import Mapper
 from bridge.observability.health import EngineStatus, PartitionStatus
 from bridge.observability.stats import Counters, log_stats_periodically, partition_names
-from bridge.record import Operation, SourceRecord, TopicPartition
+from bridge.record import OffsetCommit, Operation, SourceRecord, TopicPartition
 
 log = structlog.get_logger("bridge.engine")
 
@@ -83,20 +83,17 @@ class Pipeline:
         self._dead_letters = dead_letters
         self._mapper = mapper
         self.counters = Counters()
-        self._tracker = OffsetTracker()
         self._journal = journal
         if journal is not None:
             sender.listen_jobs(journal.created)
-        self._committer = Committer(
-            source,
-            self._tracker,
-            interval=config.commit_interval,
-            enabled=commit_offsets,
-            on_committed=journal.committed if journal is not None else None,
+        # What each partition has done, what its jobs delivered for a previous owner, what
+        # is committed: one object; the Kafka door only sends the commits it plans.
+        self._checkpoint = Checkpoint(
+            on_committed=journal.committed if journal is not None else None
         )
-        # Per partition, per offset: operations a previous owner's jobs delivered (from the
-        # journal at the takeover), dropped from the record's job when it comes.
-        self._done_operations: dict[TopicPartition, dict[int, set[int]]] = {}
+        self._committer = Committer(
+            source, self._checkpoint, interval=config.commit_interval, enabled=commit_offsets
+        )
         self._pausing = Pausing(source, config, span_per_in_flight=SPAN_PER_IN_FLIGHT)
         self._generation: dict[TopicPartition, int] = {}
         self._next_generation = 0
@@ -140,17 +137,17 @@ class Pipeline:
 
     def committed_offsets(self) -> dict[TopicPartition, int | None]:
         """The last offset committed per assigned partition (None: nothing yet)."""
-        return self._tracker.committed_offsets()
+        return self._checkpoint.committed_offsets()
 
     async def status(self) -> EngineStatus:
         """The engine's state now, for health checks and metrics (bridge.observability)."""
         ends = await self._source.end_offsets(list(self._generation))
-        committed = self._tracker.committed_offsets()
+        committed = self._checkpoint.committed_offsets()
         partitions = {}
         for tp in self._generation:
             position, end = committed.get(tp), ends.get(tp)
             partitions[tp] = PartitionStatus(
-                pending=self._tracker.pending(tp),
+                pending=self._checkpoint.pending(tp),
                 committed=position,
                 lag=max(end - position, 0) if end is not None and position is not None else None,
             )
@@ -198,8 +195,8 @@ class Pipeline:
                     max_in_flight=limit,
                     in_flight=self._in_flight,
                     in_flight_bytes=self._in_flight_bytes,
-                    span=self._tracker.span,
-                    pending=self._tracker.pending,
+                    span=self._checkpoint.span,
+                    pending=self._checkpoint.pending,
                 )
                 room = limit - self._in_flight
                 records = await self._source.poll(min(max(room, 1), MAX_POLL_BATCH), POLL_TIMEOUT)
@@ -214,7 +211,7 @@ class Pipeline:
         if generation is None:  # fetched just before its partition was revoked
             return
         try:
-            needed = self._tracker.received(tp, record.offset)
+            needed = self._checkpoint.received(tp, record.offset)
         except ValueError:
             # Fetched again (a fetch position reset after pause/resume): it is already in
             # flight or done; admitting it twice would deliver it twice.
@@ -261,20 +258,19 @@ class Pipeline:
             log.exception("mapping.unexpected_error", topic=record.topic, offset=record.offset)
             mapping_error = MappingError("internal_error", f"{type(exc).__name__}: {exc}")
         job = Job(record, operations, mapping_error, generation, fetched)
-        done = self._done_operations.get(job.tp, {}).pop(job.offset, None)
-        if done and mapping_error is None:
-            job.done_operations = frozenset(done)
+        if mapping_error is None:
+            job.done_operations = self._checkpoint.operations_done(job.tp, job.offset)
         return job
 
     def _submit(self, job: Job) -> None:
         if job.mapping_error is None and len(job.done_operations) >= len(job.operations) > 0:
             # Every operation delivered by a previous owner's batch jobs (the journal).
             self.counters.done_before += 1
-            self._tracker.completed(job.tp, job.offset)
+            self._checkpoint.completed(job.tp, job.offset)
             return
         if not job.operations and job.mapping_error is None:
             self.counters.skipped += 1
-            self._tracker.completed(job.tp, job.offset)
+            self._checkpoint.completed(job.tp, job.offset)
             return
         self._in_flight += 1
         self._in_flight_bytes += (job.fetched or job.record).size
@@ -317,7 +313,7 @@ class Pipeline:
         # The partition may have been revoked while the request was out: then the record
         # belongs to the next owner, who will send it again (a duplicate, never a loss).
         if self._is_current(job):
-            self._tracker.completed(job.tp, job.offset)
+            self._checkpoint.completed(job.tp, job.offset)
         else:
             self.counters.abandoned += 1
 
@@ -356,25 +352,21 @@ class Pipeline:
     # -- rebalances (called by KafkaSource on the event loop) --------------------------------
 
     async def partitions_assigned(
-        self,
-        partitions: list[TopicPartition],
-        done_before: dict[TopicPartition, set[int]],
-        committed: dict[TopicPartition, int] | None = None,
+        self, partitions: list[TopicPartition], committed: dict[TopicPartition, OffsetCommit]
     ) -> None:
         self._assignments += 1
+        recovered = Recovered()
         if self._journal is not None and partitions:
             # Before any record of these partitions is handed out: what did the jobs a
             # previous owner left unfinished deliver? (The consumer's thread waits for this.)
-            recovered = await self._journal.recover(
-                partitions, committed or {}, self._sender.job_outcome
-            )
-            for tp, by_offset in recovered.done.items():
-                self._done_operations[tp] = by_offset
+            offsets = {tp: commit.offset for tp, commit in committed.items()}
+            recovered = await self._journal.recover(partitions, offsets, self._sender.job_outcome)
             self.counters.resent_unknown += recovered.unknown
+        done_before = {}
         for tp in partitions:
             self._next_generation += 1
             self._generation[tp] = self._next_generation
-            self._tracker.assign(tp, done_before.get(tp, ()))
+            done_before[tp] = self._checkpoint.assign(tp, committed.get(tp), recovered.done.get(tp))
             self._pausing.assigned(tp)
         self._assignment_moved()
         log.info(
@@ -434,8 +426,7 @@ class Pipeline:
         for tp in partitions:
             self._generation.pop(tp, None)
             self._revoking.discard(tp)
-            self._done_operations.pop(tp, None)
-            self._tracker.forget(tp)
+            self._checkpoint.forget(tp)
             self._pausing.released(tp)
             self._holds.drop(tp)
         self._assignment_moved()

@@ -1,6 +1,7 @@
 """What the engine is handed, as Protocols: the real doors (`KafkaSource`, `GameballSender`,
 `DeadLetterProducer`) satisfy them, and so do the dry run's stand-ins and the tests' fakes,
-without inheriting from anything."""
+without inheriting from anything. A leaf: it imports plain data only, never the doors it
+abstracts (tests/unit/test_layers.py checks it)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ from collections.abc import Callable
 from typing import Protocol
 
 from bridge.gameball.batch_status import JobStatus
-from bridge.gameball.sender import SenderStatus
-from bridge.kafka.consumer import RebalanceListener
-from bridge.kafka.dead_letter import DeadLetterReason
-from bridge.kafka.offsets import OffsetCommit
-from bridge.record import Operation, Resource, SourceRecord, TopicPartition
+from bridge.gameball.status import SenderStatus
+from bridge.kafka.dead_letter_reason import DeadLetterReason
+from bridge.kafka.rebalance import RebalanceListener
+from bridge.record import OffsetCommit, Operation, Resource, SourceRecord, TopicPartition
 
 
 class Source(Protocol):

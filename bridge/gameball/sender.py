@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 import httpx
 import structlog
@@ -31,6 +30,7 @@ from bridge.gameball.modes import Mode, ModeSwitch
 from bridge.gameball.rate_limits import RateLimiter
 from bridge.gameball.retry_policy import DEFAULT_POLICY, RetryPolicy
 from bridge.gameball.settings import BATCH_RESOURCES, BatchConfig, GameballConfig
+from bridge.gameball.status import SenderStatus
 from bridge.record import Operation, Resource
 
 log = structlog.get_logger("bridge.gameball")
@@ -42,25 +42,6 @@ OTHERS = Resource.PAYMENTS
 # Told of each finished batch job: resource, final state (completed, failed, timed_out),
 # items, seconds from creation (bridge.observability.metrics).
 JobObserver = Callable[[Resource, str, int, float], None]
-
-
-@dataclass(frozen=True, slots=True)
-class SenderStatus:
-    """What the door is doing, for the stats line, health and /metrics."""
-
-    # Resource -> "single" or "batch".
-    modes: dict[str, str] = field(default_factory=dict)
-    # Resource -> operations handed over and not yet confirmed.
-    waiting: dict[str, int] = field(default_factory=dict)
-    batches: dict[str, int] = field(default_factory=dict)
-    batch_items_failed_by_reason: dict[str, int] = field(default_factory=dict)
-    mode_changes: int = 0
-    # The fraction of the account's rate limits this instance uses now.
-    share: float = 1.0
-
-    @property
-    def batching(self) -> bool:
-        return Mode.BATCH.value in self.modes.values()
 
 
 class GameballSender:

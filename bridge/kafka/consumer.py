@@ -13,17 +13,17 @@ import concurrent.futures
 import re
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from bridge.errors import KafkaClientError
-from bridge.kafka.offsets import OffsetCommit, decode_done_above
 from bridge.kafka.properties import INSTANCE_ID, consumer_properties, without_membership
+from bridge.kafka.rebalance import RebalanceListener
 from bridge.kafka.settings import KafkaConfig
-from bridge.record import SourceRecord, TopicPartition
+from bridge.record import OffsetCommit, SourceRecord, TopicPartition
 
 log = structlog.get_logger("bridge.kafka")
 
@@ -48,27 +48,6 @@ def leaves_group_on_close(config: KafkaConfig) -> bool:
     """Whether close() must leave the group explicitly: a dynamic member leaves on close by
     itself; a static one only when `leave_group_on_shutdown` says so."""
     return bool(config.instance_id) and config.leave_group_on_shutdown
-
-
-class RebalanceListener(Protocol):
-    async def partitions_assigned(
-        self,
-        partitions: list[TopicPartition],
-        done_before: dict[TopicPartition, set[int]],
-        committed: dict[TopicPartition, int] | None = None,
-    ) -> None:
-        """`done_before`: per partition, the offsets above its committed offset that the
-        previous owner recorded as done (from the commit metadata); `committed`: the
-        committed offsets (partitions without one are left out)."""
-        ...
-
-    async def partitions_revoked(
-        self, partitions: list[TopicPartition]
-    ) -> dict[TopicPartition, OffsetCommit]:
-        """Finish what can be finished; return the offsets to commit before release."""
-        ...
-
-    async def partitions_lost(self, partitions: list[TopicPartition]) -> None: ...
 
 
 def to_record(msg: Message) -> SourceRecord:
@@ -386,31 +365,27 @@ class KafkaSource:
     def _on_assign(self, _consumer: Any, partitions: list[KafkaTopicPartition]) -> None:
         assert self._listener is not None
         tps = [(tp.topic, tp.partition) for tp in partitions]
-        done_before, committed = self._committed(partitions)
-        self._call_listener(self._listener.partitions_assigned(tps, done_before, committed))
+        self._call_listener(self._listener.partitions_assigned(tps, self._committed(partitions)))
 
     def _committed(
         self, partitions: list[KafkaTopicPartition]
-    ) -> tuple[dict[TopicPartition, set[int]], dict[TopicPartition, int]]:
-        """Per partition, the offsets its commit metadata records as done above the committed
-        offset, and the committed offset itself."""
+    ) -> dict[TopicPartition, OffsetCommit]:
+        """The group's commit of each partition that has one: offset and metadata, as
+        written (the engine reads the metadata)."""
         if not partitions or self._ranges is not None:
             # A replay reads its whole range again on purpose: what an earlier replay under
             # the same group recorded as done (relative to where it stopped) is not skipped.
-            return {}, {}
+            return {}
         try:
             committed = self._consumer.committed(partitions, timeout=10)
         except KafkaException as exc:
             # Without it we only send more duplicates, so carry on.
             log.warning("kafka.committed_metadata_unavailable", error=str(exc.args[0]))
-            return {}, {}
-        done_before = {
-            (tp.topic, tp.partition): decode_done_above(tp.offset, tp.metadata)
+            return {}
+        return {
+            (tp.topic, tp.partition): OffsetCommit(tp.offset, tp.metadata or "")
             for tp in committed
-            if tp.offset >= 0 and tp.metadata
-        }
-        return done_before, {
-            (tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0
+            if tp.offset >= 0
         }
 
     def _on_revoke(self, _consumer: Any, partitions: list[KafkaTopicPartition]) -> None:

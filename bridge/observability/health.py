@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bridge.gameball.sender import SenderStatus
+from bridge.gameball.status import SenderStatus
 from bridge.record import TopicPartition
 
 LOOP_STALE_AFTER = 60.0

@@ -15,7 +15,7 @@ from typing import Protocol
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from bridge.gameball.sender import SenderStatus
+from bridge.gameball.status import SenderStatus
 from bridge.observability.health import Snapshot, Verdict
 from bridge.record import Resource
 

@@ -16,7 +16,7 @@ import re
 
 from bridge.config import BridgeConfig
 from bridge.kafka.admin import offset_ranges
-from bridge.kafka.dead_letter import HEADER_PREFIX
+from bridge.kafka.dead_letter_reason import HEADER_PREFIX
 from bridge.kafka.properties import consumer_properties
 from bridge.observability.stats import Counters
 from bridge.record import SourceRecord

@@ -19,10 +19,9 @@ from bridge import app
 from bridge.config import BridgeConfig
 from bridge.gameball.tls import log_insecure_transport
 from bridge.kafka.consumer import KafkaSource
-from bridge.kafka.offsets import OffsetCommit
 from bridge.kafka.settings import KafkaConfig
 from bridge.observability.stats import Counters
-from bridge.record import SourceRecord, TopicPartition
+from bridge.record import OffsetCommit, SourceRecord, TopicPartition
 
 log = structlog.get_logger("bridge.replay")
 

@@ -27,7 +27,7 @@ from bridge.config import BridgeConfig, load_config
 from bridge.config.loading import load_mappings
 from bridge.decoding.settings import RegistryConfig
 from bridge.errors import BridgeError
-from bridge.kafka.dead_letter import HEADER_PREFIX
+from bridge.kafka.dead_letter_reason import HEADER_PREFIX
 from bridge.observability.logging import configure_logging
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.emulator import GameballEmulator

@@ -19,8 +19,8 @@ from confluent_kafka import KafkaException, Producer, TopicPartition
 from structlog.testing import capture_logs
 
 from bridge.cli import main
+from bridge.engine.checkpoint import encode_done_above
 from bridge.errors import ConfigError
-from bridge.kafka.offsets import encode_done_above
 from bridge.replay import source
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.emulator import GameballEmulator

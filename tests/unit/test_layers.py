@@ -73,3 +73,30 @@ def test_no_stage_imports_the_config_package() -> None:
     assert [
         w for w, package, target in _imports() if package in stages and target == "config"
     ] == []
+
+
+# The modules that talk to the outside: the engine reaches them only through its protocols.
+DOORS = {
+    "bridge.kafka.consumer",
+    "bridge.kafka.dead_letter",
+    "bridge.kafka.job_journal",
+    "bridge.gameball.sender",
+    "bridge.gameball.client",
+    "bridge.gameball.batching",
+}
+_MODULE = re.compile(r"^\s*(?:from|import) (bridge(?:\.\w+)+)", re.MULTILINE)
+
+
+def test_the_engines_protocols_are_a_leaf_that_imports_no_door() -> None:
+    protocols = Path(bridge.__file__).parent / "engine" / "protocols.py"
+    imported = set(_MODULE.findall(protocols.read_text(encoding="utf-8")))
+    assert imported, "the protocols import their plain data from somewhere"
+    assert imported & DOORS == set()
+
+
+def test_offsets_are_bookkept_by_the_engine_and_only_sent_by_the_kafka_door() -> None:
+    # One object owns what a partition has done and what is committed
+    # (bridge/engine/checkpoint.py); the consumer neither plans commits nor reads metadata.
+    consumer = (Path(bridge.__file__).parent / "kafka" / "consumer.py").read_text("utf-8")
+    assert "done_above" not in consumer
+    assert "checkpoint" not in consumer

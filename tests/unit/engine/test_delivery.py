@@ -21,7 +21,7 @@ from bridge.errors import MappingError, OutcomeUnknownError, RetryableDeliveryEr
 from bridge.gameball.retry_policy import RetryPolicy
 from bridge.gameball.sender import GameballSender
 from bridge.gameball.settings import GameballConfig
-from bridge.kafka.dead_letter import DeadLetterReason
+from bridge.kafka.dead_letter_reason import DeadLetterReason
 from bridge.observability.stats import Counters
 from bridge.record import Operation, Resource, SourceRecord
 from tests.support import Answer, FakeDeadLetters, scripted

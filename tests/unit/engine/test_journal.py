@@ -11,10 +11,10 @@ import httpx
 import orjson
 import pytest
 
+from bridge.engine.checkpoint import encode_done_above
 from bridge.engine.journal import MAX_ENTRY_AGE, JobJournal, JournalEntry
 from bridge.gameball.batch_status import ItemFailure, JobState, JobStatus
-from bridge.kafka.offsets import OffsetCommit, encode_done_above
-from bridge.record import Resource
+from bridge.record import OffsetCommit, Resource
 from tests.support import FakeSource
 from tests.unit.engine.test_pipeline import rec, running, until
 from tests.unit.engine.test_revoke import build

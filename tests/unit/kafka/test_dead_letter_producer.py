@@ -15,7 +15,8 @@ from structlog.testing import capture_logs
 
 from bridge.errors import DeadLetterError
 from bridge.kafka import dead_letter
-from bridge.kafka.dead_letter import DeadLetterProducer, DeadLetterReason
+from bridge.kafka.dead_letter import DeadLetterProducer
+from bridge.kafka.dead_letter_reason import DeadLetterReason
 from bridge.kafka.settings import DeadLetterConfig, KafkaConfig
 from bridge.record import SourceRecord
 

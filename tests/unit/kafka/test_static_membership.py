@@ -14,10 +14,9 @@ from confluent_kafka import TopicPartition as KafkaTopicPartition
 from bridge.config import parse_config
 from bridge.errors import ConfigError, KafkaClientError
 from bridge.kafka.consumer import KafkaSource, leaves_group_on_close
-from bridge.kafka.offsets import OffsetCommit
 from bridge.kafka.properties import consumer_properties, without_membership
 from bridge.kafka.settings import KafkaConfig
-from bridge.record import TopicPartition
+from bridge.record import OffsetCommit, TopicPartition
 
 FENCED_TEXT = (
     "Fatal error: Broker: Static consumer fenced by other consumer with same "
@@ -164,7 +163,7 @@ class Engine:
         self.lost: list[list[TopicPartition]] = []
 
     async def partitions_assigned(
-        self, partitions: list[TopicPartition], done_before: dict[TopicPartition, set[int]]
+        self, partitions: list[TopicPartition], committed: dict[TopicPartition, OffsetCommit]
     ) -> None:
         raise AssertionError("not in these tests")
 

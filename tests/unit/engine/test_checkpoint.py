@@ -1,4 +1,6 @@
-"""Offset bookkeeping: only the contiguous done prefix of a partition is committable."""
+"""A partition's checkpoint (bridge/engine/checkpoint.py): only the contiguous done prefix
+is committable; what a previous owner finished (commit metadata) or delivered through its
+batch jobs (the journal) is not done again; the journal hears of each accepted commit."""
 
 from __future__ import annotations
 
@@ -6,23 +8,24 @@ import random
 
 import pytest
 
-from bridge.kafka.offsets import (
+from bridge.engine.checkpoint import (
     MAX_METADATA_CHARS,
-    OffsetTracker,
+    Checkpoint,
     decode_done_above,
     encode_done_above,
 )
+from bridge.record import OffsetCommit
 
 TP = ("t", 0)
 
 
-def plan(t: OffsetTracker, only: set[tuple[str, int]] | None = None) -> dict[tuple[str, int], int]:
+def plan(t: Checkpoint, only: set[tuple[str, int]] | None = None) -> dict[tuple[str, int], int]:
     """The commit plan's offsets (the metadata is tested on its own below)."""
-    return {tp: c.offset for tp, c in t.commit_plan(only).items()}
+    return {tp: c.offset for tp, c in t.plan(only).items()}
 
 
-def tracker(*offsets: int) -> OffsetTracker:
-    t = OffsetTracker()
+def tracker(*offsets: int) -> Checkpoint:
+    t = Checkpoint()
     t.assign(TP)
     for o in offsets:
         t.received(TP, o)
@@ -30,7 +33,7 @@ def tracker(*offsets: int) -> OffsetTracker:
 
 
 def test_nothing_done_nothing_to_commit() -> None:
-    assert tracker(0, 1, 2).commit_plan() == {}
+    assert tracker(0, 1, 2).plan() == {}
 
 
 def test_out_of_order_completion_commits_only_the_contiguous_prefix() -> None:
@@ -39,7 +42,7 @@ def test_out_of_order_completion_commits_only_the_contiguous_prefix() -> None:
     t.completed(TP, 8)
     # 5 still pending: commit where the group was, 7 and 8 only as done-above metadata.
     assert plan(t) == {TP: 5}
-    assert decode_done_above(5, t.commit_plan()[TP].metadata) == {7, 8}
+    assert decode_done_above(5, t.plan()[TP].metadata) == {7, 8}
     t.completed(TP, 5)
     assert plan(t) == {TP: 6}  # 6 still pending: commit "next is 6"
     t.completed(TP, 6)
@@ -58,7 +61,7 @@ def test_gaps_in_offsets_are_fine() -> None:
 def test_committed_plan_is_not_proposed_again() -> None:
     t = tracker(0, 1)
     t.completed(TP, 0)
-    t.committed(t.commit_plan())
+    t.committed(t.plan())
     assert plan(t) == {}
     t.completed(TP, 1)
     assert plan(t) == {TP: 2}
@@ -120,7 +123,7 @@ def test_random_completion_order_matches_a_reference_model() -> None:
                 assert plan(t) == {TP: position}
             else:  # same offset; only the done-above metadata may have changed
                 assert plan(t) in ({}, {TP: position})
-            t.committed(t.commit_plan())
+            t.committed(t.plan())
             last_committed = position
 
 
@@ -131,15 +134,15 @@ def test_commit_metadata_records_what_is_done_above_the_offset() -> None:
     t = tracker(*range(10, 20))
     for o in (10, 13, 14, 15, 18):
         t.completed(TP, o)
-    [commit] = t.commit_plan().values()
+    [commit] = t.plan().values()
     assert commit.offset == 11
     assert decode_done_above(commit.offset, commit.metadata) == {13, 14, 15, 18}
 
 
 def test_a_new_owner_skips_what_the_metadata_says_is_done() -> None:
     done = {13, 14, 18}
-    t = OffsetTracker()
-    t.assign(TP, decode_done_above(11, encode_done_above(11, done)))
+    t = Checkpoint()
+    assert t.assign(TP, OffsetCommit(11, encode_done_above(11, done))) == done
     needed = [o for o in range(11, 20) if t.received(TP, o)]
     assert needed == [11, 12, 15, 16, 17, 19]
     for o in needed:
@@ -148,8 +151,8 @@ def test_a_new_owner_skips_what_the_metadata_says_is_done() -> None:
 
 
 def test_skipped_offsets_at_the_head_move_the_position_at_once() -> None:
-    t = OffsetTracker()
-    t.assign(TP, {5, 6})
+    t = Checkpoint()
+    t.assign(TP, OffsetCommit(5, encode_done_above(5, {5, 6})))
     assert t.received(TP, 5) is False
     assert t.received(TP, 6) is False
     assert plan(t) == {TP: 7}
@@ -178,3 +181,33 @@ def test_metadata_stays_under_the_broker_limit_by_dropping_the_highest_runs() ->
 @pytest.mark.parametrize("metadata", [None, "", "other-tool", "gbb1:zz", "gbb1:1+2,x"])
 def test_foreign_or_corrupt_metadata_means_nothing_done(metadata: str | None) -> None:
     assert decode_done_above(10, metadata) == set()
+
+
+def test_metadata_another_tool_wrote_is_ignored_at_an_assignment() -> None:
+    t = Checkpoint()
+    assert t.assign(TP, OffsetCommit(5, "some-other-tool:v1")) == set()
+    assert t.received(TP, 5) is True
+
+
+def test_operations_a_previous_owners_jobs_delivered_are_handed_out_once() -> None:
+    t = Checkpoint()
+    t.assign(TP, None, {7: {0, 2}})
+    assert t.operations_done(TP, 7) == frozenset({0, 2})
+    assert t.operations_done(TP, 7) == frozenset()  # asked once, when the record is mapped
+    assert t.operations_done(TP, 8) == frozenset()
+    t.assign(TP, None, {9: {1}})
+    t.forget(TP)
+    assert t.operations_done(TP, 9) == frozenset()
+
+
+def test_the_journal_hears_every_accepted_commit_with_the_whole_committed_state() -> None:
+    heard: list[dict[tuple[str, int], OffsetCommit]] = []
+    t = Checkpoint(on_committed=lambda state: heard.append(dict(state)))
+    t.assign(TP)
+    t.assign(("t", 1))
+    for o in (0, 1):
+        t.received(TP, o)
+        t.completed(TP, o)
+    t.committed(t.plan())
+    t.committed({})  # nothing accepted: nothing to hear
+    assert heard == [{TP: OffsetCommit(2, "")}]

@@ -1,4 +1,13 @@
-"""Which offsets may be committed: pure bookkeeping, no Kafka calls.
+"""A partition's checkpoint: what it has done, what is pending in batch jobs, and what is
+committed, in one object the engine owns; the Kafka door only sends the commit it plans.
+
+    assign(tp, committed, recovered) ─ the group's commit (offset and metadata) and what the
+                                       previous owner's jobs delivered (bridge/engine/journal)
+    received(tp, offset) ──> needed? ─ False: done before (metadata, or every operation
+                                       confirmed by a journaled job)
+    completed(tp, offset) ─ the contiguous done prefix moves the commit position
+    plan() ──> {tp: OffsetCommit} ──> Source.commit ──> committed(accepted) ──> the journal
+                                       forgets the jobs the commits now cover
 
 Records of a partition finish out of order (customers are delivered concurrently), but a
 partition's committed offset means "everything below is done". So a partition's commit
@@ -9,27 +18,24 @@ Offsets are committed as "next offset to read" (last done + 1), as Kafka expects
 commit goes, in the commit's metadata, which records above that offset are done already (see
 `encode_done_above`): after a crash, the next owner of the partition skips them instead of
 sending them to Gameball a second time, so only what was truly in flight is repeated.
+
+Pure bookkeeping: no Kafka calls (quix-streams' checkpointing/checkpoint.py is the model), so
+every rule is unit-tested with plain data (tests/unit/engine/test_checkpoint.py).
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bridge.record import TopicPartition
+from bridge.record import OffsetCommit, TopicPartition
 
 # Kafka brokers refuse commit metadata over offset.metadata.max.bytes (4096 by default).
 MAX_METADATA_CHARS = 3000
 _METADATA_PREFIX = "gbb1:"
 _RANGE = re.compile(r"([0-9a-z]+)\+([0-9a-z]+)")
-
-
-@dataclass(frozen=True, slots=True)
-class OffsetCommit:
-    offset: int  # the next offset to read: everything below it is done
-    metadata: str = ""  # which offsets above it are done too (`encode_done_above`)
 
 
 def encode_done_above(position: int, done: Iterable[int]) -> str:
@@ -147,17 +153,47 @@ class PartitionOffsets:
         return None if commit == self.committed else commit
 
 
-class OffsetTracker:
-    """Per assigned partition: what was received, what is done, what may be committed."""
+class Checkpoint:
+    """Per assigned partition: what was received, what is done (here, or by a previous owner),
+    and what is committed; `plan()` says what to commit next."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, on_committed: Callable[[Mapping[TopicPartition, OffsetCommit]], None] | None = None
+    ) -> None:
+        """`on_committed` is told every assigned partition's committed state after each
+        commit the broker took (the journal forgets the jobs it covers)."""
+        self._on_committed = on_committed
         self._partitions: dict[TopicPartition, PartitionOffsets] = {}
+        # Per partition, per offset: operations a previous owner's batch jobs delivered (the
+        # journal), dropped from the record's job when it comes.
+        self._operations_done: dict[TopicPartition, dict[int, set[int]]] = {}
 
-    def assign(self, tp: TopicPartition, done_before: Iterable[int] = ()) -> None:
+    def assign(
+        self,
+        tp: TopicPartition,
+        committed: OffsetCommit | None = None,
+        operations_done: Mapping[int, set[int]] | None = None,
+    ) -> set[int]:
+        """Take `tp` on: the group's commit for it (its metadata says which records above
+        the offset the previous owner finished), and the operations its batch jobs
+        delivered. Returns the offsets known done above the committed one."""
+        done_before = (
+            decode_done_above(committed.offset, committed.metadata) if committed else set()
+        )
         self._partitions[tp] = PartitionOffsets(done_before=set(done_before))
+        if operations_done:
+            self._operations_done[tp] = {o: set(ops) for o, ops in operations_done.items()}
+        return done_before
 
     def forget(self, tp: TopicPartition) -> None:
         self._partitions.pop(tp, None)
+        self._operations_done.pop(tp, None)
+
+    def operations_done(self, tp: TopicPartition, offset: int) -> frozenset[int]:
+        """The operations (by index) of the record at `offset` that a previous owner's
+        batch jobs delivered: asked once, when the record is mapped."""
+        done = self._operations_done.get(tp, {}).pop(offset, None)
+        return frozenset(done) if done else frozenset()
 
     def is_assigned(self, tp: TopicPartition) -> bool:
         return tp in self._partitions
@@ -185,9 +221,7 @@ class OffsetTracker:
         part = self._partitions.get(tp)
         return len(part.received_order) if part else 0
 
-    def commit_plan(
-        self, only: set[TopicPartition] | None = None
-    ) -> dict[TopicPartition, OffsetCommit]:
+    def plan(self, only: set[TopicPartition] | None = None) -> dict[TopicPartition, OffsetCommit]:
         """What to commit now: partitions where something got done since the last commit."""
         plan: dict[TopicPartition, OffsetCommit] = {}
         for tp, part in self._partitions.items():
@@ -198,7 +232,7 @@ class OffsetTracker:
                 plan[tp] = offset
         return plan
 
-    def committed(self, plan: dict[TopicPartition, OffsetCommit]) -> None:
+    def committed(self, plan: Mapping[TopicPartition, OffsetCommit]) -> None:
         """Record that the broker accepted `plan` (partitions revoked since are ignored)."""
         for tp, commit in plan.items():
             part = self._partitions.get(tp)
@@ -206,6 +240,8 @@ class OffsetTracker:
                 part.committed is None or commit.offset >= part.committed.offset
             ):
                 part.committed = commit
+        if plan and self._on_committed is not None:
+            self._on_committed(self.committed_state())
 
     def committed_state(self) -> dict[TopicPartition, OffsetCommit]:
         """What the broker took last per partition (partitions with no commit left out)."""
