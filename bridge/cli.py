@@ -10,9 +10,11 @@ import argparse
 import asyncio
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -22,6 +24,10 @@ from bridge.errors import BridgeError, ConfigError
 from bridge.mapping import testing as mapping_test
 from bridge.observability.logging import configure_logging
 from bridge.observability.pii import RedactPersonalData
+
+if TYPE_CHECKING:
+    from bridge.dlq.filters import Filters
+    from bridge.kafka.dead_letter_reader import Bounds
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
@@ -72,18 +78,34 @@ def _parser() -> argparse.ArgumentParser:
 
     dlq = commands.add_parser("dlq", help="work with the dead-letter topic")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_show = dlq_commands.add_parser(
+        "show",
+        help="summarise the dead letters (read without committing anything)",
+        description="Read the dead-letter topic by assignment, with no consumer group and no "
+        "commit, and print what is there: counts by kind, Gameball code and HTTP status, "
+        "source topic and mapping, hour, and the top reasons. Samples are masked by "
+        "logging.pii; record keys are never printed.",
+    )
+    dlq_show.add_argument("-c", "--config", default="config/bridge.yaml")
+    _dlq_filter_arguments(dlq_show)
+    dlq_show.add_argument(
+        "--samples",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="print N dead letters of each kind: headers and a value preview, masked",
+    )
+    dlq_show.add_argument("--json", action="store_true", help="one JSON object (JSON lines)")
+    dlq_show.add_argument(
+        "--follow",
+        action="store_true",
+        help="after the summary, print each new dead letter that matches until interrupted",
+    )
     dlq_replay = dlq_commands.add_parser(
         "replay", help="send dead letters through the current mappings again"
     )
     dlq_replay.add_argument("-c", "--config", default="config/bridge.yaml")
-    dlq_replay.add_argument(
-        "--from-offset", type=int, help="first dead-letter offset (each partition)"
-    )
-    dlq_replay.add_argument("--to-offset", type=int, help="last dead-letter offset, inclusive")
-    dlq_replay.add_argument(
-        "--from-time", type=_timestamp_ms, help="ISO 8601, e.g. 2026-11-27T10:00Z"
-    )
-    dlq_replay.add_argument("--to-time", type=_timestamp_ms, help="ISO 8601, inclusive")
+    _dlq_bound_arguments(dlq_replay)
     dlq_replay.add_argument("--log-format", choices=["json", "console"])
     _batch_mode_argument(dlq_replay)
 
@@ -129,6 +151,77 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
     return parser
+
+
+def _dlq_bound_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from-offset", type=int, help="first dead-letter offset (each partition)")
+    parser.add_argument("--to-offset", type=int, help="last dead-letter offset, inclusive")
+    parser.add_argument("--from-time", type=_timestamp_ms, help="ISO 8601, e.g. 2026-11-27T10:00Z")
+    parser.add_argument("--to-time", type=_timestamp_ms, help="ISO 8601, inclusive")
+
+
+def _dlq_filter_arguments(parser: argparse.ArgumentParser) -> None:
+    """The dead-letter filters `dlq show` and `dlq replay` share (bridge/dlq/filters.py):
+    each repeatable (any of its values), all of them together."""
+    _dlq_bound_arguments(parser)
+    parser.add_argument(
+        "--kind",
+        dest="kinds",
+        action="append",
+        default=[],
+        metavar="KIND",
+        help="bridge.error.kind (missing_field, invalid_json, rejected, ...) or a family: "
+        "mapping_failed (never became operations), gameball_refused (Gameball said no)",
+    )
+    parser.add_argument(
+        "--code", dest="codes", action="append", type=int, default=[], help="Gameball error code"
+    )
+    parser.add_argument(
+        "--status",
+        dest="statuses",
+        action="append",
+        type=int,
+        default=[],
+        help="HTTP status of Gameball's answer",
+    )
+    parser.add_argument("--topic", dest="topics", action="append", default=[], help="source topic")
+    parser.add_argument(
+        "--mapping",
+        dest="mappings",
+        action="append",
+        default=[],
+        help="the mapping the current config routes the source topic to",
+    )
+    parser.add_argument("--reason", help="a piece of bridge.error.message (any case)")
+
+
+def _dlq_filters(args: argparse.Namespace) -> Filters:
+    from bridge.dlq.filters import Filters
+
+    return Filters.of(
+        kinds=args.kinds,
+        codes=args.codes,
+        statuses=args.statuses,
+        topics=args.topics,
+        mappings=args.mappings,
+        reason=args.reason,
+    )
+
+
+def _dlq_bounds(args: argparse.Namespace) -> Bounds:
+    from bridge.kafka.dead_letter_reader import Bounds
+
+    return Bounds(args.from_offset, args.to_offset, args.from_time, args.to_time)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a count: {text!r}")
+    return value
 
 
 def _batch_mode_argument(parser: argparse.ArgumentParser) -> None:
@@ -203,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "check":
         return check_deployment(config)
+    if args.command == "dlq" and args.dlq_command == "show":
+        return show_dead_letters(config, args)
     if args.command == "dlq":
         return replay_dead_letters(config.with_batch_mode(args.batch_mode), args)
     if args.command == "replay":
@@ -234,6 +329,50 @@ def check_deployment(config: BridgeConfig) -> int:
     for result in results:
         print(result.line())
     return EXIT_OK if all(result.ok for result in results) else EXIT_FAILURE
+
+
+def show_dead_letters(config: BridgeConfig, args: argparse.Namespace) -> int:
+    from bridge.dlq.show import show
+
+    if args.follow and (args.to_offset is not None or args.to_time is not None):
+        print(
+            "bridge dlq show: --follow reads on past the end: no --to-offset/--to-time",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    # The summary goes to stdout; librdkafka's complaints (an unreachable broker) to stderr.
+    configure_logging(
+        format="console", level="warning", secrets=config.secret_values(), stream=sys.stderr
+    )
+    stop = _stop_on_signals()
+    try:
+        show(
+            config,
+            filters=_dlq_filters(args),
+            bounds=_dlq_bounds(args),
+            samples=args.samples,
+            as_json=args.json,
+            follow=args.follow,
+            out=sys.stdout,
+            err=sys.stderr,
+            should_stop=stop.is_set,
+        )
+    except BridgeError as exc:
+        print(f"bridge dlq show: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event SIGTERM and SIGINT set (a command that polls asks it between polls)."""
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    return stop
 
 
 def replay_dead_letters(config: BridgeConfig, args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ FLOORS = {
     "config": 4,
     "app": 5,
     "check": 5,
+    "dlq": 5,
     "replay": 6,
     "sandbox": 6,
     "cli": 7,
