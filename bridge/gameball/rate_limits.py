@@ -19,6 +19,10 @@ requests at most. Without it a backlog spends the 30-second window in its first 
 the per-second limit, then sends nothing for 18; paced, a live stream above the sustained
 rate waits milliseconds, never a window.
 
+The limiter also says how far behind single calls are (`wait_ahead`: how long a call asked for
+now would be held, behind the calls queued before it), which is what `auto` switches to
+batches on (bridge/gameball/modes.py).
+
 Several instances on one account share its limits: each takes `share` of them, a fixed
 fraction or (`share: auto`) the fraction of the group's partitions it is assigned, set at every
 rebalance (`set_share`), at once, larger or smaller. That is safe because the pacing bounds
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -117,6 +122,17 @@ class Pacer:
     def take(self) -> None:
         self.tokens -= 1.0
 
+    def time_for(self, calls: int, now: float) -> float | None:
+        """Seconds until `calls` more calls have had their tokens, at the paced rate; None
+        with no rate at all."""
+        self._refill(now)
+        short = calls - self.tokens
+        if short <= 0:
+            return 0.0
+        if self.rate <= 0:
+            return None
+        return short / self.rate
+
     def _refill(self, now: float) -> None:
         self.tokens = min(self.capacity, self.tokens + (now - self._updated) * self.rate)
         self._updated = now
@@ -145,6 +161,8 @@ class ResourceLimiter:
             self._pacer = Pacer(windows[longest], longest + margin, margin, share, clock())
         # Waiters queue on the lock, so requests go in the order they asked.
         self._lock = asyncio.Lock()
+        # Calls asking for a slot and not let go yet (on the lock, or holding it and waiting).
+        self._queued = 0
         self._completion = asyncio.Event()
         self._blocked_until = 0.0
 
@@ -160,8 +178,34 @@ class ResourceLimiter:
                 window.finished(now)
             self._completion.set()
 
+    def wait_ahead(self) -> float | None:
+        """Seconds a call asked for now would be held by the pacing and the windows, behind
+        the calls queued before it (a 429's hold is left out: it says nothing of how fast
+        single calls go); None when this instance has no rate at all (no share)."""
+        now = self._clock()
+        waits = [0.0]
+        if self._pacer is not None:
+            paced = self._pacer.time_for(self._queued + 1, now)
+            if paced is None:
+                return None
+            waits.append(paced)
+        for window in self._windows:
+            waits.append(window.wait_time(now) or 0.0)
+        return max(waits)
+
+    def sustained_rate(self) -> float:
+        """Calls per second that can go for as long as it takes (inf: no limits)."""
+        return self._pacer.rate if self._pacer is not None else math.inf
+
     async def _acquire(self) -> float:
         started = self._clock()
+        self._queued += 1
+        try:
+            return await self._acquired(started)
+        finally:
+            self._queued -= 1
+
+    async def _acquired(self, started: float) -> float:
         async with self._lock:
             while True:
                 now = self._clock()
@@ -177,8 +221,12 @@ class ResourceLimiter:
                     return self._clock() - started
                 self._completion.clear()
                 # Sleep until a window frees up, or a request completes, whichever is first.
+                # Not `wait_for`: on Python 3.11 it swallows a cancellation that comes in the
+                # same turn as the completion, and the cancelled waiter would then wait for
+                # ever (a shutdown that never ends) or send after all.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._completion.wait(), delay if delay > 0 else None)
+                    async with asyncio.timeout(delay if delay > 0 else None):
+                        await self._completion.wait()
 
     def share(self, share: float) -> None:
         for window in self._windows:
@@ -212,6 +260,9 @@ class RateLimiter:
 
     def slot(self, resource: Resource) -> contextlib.AbstractAsyncContextManager[float]:
         return self._limiters[resource].slot()
+
+    def of(self, resource: Resource) -> ResourceLimiter:
+        return self._limiters[resource]
 
     def hold(self, resource: Resource, seconds: float) -> None:
         self._limiters[resource].hold(seconds)

@@ -246,3 +246,40 @@ def test_no_share_lets_nothing_through_until_a_share_comes() -> None:
     blocked, waited = asyncio.run(go())
     assert blocked
     assert waited >= 0.1 - 1e-3
+
+
+@pytest.mark.parametrize("wake", ["completion", "share"])
+@pytest.mark.parametrize("turns", [0, 1, 2, 3])
+def test_a_waiter_cancelled_as_it_is_woken_ends_cancelled(wake: str, turns: int) -> None:
+    # Cancelled around the turn a completion (or a share change) wakes it: the cancellation
+    # must not be lost (asyncio.wait_for on 3.11 returned the wake-up instead, and the waiter
+    # then waited for ever: a shutdown that hangs).
+    now = [1000.0]
+
+    async def go() -> list[bool]:
+        limiter = ResourceLimiter({1.0: 100, 30.0: 1200}, clock=lambda: now[0])
+        now[0] += 1.5 * 30.5 / 1200  # a token and a half: one call goes, the rest wait
+        release = asyncio.Event()
+
+        async def call() -> None:
+            async with limiter.slot():
+                await release.wait()
+
+        first = asyncio.create_task(call())
+        waiters = [asyncio.create_task(call()) for _ in range(3)]
+        for _ in range(3):
+            await asyncio.sleep(0)
+        if wake == "completion":
+            release.set()
+        else:
+            limiter.share(0.0)
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        for task in waiters:
+            task.cancel()
+        done, _ = await asyncio.wait(waiters, timeout=2)
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        return [task.cancelled() for task in waiters if task in done]
+
+    assert asyncio.run(go()) == [True, True, True]
