@@ -28,6 +28,7 @@ from bridge.observability.pii import RedactPersonalData
 if TYPE_CHECKING:
     from bridge.dlq.filters import Filters
     from bridge.kafka.dead_letter_reader import Bounds
+    from bridge.replay import dead_letters
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
@@ -105,7 +106,26 @@ def _parser() -> argparse.ArgumentParser:
         "replay", help="send dead letters through the current mappings again"
     )
     dlq_replay.add_argument("-c", "--config", default="config/bridge.yaml")
-    _dlq_bound_arguments(dlq_replay)
+    _dlq_filter_arguments(dlq_replay)
+    dlq_replay.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say what would be replayed and what the current mappings make of it; send, "
+        "dead-letter and commit nothing",
+    )
+    dlq_replay.add_argument(
+        "--max-failed-replays",
+        type=_positive,
+        default=2,
+        metavar="N",
+        help="the loop guard: hold back a dead letter whose replays failed N times in a row "
+        "for the same reason (default 2: a record that keeps failing is not replayed a "
+        "third time)",
+    )
+    dlq_replay.add_argument(
+        "--force", action="store_true", help="replay what the loop guard would hold back"
+    )
+    dlq_replay.add_argument("--json", action="store_true", help="the dry run's report as JSON")
     dlq_replay.add_argument("--log-format", choices=["json", "console"])
     _batch_mode_argument(dlq_replay)
 
@@ -221,6 +241,13 @@ def _count(text: str) -> int:
         value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(f"not a count: {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be 1 or more")
     return value
 
 
@@ -378,6 +405,14 @@ def _stop_on_signals() -> threading.Event:
 def replay_dead_letters(config: BridgeConfig, args: argparse.Namespace) -> int:
     from bridge.replay import dead_letters
 
+    selection = dead_letters.Selection.of(
+        config,
+        _dlq_filters(args),
+        max_failed_replays=args.max_failed_replays,
+        force=args.force,
+    )
+    if args.dry_run:
+        return dry_run_dead_letters(config, selection, args)
     _configure_logging(config, args.log_format)
     log = structlog.get_logger("bridge")
     try:
@@ -390,12 +425,38 @@ def replay_dead_letters(config: BridgeConfig, args: argparse.Namespace) -> int:
         )
         asyncio.run(
             _with_signals(
-                config, lambda stop, force: dead_letters.replay(config, ranges, stop, force)
+                config,
+                lambda stop, force: dead_letters.replay(
+                    config, ranges, stop, force, selection=selection
+                ),
             )
         )
     except BridgeError as exc:
         log.error("bridge.failed", error=str(exc))
         return EXIT_FAILURE
+    return EXIT_OK
+
+
+def dry_run_dead_letters(
+    config: BridgeConfig, selection: dead_letters.Selection, args: argparse.Namespace
+) -> int:
+    from bridge.replay.dead_letter_dry_run import dry_run
+
+    configure_logging(
+        format="console", level="warning", secrets=config.secret_values(), stream=sys.stderr
+    )
+    stop = _stop_on_signals()
+    try:
+        report = dry_run(config, selection, _dlq_bounds(args), should_stop=stop.is_set)
+    except BridgeError as exc:
+        print(f"bridge dlq replay --dry-run: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.json:
+        import orjson
+
+        print(orjson.dumps(report.as_dict()).decode())
+    else:
+        print(report.render(config.dead_letter.topic), end="")
     return EXIT_OK
 
 

@@ -10,10 +10,12 @@ the dead-letter producer copies them, with the record's other headers, onto the 
 letter:
 
     bridge.replay.reason    the signature of the failure the record was replayed from
-    bridge.replay.failures  how many replays in a row had already failed for that reason
+    bridge.replay.failures  how many replays in a row will have failed for that reason if
+                            this one fails for it too
 
-so a new dead letter whose own failure has the same signature has failed once more for the
-same reason (`failed_again`); a different failure starts the count again.
+So on a dead letter whose own failure has that signature, `bridge.replay.failures` is the
+number of replays of the record that failed again for the same reason (`failed_again`); a
+different failure starts the count again (0).
 """
 
 from __future__ import annotations
@@ -60,9 +62,10 @@ class DeadLetter:
     source_partition: int | None = None
     source_offset: int | None = None
     failed_at_ms: int | None = None  # the header, else the record's timestamp
-    # Replayed, and failed again: the failure it was replayed from, and the count before it.
+    # Written by a replay: the failure it was replayed from, and the count of failed replays
+    # that holds if this failure is the same (the `bridge.replay.*` headers).
     replayed_from: str | None = None
-    failures_before: int = 0
+    replay_failures: int = 0
 
     @property
     def category(self) -> str:
@@ -89,7 +92,7 @@ class DeadLetter:
         """How many replays in a row of this record have failed for this same reason (0: it
         was never replayed, or its last replay failed differently)."""
         if self.replayed_from is not None and self.replayed_from == self.signature:
-            return self.failures_before + 1
+            return self.replay_failures
         return 0
 
     @property
@@ -134,15 +137,16 @@ def read_dead_letter(record: SourceRecord) -> DeadLetter:
         source_offset=number("source.offset"),
         failed_at_ms=_epoch_ms(ours.get("failed_at")) or record.timestamp_ms,
         replayed_from=ours.get("replay.reason"),
-        failures_before=number("replay.failures") or 0,
+        replay_failures=number("replay.failures") or 0,
     )
 
 
 def replay_headers(letter: DeadLetter) -> tuple[tuple[str, bytes], ...]:
-    """The loop guard's headers for the record restored from `letter` to be sent again."""
+    """The loop guard's headers for the record restored from `letter` to be sent again: if
+    it fails again the same way, its next dead letter has failed one replay more."""
     return (
         (REPLAY_REASON, letter.signature.encode()),
-        (REPLAY_FAILURES, str(letter.failed_again).encode()),
+        (REPLAY_FAILURES, str(letter.failed_again + 1).encode()),
     )
 
 

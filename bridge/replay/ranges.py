@@ -34,11 +34,35 @@ DONE_CHECK_INTERVAL = 0.2
 class _RangeSource(KafkaSource):
     """A `KafkaSource` over `ranges` that remembers what the broker accepted: the engine's
     own record of its commits is dropped when it releases the partitions at close, and the
-    final line needs it to say how much of each range was left."""
+    final line needs it to say how much of each range was left.
 
-    def __init__(self, config: KafkaConfig, ranges: Ranges) -> None:
+    With `select`, the engine is handed only the records it keeps (a selective dead-letter
+    replay); the others are read past and never sent, and a range is done once the last
+    record handed out is committed."""
+
+    def __init__(
+        self,
+        config: KafkaConfig,
+        ranges: Ranges,
+        select: Callable[[SourceRecord], bool] | None = None,
+    ) -> None:
         super().__init__(config, ranges=ranges)
         self.committed: dict[TopicPartition, int] = {}
+        self._select = select
+        self._last_kept: dict[TopicPartition, int] = {}
+
+    async def poll(self, max_records: int, timeout: float) -> list[SourceRecord]:
+        records = await super().poll(max_records, timeout)
+        if self._select is None:
+            return records
+        kept = [record for record in records if self._select(record)]
+        for record in kept:
+            self._last_kept[record.topic, record.partition] = record.offset
+        return kept
+
+    def range_read_through(self, tp: TopicPartition) -> tuple[bool, int | None]:
+        read_through, last = super().range_read_through(tp)
+        return read_through, last if self._select is None else self._last_kept.get(tp)
 
     async def commit(
         self, offsets: dict[TopicPartition, OffsetCommit]
@@ -55,13 +79,15 @@ async def replay_ranges(
     *,
     group: str,
     restore: Callable[[SourceRecord], SourceRecord] | None = None,
+    select: Callable[[SourceRecord], bool] | None = None,
     stop: asyncio.Event | None = None,
     force_stop: asyncio.Event | None = None,
     **context: Any,
 ) -> Counters:
     """Send the records of `ranges` (``[start, end)`` per partition) through the engine,
     committing under `group`; return its counters once every range is committed to its end,
-    or once `stop` is set (`force_stop` cuts the drain short, as in `bridge run`).
+    or once `stop` is set (`force_stop` cuts the drain short, as in `bridge run`). `select`
+    (as fetched, before `restore`) keeps the records to send; the rest are passed over.
 
     `context` (what is being replayed) goes into every `replay.*` log line."""
     stop = stop or asyncio.Event()
@@ -74,7 +100,7 @@ async def replay_ranges(
     # commits under `group` (of this window or an overlapping one) do not shorten this one:
     # a replay is an explicit request to send the range again. The group is still fixed, not
     # one per run, so that its progress can be watched like any consumer group's lag.
-    source = _RangeSource(kafka, todo)
+    source = _RangeSource(kafka, todo, select)
     bridge = app.build(config, source=source, restore=restore)
     log.info(
         "replay.started",

@@ -7,6 +7,7 @@ to the offsets it is about, so that the replays' new dead letters do not change 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import subprocess
 import sys
@@ -26,6 +27,9 @@ from bridge.dlq.filters import Filters
 from bridge.dlq.show import show
 from bridge.kafka.admin import ensure_topics
 from bridge.kafka.dead_letter_reader import Bounds
+from bridge.replay import dead_letters
+from bridge.replay.dead_letter_dry_run import dry_run
+from bridge.replay.dead_letters import Selection
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.emulator import GameballEmulator
 from bridge.sandbox.local_kafka import LocalKafka
@@ -335,3 +339,122 @@ def test_follow_prints_new_dead_letters_as_they_arrive(incident: Incident) -> No
         f"{incident.dlq}[0]@{start}  {incident.topic}[0]@99  rejected (HTTP 400, code 3000)"
         in after
     )
+
+
+# -- replays -----------------------------------------------------------------------------------
+
+
+def fixed(incident: Incident) -> dict[str, Any]:
+    """The config with the mapping fixed: the producer renamed user.id to user.uid."""
+    data = orjson.loads(orjson.dumps(incident.data))
+    data["mappings"][0]["event"]["customer_id"] = "user.uid"
+    return dict(data)
+
+
+def test_a_dry_run_says_what_the_current_mappings_make_of_the_chosen_dead_letters(
+    incident: Incident,
+) -> None:
+    before = incident.dlq_end()
+    bounds = Bounds(to_offset=incident.end - 1)
+    broken = incident.config()
+    report = dry_run(broken, Selection.of(broken, Filters.of(kinds=["mapping_failed"])), bounds)
+    doc = report.as_dict()
+    assert (doc["read"], doc["chosen"], doc["not_matching"], doc["held_back"]) == (12, 7, 5, 0)
+    assert doc["would_send"] == {"records": 0, "operations": {}}
+    assert {r["kind"]: r["count"] for r in doc["would_fail_again"]} == {
+        "missing_field": 4,
+        "invalid_json": 3,
+    }
+
+    config = parse_config(fixed(incident), env={})
+    selection = Selection.of(config, Filters.of(kinds=["mapping_failed"], mappings=["shop-events"]))
+    report = dry_run(config, selection, bounds)
+    doc = report.as_dict()
+    assert doc["would_send"] == {"records": 4, "operations": {"events": 4}}
+    assert {r["kind"]: r["count"] for r in doc["would_fail_again"]} == {"invalid_json": 3}
+    print(report.render(incident.dlq))
+    # Nothing was sent, dead-lettered or committed.
+    assert incident.emulator.received() == []
+    assert incident.dlq_end() == before
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bridge.cli",
+            "dlq",
+            "replay",
+            "-c",
+            str(incident.config_file(fixed(incident))),
+            "--to-offset",
+            str(incident.end - 1),
+            "--kind",
+            "mapping_failed",
+            "--mapping",
+            "shop-events",
+            "--dry-run",
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    print(result.stdout.decode())
+    assert result.returncode == 0, result.stderr.decode()
+    assert (
+        "would send                              4  record(s): 4 events" in result.stdout.decode()
+    )
+
+
+def test_a_selective_replay_sends_only_the_chosen_kind(incident: Incident) -> None:
+    before = incident.dlq_end()
+    incident.emulator.reset()
+    config = parse_config(fixed(incident), env={})
+    selection = Selection.of(config, Filters.of(kinds=["missing_field"]))
+    ranges = dead_letters.plan(config, to_offset=incident.end - 1)
+    counters = asyncio.run(dead_letters.replay(config, ranges, selection=selection))
+    assert (selection.chosen, selection.not_matching, selection.held_back) == (4, 8, 0)
+    assert (counters.received, counters.delivered, counters.dead_lettered) == (4, 4, 0)
+    bodies = [r.body for r in incident.emulator.received("events")]
+    assert sorted(b["customerId"] for b in bodies) == [f"cust_u{i}" for i in range(4)]
+    assert incident.emulator.received() == incident.emulator.received("events")
+    assert incident.dlq_end() == before  # nothing else was tried, so nothing failed again
+
+
+def test_the_loop_guard_stops_the_third_replay_of_a_record_that_keeps_failing(
+    incident: Incident,
+) -> None:
+    config = incident.config()
+    only_json = Filters.of(kinds=["invalid_json"])
+
+    def replay(from_offset: int | None, to_offset: int | None, **guard: Any) -> Selection:
+        selection = Selection.of(config, only_json, **guard)
+        ranges = dead_letters.plan(config, from_offset=from_offset, to_offset=to_offset)
+        asyncio.run(dead_letters.replay(config, ranges, selection=selection))
+        return selection
+
+    # Each replay sends the dead letters the previous one wrote: they fail again, the same way.
+    first_new = incident.dlq_end()
+    assert replay(None, incident.end - 1).chosen == 3
+    second_new = incident.dlq_end()
+    assert second_new == first_new + 3
+    assert replay(first_new, None).chosen == 3
+    third_new = incident.dlq_end()
+    assert third_new == second_new + 3
+
+    counts = [
+        r.headers.get("bridge.replay.failures")
+        for r in kafka_tools.read_topic(incident.bootstrap, incident.dlq)[first_new:]
+    ]
+    assert counts == [b"1"] * 3 + [b"2"] * 3
+    out = io.StringIO()
+    summary = show(config, bounds=Bounds(from_offset=first_new), out=out, err=io.StringIO())
+    assert (summary.replayed, summary.failed_again) == (6, 6)
+
+    # The third replay: held back, nothing sent, nothing dead-lettered again.
+    held = replay(second_new, None)
+    assert (held.chosen, held.held_back, held.held_back_by_kind) == (0, 3, {"invalid_json": 3})
+    assert incident.dlq_end() == third_new
+    # Unless forced; a higher limit lets them through too.
+    assert replay(second_new, third_new - 1, max_failed_replays=3).chosen == 3
+    assert replay(second_new, third_new - 1, force=True).chosen == 3
+    assert incident.dlq_end() == third_new + 6

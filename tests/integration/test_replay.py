@@ -79,5 +79,11 @@ def test_restore_gives_back_the_original_record() -> None:
     )
     original = dead_letters.restore(dead)
     assert (original.topic, original.partition, original.offset) == ("app-events", 2, 41)
-    assert original.headers == (("trace", b"t-1"),)
+    # Its own headers, and the loop guard's (what it failed of, and how often in a row).
+    assert original.headers[0] == ("trace", b"t-1")
+    assert [name for name, _ in original.headers[1:]] == [
+        "bridge.replay.reason",
+        "bridge.replay.failures",
+    ]
+    assert original.headers[2] == ("bridge.replay.failures", b"1")  # if it fails again so
     assert (original.key, original.value) == (b"k", b"{}")
