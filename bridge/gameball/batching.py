@@ -99,6 +99,8 @@ class _Open:
     items: list[_Item] = field(default_factory=list)
     size: int = _ENVELOPE
     timer: asyncio.TimerHandle | None = None
+    # When its first item came (the clock's): where an operation's batch cycle starts.
+    opened: float = 0.0
 
 
 class JobTiming:
@@ -147,6 +149,10 @@ class ResourceBatches:
         self._clock = clock
         self._open = _Open()
         self._timing = JobTiming(config.first_poll)
+        # Seconds from an operation handed over to its outcome (filling, the job, its status
+        # read): what `auto` weighs single calls' wait against (modes.py). Learnt from the
+        # completed jobs, each from its batch's first item.
+        self._cycle = config.max_wait + config.first_poll
         self._jobs: set[asyncio.Task[None]] = set()
         # Told of each job created: resource, job id, its items' origins (the journal).
         self.created: Callable[[Resource, int, list[object]], None] | None = None
@@ -165,6 +171,8 @@ class ResourceBatches:
             self._flush()
         item = _Item(operation, body, asyncio.get_running_loop().create_future(), wanted, origin)
         batch = self._open
+        if not batch.items:
+            batch.opened = self._clock()
         batch.items.append(item)
         batch.size += len(body) + 1
         if len(batch.items) >= self._config.max_items:
@@ -180,11 +188,17 @@ class ResourceBatches:
         items = [item for item in batch.items if not item.result.done()]  # not cancelled
         if not items:
             return
-        task = asyncio.create_task(self._run(items), name=f"batch:{self.resource.value}")
+        task = asyncio.create_task(
+            self._run(items, batch.opened), name=f"batch:{self.resource.value}"
+        )
         self._jobs.add(task)
         task.add_done_callback(self._jobs.discard)
 
-    async def _run(self, items: list[_Item]) -> None:
+    def cycle(self) -> float:
+        """Seconds from an operation handed over to its outcome, lately."""
+        return self._cycle
+
+    async def _run(self, items: list[_Item], opened: float) -> None:
         counters = self._counters
 
         async def create() -> int | None:
@@ -245,6 +259,8 @@ class ResourceBatches:
             state = "timed_out" if status is None else status.state.value
             if status is None:
                 await self._stop(job_id)
+            elif status.state is JobState.COMPLETED:
+                self._cycle += (self._clock() - opened - self._cycle) * 0.3
             self._settle_job(job_id, items, status)
         except asyncio.CancelledError:
             state = "cancelled"  # shut down while the job ran: neither failed nor timed out

@@ -1,7 +1,8 @@
 """The door to Gameball: hand over an operation, get its outcome.
 
     GameballSender.send(operation)
-        ├─ ModeSwitch: single call or batch, per resource (`delivery.batch.mode`)
+        ├─ ModeSwitch: single call or batch, per resource (`delivery.batch.mode`; `auto`
+        │              reads the operations waiting and the limiter's wait)
         ├─ single: RateLimiter (the resource's windows, its 429 hold) ─> connection slot ─>
         │          GameballClient.send: the HTTP request, its answer classified
         └─ batch:  ResourceBatches: gathered into a job, the item's own outcome read back;
@@ -79,7 +80,6 @@ class GameballSender:
         # 429s in a row per resource: each hold without Retry-After grows like a backoff.
         self._rate_limited: dict[Resource, int] = {}
         self._waiting = dict.fromkeys(Resource, 0)
-        self._modes = {resource: ModeSwitch(resource, batch) for resource in Resource}
         self._batch_counters = BatchCounters()
         self._batches = {
             resource: ResourceBatches(
@@ -93,6 +93,15 @@ class GameballSender:
                 no_endpoint=self._no_batch_endpoint,
             )
             for resource in BATCH_RESOURCES
+        }
+        self._modes = {
+            resource: ModeSwitch(
+                resource,
+                batch,
+                single=self._limits.of(resource),
+                batch_cycle=self._batches[resource].cycle if resource in self._batches else None,
+            )
+            for resource in Resource
         }
 
     async def send(
@@ -113,6 +122,7 @@ class GameballSender:
         resource = operation.resource
         switch = self._modes[resource]
         self._waiting[resource] += 1
+        switch.arrived()
         try:
             if switch.waiting(self._waiting[resource]) is Mode.BATCH and not single:
                 await self._batches[resource].send(operation, wanted, origin)

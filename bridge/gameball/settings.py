@@ -248,6 +248,10 @@ class BatchConfig(Frozen):
     switch_up: int = Field(default=200, ge=2)
     switch_down: int = Field(default=50, ge=0)
     calm_for: float = Field(default=5.0, ge=0, le=DAY)
+    # auto also switches up once a single call would be held this long by the rate limits
+    # (behind the calls queued before it), or 1.5 batch cycles if that is longer: a backlog
+    # of few customers never makes switch_up operations wait (bridge/gameball/modes.py).
+    switch_up_wait: float = Field(default=1.0, gt=0, le=DAY)
     # Records in flight while any resource is batched (delivery.max_in_flight bounds the
     # rest): a batch of 1,000 needs that many customers' records waiting at once.
     max_in_flight: int = Field(default=10_000, ge=1)

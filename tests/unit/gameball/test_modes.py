@@ -201,13 +201,18 @@ def test_every_switch_is_logged_with_its_reason() -> None:
             "resource": "customers",
             "mode": "batch",
             "reason": "250 operations waiting (switch_up: 200)",
+            "figure": 250,
+            "threshold": 200,
         },
         {
             "event": "delivery.mode_changed",
             "log_level": "info",
             "resource": "customers",
             "mode": "single",
-            "reason": "at most 50 operations waiting for 2.5 s",
+            # Nothing arrived (no send), and without a limiter single calls keep up with any.
+            "reason": "at most 50 operations waiting for 2.5 s, 0.0/s arriving",
+            "figure": 0.0,
+            "threshold": None,
         },
     ]
 
@@ -237,6 +242,8 @@ def test_single_for_good_ends_batching_whatever_waits_later(mode: str) -> None:
             "resource": "events",
             "mode": "single",
             "reason": "no batch endpoint",
+            "figure": None,
+            "threshold": None,
         }
     ]
     for count in (10_000, 0, 10_000):
