@@ -18,7 +18,7 @@ from bridge.gameball.client import RequestObserver
 from bridge.gameball.sender import GameballSender, JobObserver
 from bridge.gameball.tls import log_insecure_transport
 from bridge.kafka.consumer import KafkaSource
-from bridge.kafka.dead_letter import DeadLetterProducer
+from bridge.kafka.dead_letter import DeadLetterObserver, DeadLetterProducer
 from bridge.kafka.job_journal import JobJournalTopic
 from bridge.mapping.mapper import Mapper
 from bridge.observability.monitor import Monitor
@@ -35,6 +35,7 @@ def build(
     *,
     observe: RequestObserver | None = None,
     observe_job: JobObserver | None = None,
+    observe_dead_letter: DeadLetterObserver | None = None,
     source: KafkaSource | None = None,
     restore: Callable[[SourceRecord], SourceRecord] | None = None,
     dry_run: bool = False,
@@ -83,7 +84,9 @@ def build(
             observe_job=observe_job,
             batch=delivery.batching(),
         ),
-        dead_letters=DeadLetterProducer(config.kafka, config.dead_letter),
+        dead_letters=DeadLetterProducer(
+            config.kafka, config.dead_letter, observe=observe_dead_letter
+        ),
         mapper=mapper,
         stats_interval=stats_interval,
         restore=restore,
@@ -115,6 +118,7 @@ async def run(
         config,
         observe=monitor.observe_request if monitor else None,
         observe_job=monitor.observe_job if monitor else None,
+        observe_dead_letter=monitor.observe_dead_letter if monitor else None,
         dry_run=dry_run,
     )
     log_start(config, dry_run=dry_run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,10 +20,21 @@ from bridge.record import SourceRecord
 
 log = structlog.get_logger("bridge.kafka")
 
+DeadLetterObserver = Callable[[str, DeadLetterReason], None]
+
 
 class DeadLetterProducer:
-    def __init__(self, kafka: KafkaConfig, config: DeadLetterConfig) -> None:
+    def __init__(
+        self,
+        kafka: KafkaConfig,
+        config: DeadLetterConfig,
+        *,
+        observe: DeadLetterObserver | None = None,
+    ) -> None:
+        """`observe(source_topic, reason)` is told of each dead letter the broker acknowledged
+        (the status page's tally, bridge/observability/dead_letters.py)."""
         self.topic = config.topic
+        self._observe = observe
         self._properties = producer_properties(kafka, config)
         self._producer = Producer(self._properties)
         # Set by a fatal error (the idempotent producer can lose its guarantees for good):
@@ -71,6 +83,8 @@ class DeadLetterProducer:
                 f"cannot produce to {self.topic}: {error}{_size_hint(error, self.topic, record)}"
             ) from exc
         await acked
+        if self._observe is not None:
+            self._observe(record.topic, reason)
 
     def _replace_producer(self, error: KafkaError) -> None:
         old, self._producer = self._producer, Producer(self._properties)

@@ -66,6 +66,10 @@ BATCH_COUNTERS: dict[str, tuple[str, str]] = {
 class MetricsSource(Protocol):
     def counter_values(self) -> Mapping[str, int]: ...
 
+    def dead_letter_totals(self) -> Mapping[tuple[str, int | None, int | None, str], int]:
+        """Dead letters since start by kind, HTTP status, Gameball code and source topic."""
+        ...
+
     def snapshot(self) -> Snapshot | None: ...
 
     def readiness(self) -> Verdict: ...
@@ -119,6 +123,17 @@ class _EngineCollector:
         for field, value in self._source.counter_values().items():
             name, doc = COUNTERS.get(field, (field, f"The engine's {field} counter."))
             yield CounterMetricFamily(f"{PREFIX}_{name}", doc, value=value)
+        by_reason = CounterMetricFamily(
+            f"{PREFIX}_dead_letters_by_reason",
+            "Records written to the dead-letter topic, by kind, HTTP status and Gameball code "
+            "of the refusal (empty when none) and source topic.",
+            labels=["kind", "http_status", "gameball_code", "topic"],
+        )
+        for (kind, status, code, topic), count in sorted(
+            self._source.dead_letter_totals().items(), key=str
+        ):
+            by_reason.add_metric([kind, _label(status), _label(code), topic], count)
+        yield by_reason
         snapshot = self._source.snapshot()
         ready = self._source.readiness().ok
         yield GaugeMetricFamily(
@@ -155,14 +170,26 @@ class _EngineCollector:
             "Records of the partition received and not done yet.",
             labels=["topic", "partition"],
         )
+        committed = GaugeMetricFamily(
+            f"{PREFIX}_partition_committed_offset",
+            "The partition's offset this instance last committed (the next offset to read).",
+            labels=["topic", "partition"],
+        )
         for (topic, partition), part in sorted(engine.partitions.items()):
             labels = [topic, str(partition)]
             pending.add_metric(labels, part.pending)
             if part.lag is not None:
                 lag.add_metric(labels, part.lag)
+            if part.committed is not None:
+                committed.add_metric(labels, part.committed)
         yield lag
         yield pending
+        yield committed
         yield from _sender_metrics(engine.sender)
+
+
+def _label(value: int | None) -> str:
+    return "" if value is None else str(value)
 
 
 def _sender_metrics(sender: SenderStatus) -> Iterator[Metric]:

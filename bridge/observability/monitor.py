@@ -2,6 +2,7 @@
 
     engine loop:   Monitor.run ── every SAMPLE_INTERVAL ──> Pipeline.status() ─> Snapshot
                    GameballClient ── observe(resource, status, seconds) ──> histogram, streak
+                   DeadLetterProducer ── observe(topic, reason) ──> RecentDeadLetters
     HTTP thread:   /healthz, /readyz, /metrics ──> the latest Snapshot (read-only)
 
 Sampling happens on the engine's loop, so the engine's state is only ever read there; the
@@ -18,6 +19,8 @@ from typing import Protocol
 
 import structlog
 
+from bridge.kafka.dead_letter_reason import DeadLetterReason
+from bridge.observability.dead_letters import RecentDeadLetters
 from bridge.observability.health import (
     EngineStatus,
     FailureStreak,
@@ -61,6 +64,7 @@ class Monitor:
         self._failures = FailureStreak()
         self._counters: Counters | None = None
         self._snapshot: Snapshot | None = None
+        self.dead_letters = RecentDeadLetters()
         self.metrics = Metrics(self)
         self.port: int | None = None  # the bound port, once serving
 
@@ -74,6 +78,11 @@ class Monitor:
     def observe_job(self, resource: Resource, state: str, items: int, seconds: float) -> None:
         """The sender's batch-job hook: one call per finished (or given up) job."""
         self.metrics.observe_job(resource, state, items, seconds)
+
+    def observe_dead_letter(self, topic: str, reason: DeadLetterReason) -> None:
+        """The dead-letter producer's hook: one call per dead letter the broker acknowledged.
+        Only the reason's kind, status and code are kept, and the source topic."""
+        self.dead_letters.add(topic, reason.kind, reason.http_status, reason.gameball_code)
 
     async def run(self, bridge: Watched, stop: asyncio.Event) -> None:
         """Sample `bridge` until `stop` is set; then report it as shutting down."""
@@ -121,6 +130,9 @@ class Monitor:
 
     def metrics_text(self) -> tuple[bytes, str]:
         return self.metrics.render()
+
+    def dead_letter_totals(self) -> Mapping[tuple[str, int | None, int | None, str], int]:
+        return self.dead_letters.totals()
 
     # -- all of it -------------------------------------------------------------------------
 
