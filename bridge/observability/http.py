@@ -1,4 +1,5 @@
-"""The observability HTTP port: ``/healthz``, ``/readyz`` and ``/metrics``.
+"""The observability HTTP port: ``/healthz``, ``/readyz``, ``/metrics``, and the status page
+(``/`` or ``/status``, its figures at ``/status.json``).
 
 A small WSGI server on its own thread (not the engine's event loop), so that a probe is
 answered even while the loop is busy, and says so when the loop has stopped turning. It
@@ -10,14 +11,15 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from socketserver import ThreadingMixIn
-from typing import Protocol
+from typing import Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 import orjson
 
+from bridge.observability import status_page
 from bridge.observability.health import Verdict
 
 _STATUS = {
@@ -34,6 +36,10 @@ class Probes(Protocol):
     def readiness(self) -> Verdict: ...
 
     def metrics(self) -> tuple[bytes, str]: ...
+
+    def status(self) -> Mapping[str, Any]:
+        """The status page's figures (`bridge.observability.status_page.figures`)."""
+        ...
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -91,7 +97,15 @@ class HttpServer:
             return _verdict(start_response, self._probes.health())
         if path == "/readyz":
             return _verdict(start_response, self._probes.readiness())
-        return _reply(start_response, 404, b"not found: try /healthz, /readyz or /metrics\n")
+        if path in ("/", "/status"):
+            page = status_page.render(self._probes.status())
+            return _reply(start_response, 200, page, "text/html; charset=utf-8")
+        if path == "/status.json":
+            body = orjson.dumps(self._probes.status()) + b"\n"
+            return _reply(start_response, 200, body, "application/json")
+        return _reply(
+            start_response, 404, b"not found: try /, /status.json, /healthz, /readyz or /metrics\n"
+        )
 
 
 def _verdict(start_response: StartResponse, verdict: Verdict) -> list[bytes]:

@@ -3,7 +3,8 @@
     engine loop:   Monitor.run ── every SAMPLE_INTERVAL ──> Pipeline.status() ─> Snapshot
                    GameballClient ── observe(resource, status, seconds) ──> histogram, streak
                    DeadLetterProducer ── observe(topic, reason) ──> RecentDeadLetters
-    HTTP thread:   /healthz, /readyz, /metrics ──> the latest Snapshot (read-only)
+    HTTP thread:   /healthz, /readyz, /metrics, / (the status page) ──> the latest Snapshot,
+                   the counters, the dead-letter tally (read-only)
 
 Sampling happens on the engine's loop, so the engine's state is only ever read there; the
 HTTP thread sees whole, immutable snapshots.
@@ -15,7 +16,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -34,6 +35,7 @@ from bridge.observability.http import HttpServer
 from bridge.observability.metrics import Metrics
 from bridge.observability.settings import ObservabilityConfig
 from bridge.observability.stats import Counters
+from bridge.observability.status_page import figures
 from bridge.record import Resource
 
 log = structlog.get_logger("bridge.observability")
@@ -65,6 +67,7 @@ class Monitor:
         self._counters: Counters | None = None
         self._snapshot: Snapshot | None = None
         self.dead_letters = RecentDeadLetters()
+        self._started = time.time()
         self.metrics = Metrics(self)
         self.port: int | None = None  # the bound port, once serving
 
@@ -134,6 +137,18 @@ class Monitor:
     def dead_letter_totals(self) -> Mapping[tuple[str, int | None, int | None, str], int]:
         return self.dead_letters.totals()
 
+    def status(self) -> dict[str, Any]:
+        """The status page's figures (bridge/observability/status_page.py)."""
+        return figures(
+            snapshot=self._snapshot,
+            counters=self.counter_values(),
+            dead_letters=self.dead_letters.last_hour(),
+            health=self.health(),
+            readiness=self.readiness(),
+            now=self._clock(),
+            started=self._started,
+        )
+
     # -- all of it -------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
@@ -148,7 +163,7 @@ class Monitor:
                 "observability.listening",
                 host=self._config.host,
                 port=self.port,
-                paths=["/healthz", "/readyz", "/metrics"],
+                paths=["/healthz", "/readyz", "/metrics", "/", "/status.json"],
             )
         sampler = asyncio.create_task(self.run(bridge, stop), name="monitor")
         try:
@@ -174,3 +189,6 @@ class _Probes:
 
     def metrics(self) -> tuple[bytes, str]:
         return self._monitor.metrics_text()
+
+    def status(self) -> dict[str, Any]:
+        return self._monitor.status()

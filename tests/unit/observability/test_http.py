@@ -6,6 +6,7 @@ import asyncio
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pytest
@@ -50,6 +51,9 @@ class FakeProbes:
 
     def metrics(self) -> tuple[bytes, str]:
         return b"# fake\nx_total 1.0\n", "text/plain; version=0.0.4; charset=utf-8"
+
+    def status(self) -> dict[str, Any]:
+        return {"fake": True}
 
 
 @pytest.fixture
