@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,7 +32,6 @@ import orjson
 import yaml
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from bridge.engine.checkpoint import decode_done_above
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.emulator import replies
 from bridge.sandbox.emulator.batches import parse_route
@@ -437,6 +437,28 @@ def committed(bootstrap: str, group: str, topic: str) -> dict[int, tuple[int, se
         }
     finally:
         consumer.close()
+
+
+# The bridge's commit metadata (README, "What happens to a record", 6): "gbb1:" then
+# comma-separated "start+length" runs of done offsets, base 36, relative to the committed offset.
+# Read here rather than imported, so the bench does not follow the bridge's module layout.
+_METADATA_PREFIX = "gbb1:"
+_RUN = re.compile(r"([0-9a-z]+)\+([0-9a-z]+)")
+
+
+def decode_done_above(position: int, metadata: str | None) -> set[int]:
+    """The offsets above `position` that the commit metadata lists as done (none when it is
+    not the bridge's, or does not parse)."""
+    if not metadata or not metadata.startswith(_METADATA_PREFIX):
+        return set()
+    done: set[int] = set()
+    for part in metadata[len(_METADATA_PREFIX) :].split(","):
+        match = _RUN.fullmatch(part)
+        if match is None:
+            return set()
+        start, length = int(match.group(1), 36), int(match.group(2), 36)
+        done.update(range(position + start, position + start + length))
+    return done
 
 
 def covered(commits: dict[int, tuple[int, set[int]]], partition: int, offset: int) -> bool:

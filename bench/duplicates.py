@@ -12,7 +12,7 @@ are exact counts from what the emulator accepted (its own process; its bodies re
              as `extra_deliveries`);
   bound      what the event allows to be repeated (below);
   exposed    (kill and SIGTERM rows) records the first process got accepted (single calls
-             received before it died, items of batch jobs it had created by then, applied
+             received before the restart, items of batch jobs created by then, applied
              before or after) and that the group's commit at its death does not cover (offset
              >= the committed offset and not in the commit's "done above" metadata, read from
              the broker right after the process died): every one of them is read again. A
@@ -48,16 +48,18 @@ under the table with its error:
   sigkill_batching  one instance (`delivery.batch.mode: always`, kafka.instance_id set so the
         restart takes its partitions back at once) drains --backlog records; the emulator
         enforces Gameball's limits and fails batch items transiently (every 50th item once,
-        500/5000). SIGKILL once --kill-at of the backlog is accepted, restart at once.
+        500/5000). SIGKILL once --kill-at of the backlog is accepted (at a look, every
+        0.05 s, that finds deliveries moving), restart at once.
         bound = the applied items of batch jobs created before the kill whose final status
         the process had not read by the kill (the emulator records, per job, when a status
-        call answering `completed`/`failed` went out: creation time < kill and no such
-        answer before it), plus single calls in the air (below).
+        call answering `completed`/`failed` went out: created before the restart and no
+        such answer before the kill), plus single calls in the air (below).
   sigkill_single  the same with `delivery.batch.mode: never` over --single-backlog records;
         rate limits off at both ends (40 events/s would make the backlog take minutes), so
         its 429 column is 0 by construction. bound = single calls in the air at the kill:
         events the emulator accepted less than --latency-ms before the kill (their answer
-        had not left the emulator, so the process cannot have counted them done).
+        had not left the emulator, so the process cannot have counted them done), or after
+        the kill but before the restart (requests the dead process had written).
   sigterm  the same instance (its instance id too) and backlog (--backlog, `batch.mode:
         auto`, Gameball's limits, no faults) stopped by SIGTERM once --kill-at is accepted,
         waited for, restarted. bound 0.
@@ -89,6 +91,7 @@ Loopback only. Every wait is bounded; every process started is killed at the end
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import os
 import subprocess
@@ -135,7 +138,7 @@ SCENARIOS = (
 )
 PROTOCOLS = ("classic", "consumer")
 ITEM_FAULTS = [{"every": 50, "status": 500, "code": 5000, "times": 1}]
-POLL = 0.1  # seconds between looks at the emulator while waiting for a kill point
+POLL = 0.05  # seconds between looks at the emulator while waiting for a kill point
 # A process that exits by itself is restarted (a supervisor's restart policy) after 1, 2, 4,
 # then every 8 s, at most MAX_RESTARTS times a scenario: enough to outlast a 45 s session.
 MAX_RESTARTS = 12
@@ -173,6 +176,7 @@ class Row:
     warnings: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    bridge_code: str = ""  # HEAD/a hash of bridge/'s files when the scenario started
 
 
 # -- one scenario's world -------------------------------------------------------------------------
@@ -441,13 +445,21 @@ def kill_or_stop(run: Run, *, signal_name: str, mode: str, records: int) -> None
     first = run.start(config, "first")
     run.mark("started")
     target = int(records * args.kill_at)
-    reached = run.wait(lambda: emulator.accepted_events() >= target, args.group_wait + 120, POLL)
+    # The signal goes at the first look that finds the target passed *and* deliveries moving
+    # (more accepted than at the look before): the engine delivers in waves (it pauses at
+    # max_in_flight), and a signal in the lull between two would find nothing in the air.
+    counts = [0]
+
+    def moving_past_target() -> bool:
+        counts.append(emulator.accepted_events())
+        return counts[-1] >= target and counts[-1] > counts[-2]
+
+    reached = run.wait(moving_past_target, args.group_wait + 120, POLL)
     if not reached:
         row.notes.append(f"the kill point ({target} accepted) was not reached: signalled anyway")
     accepted_at_signal = emulator.accepted_events()
     if signal_name == "SIGKILL":
         t_signal = first.kill()
-        t_dead = t_signal
     else:
         t_signal = first.terminate()
         code = first.wait(STOP_WAIT)
@@ -468,7 +480,9 @@ def kill_or_stop(run: Run, *, signal_name: str, mode: str, records: int) -> None
     run.drain_and_stop()
     received = run.count()
     jobs = {job["jobId"]: job for job in emulator.batch_jobs()}
-    earlier = first_life(received, jobs, t_dead)
+    # Nothing the restarted process sends can reach the emulator before it starts: what came
+    # before that (requests left in the dead process's sockets too) was the first process's.
+    earlier = first_life(received, jobs, t_restart)
     row.exposed = len(
         {
             seq
@@ -477,16 +491,26 @@ def kill_or_stop(run: Run, *, signal_name: str, mode: str, records: int) -> None
             if not covered(commits, *run.positions.by_seq[seq])
         }
     )
+    before = sorted(r["receivedAt"] for r in received if r["receivedAt"] <= t_signal)
+    if before:
+        row.timings["quiet_before_signal_s"] = round(t_signal - before[-1], 2)
+        row.timings["accepted_last_1s_before_signal"] = sum(1 for at in before if at > t_signal - 1)
     earlier_ids = {id(r) for r in earlier}
     later = [r for r in received if id(r) not in earlier_ids]
     if later:
         row.first_delivery_s = round(min(r["receivedAt"] for r in later) - t_restart, 2)
     else:
         row.notes.append("the restarted instance delivered nothing")
-    if row.repeated is not None and row.repeated > row.exposed:
+    resent_committed = {
+        seq
+        for request in later
+        for seq in request["seqs"]
+        if covered(commits, *run.positions.by_seq[seq])
+    }
+    if resent_committed:
         row.notes.append(
-            f"{row.repeated - row.exposed} repeat(s) above `exposed`: records committed at the "
-            "signal were sent again"
+            f"{len(resent_committed)} record(s) the commit at the signal covered were sent "
+            f"again after the restart (seqs {sorted(resent_committed)[:5]} ...)"
         )
     if signal_name == "SIGTERM":
         row.bound = 0
@@ -495,7 +519,7 @@ def kill_or_stop(run: Run, *, signal_name: str, mode: str, records: int) -> None
     in_air = sum(
         len(r["seqs"])
         for r in received
-        if r.get("viaBatch") is None and t_signal - latency < r["receivedAt"] <= t_signal
+        if r.get("viaBatch") is None and t_signal - latency < r["receivedAt"] < t_restart
     )
     read_by = {}
     for at, job_id in emulator.final_status_reads():
@@ -503,7 +527,7 @@ def kill_or_stop(run: Run, *, signal_name: str, mode: str, records: int) -> None
     unread_jobs = [
         job
         for job in jobs.values()
-        if job["createdAt"] <= t_signal and not read_by.get(job["jobId"], t_signal + 1) <= t_signal
+        if job["createdAt"] < t_restart and not read_by.get(job["jobId"], t_signal + 1) <= t_signal
     ]
     unread_items = sum(len(job["succeeded"]) for job in unread_jobs)
     row.bound = in_air + unread_items
@@ -635,6 +659,7 @@ def form(run: Run, group: list[BridgeProcess]) -> None:
 
 def run_scenario(args: argparse.Namespace, bootstrap: str, scenario: str, protocol: str) -> Row:
     row = Row(scenario, protocol)
+    row.bridge_code = f"{git('rev-parse', '--short', 'HEAD')}/{bridge_fingerprint()}"
     began = time.time()
     live_stream = scenario not in ("sigkill_batching", "sigkill_single", "sigterm")
     # Gameball's limits at the emulator, but where the bridge's are off (sigkill_single).
@@ -719,9 +744,20 @@ def print_table(rows: list[Row]) -> None:
             details.append("bridge warnings " + ", ".join(f"{k} x{v}" for k, v in top))
         if r.bridge_totals:
             details.append("totals " + ", ".join(f"{k} {v}" for k, v in r.bridge_totals.items()))
-        print(f"{r.scenario} / {r.protocol}:")
+        print(f"{r.scenario} / {r.protocol} (bridge {r.bridge_code}):")
         for line in details:
             print(f"    {line}")
+
+
+def bridge_fingerprint() -> str:
+    """A short hash of every file under bridge/ as it is now: the code a bridge process started
+    now runs (bridge/ may be edited while the bench runs)."""
+    root = Path(__file__).resolve().parent.parent / "bridge"
+    digest = hashlib.sha1()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def git(*command: str) -> str:
@@ -770,10 +806,15 @@ def main() -> int:
                     f"{row.seconds:.0f} s" + (f"; ERROR {row.error}" if row.error else "")
                 )
                 rows.append(row)
+    codes = sorted({row.bridge_code for row in rows})
     print(
-        f"bridge code: commit {git('rev-parse', '--short', 'HEAD')}, "
-        f"{len(git('status', '--porcelain', '--', 'bridge').splitlines())} uncommitted "
-        "change(s) under bridge/ (being edited while this ran)"
+        "bridge code (HEAD/hash of bridge/*.py at each scenario's start): "
+        + ", ".join(codes)
+        + (
+            "; it CHANGED during the run: rows ran different code (see each row's note)"
+            if len(codes) > 1
+            else ""
+        )
     )
     print(
         f"duplicates around group events: {args.partitions} partitions, {args.customers:,} "
