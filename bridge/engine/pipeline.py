@@ -355,6 +355,13 @@ class Pipeline:
         self, partitions: list[TopicPartition], committed: dict[TopicPartition, OffsetCommit]
     ) -> None:
         self._assignments += 1
+        if self._partition_count and partitions:
+            # The larger share at once (the previous owners let go before this assignment):
+            # the journal's status calls below need it, and a member whose first assignment
+            # was empty would otherwise ask them with none.
+            self._sender.partitions_owned(
+                len(self._generation.keys() | set(partitions)), self._partition_count
+            )
         recovered = Recovered()
         if self._journal is not None and partitions:
             # Before any record of these partitions is handed out: what did the jobs a
@@ -380,11 +387,9 @@ class Pipeline:
     ) -> dict[TopicPartition, OffsetCommit]:
         revoked = set(partitions) & self._generation.keys()
         self._revoking |= revoked
-        # What this member gives up, it stops using at once: the share drops now, and the
-        # next owner's rises at its assignment, after this revoke (rate_limits.py).
-        self._sender.partitions_owned(
-            len(self._generation.keys() - self._revoking), self._partition_count or None
-        )
+        # The share drops when the partitions are released, after the wait: what is in the
+        # air may still need it (a batch job's status calls), and the next owner can take it
+        # only at its assignment, which comes after this revoke returns (rate_limits.py).
         if not self._closing:
             await self._wait_for_the_air(revoked, min(self._config.drain_timeout, MAX_REVOKE_WAIT))
         plan = self._committer.plan_for_revoke(revoked)

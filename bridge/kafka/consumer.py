@@ -250,13 +250,14 @@ class KafkaSource:
                 break
             time.sleep(COMMIT_RETRY_INTERVAL)
         for tp, error in refused.items():
-            log.warning(
-                "kafka.commit_failed",
-                topic=tp[0],
-                partition=tp[1],
-                error=error,
-                retried=retry_for > 0,
-            )
+            if retry_for > 0:
+                log.warning(
+                    "kafka.commit_failed", topic=tp[0], partition=tp[1], error=error, retried=True
+                )
+            else:
+                # A periodic commit met a rebalance under way: the next interval commits the
+                # same offsets (or the revoke does, if the partition moves).
+                log.info("kafka.commit_deferred", topic=tp[0], partition=tp[1], error=error)
         return accepted
 
     def _commit_once(
