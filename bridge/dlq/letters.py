@@ -44,7 +44,7 @@ _REFUSED_KINDS = frozenset({"rejected", "retries_exhausted"})
 _INTEGER = re.compile(r"-?[0-9]+")
 # Numbers in a message (ids, amounts, positions) vary between records that failed the same
 # way; an HTTP status or a Gameball code does not.
-_DIGITS = re.compile(r"(?<!HTTP )(?<!code )[0-9]+")
+_DIGITS = re.compile(r"(?<!HTTP )(?<!code )(?<![0-9])[0-9]+")
 _SPACE = re.compile(r"\s+")
 REASON_CHARS = 160
 

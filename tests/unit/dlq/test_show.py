@@ -13,6 +13,7 @@ from bridge.dlq.letters import (
     GAMEBALL_REFUSED,
     MAPPING_FAILED,
     MappingNames,
+    normalized,
     read_dead_letter,
     replay_headers,
 )
@@ -204,6 +205,14 @@ def letters(n: int) -> str:
         out += chr(97 + r)
         if not n:
             return out
+
+
+def test_reasons_blank_numbers_but_keep_statuses_and_codes() -> None:
+    assert normalized("events: HTTP 404, code 7000: customer 1234 not found, user42") == (
+        "events: HTTP 404, code 7000: customer # not found, user#"
+    )
+    assert normalized("line 1\n   column  75") == "line # column #"
+    assert len(normalized("x" * 500)) == 160
 
 
 def test_the_summary_stays_bounded_however_many_reasons_there_are() -> None:
