@@ -174,10 +174,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _dlq_bound_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--from-offset", type=int, help="first dead-letter offset (each partition)")
-    parser.add_argument("--to-offset", type=int, help="last dead-letter offset, inclusive")
-    parser.add_argument("--from-time", type=_timestamp_ms, help="ISO 8601, e.g. 2026-11-27T10:00Z")
-    parser.add_argument("--to-time", type=_timestamp_ms, help="ISO 8601, inclusive")
+    parser.add_argument(
+        "--from-offset", type=int, metavar="N", help="first dead-letter offset (each partition)"
+    )
+    parser.add_argument(
+        "--to-offset", type=int, metavar="N", help="last dead-letter offset, inclusive"
+    )
+    parser.add_argument(
+        "--from-time", type=_timestamp_ms, metavar="TIME", help="ISO 8601, e.g. 2026-11-27T10:00Z"
+    )
+    parser.add_argument("--to-time", type=_timestamp_ms, metavar="TIME", help="ISO 8601, inclusive")
 
 
 def _dlq_filter_arguments(parser: argparse.ArgumentParser) -> None:
@@ -194,7 +200,13 @@ def _dlq_filter_arguments(parser: argparse.ArgumentParser) -> None:
         "mapping_failed (never became operations), gameball_refused (Gameball said no)",
     )
     parser.add_argument(
-        "--code", dest="codes", action="append", type=int, default=[], help="Gameball error code"
+        "--code",
+        dest="codes",
+        action="append",
+        type=int,
+        default=[],
+        metavar="N",
+        help="Gameball error code",
     )
     parser.add_argument(
         "--status",
@@ -202,17 +214,23 @@ def _dlq_filter_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         type=int,
         default=[],
+        metavar="N",
         help="HTTP status of Gameball's answer",
     )
-    parser.add_argument("--topic", dest="topics", action="append", default=[], help="source topic")
+    parser.add_argument(
+        "--topic", dest="topics", action="append", default=[], metavar="TOPIC", help="source topic"
+    )
     parser.add_argument(
         "--mapping",
         dest="mappings",
         action="append",
         default=[],
+        metavar="NAME",
         help="the mapping the current config routes the source topic to",
     )
-    parser.add_argument("--reason", help="a piece of bridge.error.message (any case)")
+    parser.add_argument(
+        "--reason", metavar="TEXT", help="a piece of bridge.error.message (any case)"
+    )
 
 
 def _dlq_filters(args: argparse.Namespace) -> Filters:
