@@ -60,6 +60,8 @@ class JournalDoor(Protocol):
 
     def read(self) -> dict[int, bytes]: ...
 
+    def committed_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]: ...
+
     def close(self, timeout: float = 10.0) -> int: ...
 
 
@@ -119,6 +121,8 @@ class JobJournal:
         self._enabled = True
         # Jobs of this process not yet forgotten: id -> partition -> its items' offsets.
         self._open: dict[int, dict[TopicPartition, set[int]]] = {}
+        # Entries found covered by the group's commits, forgotten.
+        self._covered: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._open)
@@ -212,6 +216,8 @@ class JobJournal:
             ]
             if mine:
                 entries.append((entry, mine))
+        await self._forget_the_covered(entries)
+        entries = [(entry, mine) for entry, mine in entries if entry.job_id not in self._covered]
         if not entries:
             return recovered
         statuses = await asyncio.gather(*(self._ask(ask, entry, timeout) for entry, _ in entries))
@@ -233,6 +239,22 @@ class JobJournal:
             sent_again=recovered.unknown,
         )
         return recovered
+
+    async def _forget_the_covered(self, entries: list[tuple[JournalEntry, Any]]) -> None:
+        """Forget (and drop from `entries`' source) the entries whose every record the group
+        has committed past, whichever member committed it: an entry spanning partitions of
+        several owners is forgotten by none of them otherwise, and asked about at every
+        takeover."""
+        partitions = sorted({tp for entry, _ in entries for tp in entry.partitions()})
+        try:
+            committed = await asyncio.to_thread(self._door.committed_offsets, partitions)
+        except Exception as exc:  # only tidiness is lost
+            log.debug("job_journal.committed_unreadable", error=str(exc))
+            return
+        for entry, _ in entries:
+            if all(offset < committed.get((t, p), 0) for t, p, offset, _ in entry.items):
+                self._door.forget(entry.job_id)
+                self._covered.add(entry.job_id)
 
     async def _ask(self, ask: AskJob, entry: JournalEntry, timeout: float) -> JobStatus | None:
         try:

@@ -155,6 +155,29 @@ class JobJournalTopic:
             consumer.close()
         return entries
 
+    def committed_offsets(
+        self, partitions: list[tuple[str, int]], timeout: float = READ_TIMEOUT
+    ) -> dict[tuple[str, int], int]:
+        """The group's committed offsets of `partitions` (any member's): an entry whose
+        every record is below them is needed by no one. Blocking (run it off the loop)."""
+        if not partitions:
+            return {}
+        consumer = Consumer(
+            {
+                **without_membership(consumer_properties(self._kafka)),
+                "enable.auto.commit": False,
+            }
+        )
+        try:
+            found = consumer.committed(
+                [KafkaTopicPartition(t, p) for t, p in partitions], timeout=timeout
+            )
+        except KafkaException as exc:
+            raise KafkaClientError(f"reading the group's committed offsets: {exc.args[0]}") from exc
+        finally:
+            consumer.close()
+        return {(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}
+
     def close(self, timeout: float = 10.0) -> int:
         """Flush; return how many writes were left unacknowledged."""
         left = int(self._producer.flush(timeout))

@@ -30,6 +30,8 @@ class MemoryDoor:
         self.forgotten: list[int] = []
         self.reads = 0
         self.fail_reads = False
+        # The group's committed offsets, whichever member committed them.
+        self.group_committed: dict[tuple[str, int], int] = {}
 
     def ensure_topic(self) -> None:
         return None
@@ -46,6 +48,9 @@ class MemoryDoor:
         if self.fail_reads:
             raise RuntimeError("broker down")
         return dict(self.entries)
+
+    def committed_offsets(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        return {tp: self.group_committed[tp] for tp in partitions if tp in self.group_committed}
 
     def close(self, timeout: float = 10.0) -> int:
         return 0
@@ -218,3 +223,20 @@ def test_the_engine_sends_nothing_a_previous_owners_job_delivered() -> None:
     assert sorted(sent) == [1, 2]
     assert bridge.counters.done_before == 1
     assert bridge.counters.resent_unknown == 0
+
+
+def test_an_entry_the_group_has_committed_past_is_forgotten_not_asked_about() -> None:
+    # Job 7 spans partitions 0 and 1; another member committed partition 1 past its item,
+    # and partition 0's commit is past its item too: nobody needs the entry any more.
+    door = MemoryDoor()
+    JobJournal(door).created(Resource.EVENTS, 7, [("t", 0, 5, 0), ("t", 1, 2, 0)])
+    JobJournal(door).created(Resource.EVENTS, 8, [("t", 0, 9, 0), ("t", 1, 3, 0)])
+    door.group_committed = {TP0: 6, TP1: 3}
+
+    async def ask(resource: Resource, job_id: int, count: int) -> JobStatus | None:
+        return completed(0, 1)
+
+    recovered = asyncio.run(JobJournal(door).recover([TP0], {TP0: 0}, ask))
+    assert door.forgotten == [7]
+    assert recovered.jobs == 1  # job 8 only: its offset 9 of partition 0 is past the commit
+    assert recovered.operations_done(TP0, 9) == {0}
