@@ -1,9 +1,11 @@
 """Operations of one resource gathered into Gameball's batch jobs, each operation's outcome
 read back from the job's status.
 
-    send(op) ──> Batch (up to max_items / max_bytes, or max_wait after its first item)
-                   └─ POST batch/<resource> ──> {"jobId"} ──> poll the status ──> per item:
-                        accepted: send() returns   refused: send() raises the item's error
+    send(op) ──> Batch: goes when full (max_items / max_bytes), or once no more operations
+                 │  are arriving and no job of the resource is unread, or at the latest
+                 │  max_wait (or a batch cycle, if longer) after its first item
+                 └─ POST batch/<resource> ──> {"jobId"} ──> poll the status (job_polling.py)
+                      ──> per item: accepted: send() returns   refused: send() raises its error
 
 To the caller a batched operation looks like a single call: `send` returns once Gameball
 confirmed that very item, or raises the error the retry table makes of the item's failure
@@ -40,6 +42,7 @@ from bridge.errors import (
 )
 from bridge.gameball.batch_status import ItemFailure, JobState, JobStatus
 from bridge.gameball.client import GameballClient
+from bridge.gameball.job_polling import JobTiming
 from bridge.gameball.outcomes import classify
 from bridge.gameball.retry_policy import NO_SUCH_ENDPOINT, RetryPolicy
 from bridge.gameball.settings import BatchConfig
@@ -101,23 +104,8 @@ class _Open:
     timer: asyncio.TimerHandle | None = None
     # When its first item came (the clock's): where an operation's batch cycle starts.
     opened: float = 0.0
-
-
-class JobTiming:
-    """How long after its creation a status call finds a job finished (learnt from the calls
-    that did), so that the first call lands when the job is likely done rather than at a
-    fixed guess: each call counts against the 'others' limit."""
-
-    def __init__(self, first_poll: float) -> None:
-        self._estimate = first_poll
-
-    def first_poll(self) -> float:
-        # A little under the estimate: a job found finished at once teaches that jobs may be
-        # quicker still; one found unfinished costs one more call.
-        return self._estimate * 0.9
-
-    def finished(self, seconds: float) -> None:
-        self._estimate += (seconds - self._estimate) * 0.3
+    # A look at it is due once the items arriving now have all come (`_arrivals_ended`).
+    checking: bool = False
 
 
 class ResourceBatches:
@@ -148,7 +136,9 @@ class ResourceBatches:
         self._no_endpoint = no_endpoint
         self._clock = clock
         self._open = _Open()
-        self._timing = JobTiming(config.first_poll)
+        # Jobs created (or being created) whose outcome is not read yet.
+        self._unread = 0
+        self._timing = JobTiming(config.first_poll, config.poll_interval, config.max_poll_interval)
         # Seconds from an operation handed over to its outcome (filling, the job, its status
         # read): what `auto` weighs single calls' wait against (modes.py). Learnt from the
         # completed jobs, each from its batch's first item.
@@ -177,9 +167,32 @@ class ResourceBatches:
         batch.size += len(body) + 1
         if len(batch.items) >= self._config.max_items:
             self._flush()
-        elif batch.timer is None:
-            batch.timer = asyncio.get_running_loop().call_later(self._config.max_wait, self._flush)
+        else:
+            loop = asyncio.get_running_loop()
+            if batch.timer is None:
+                # At the latest: a job unread for longer (a slow or hung one) is not waited for.
+                wait = max(self._config.max_wait, self._cycle)
+                batch.timer = loop.call_later(wait, self._flush)
+            self._look_soon(batch)
         await item.result
+
+    def _look_soon(self, batch: _Open) -> None:
+        """Look at the batch once the operations woken with the latest have come too (those
+        of one job's customers come together, the moment the job is read)."""
+        if not batch.checking:
+            batch.checking = True
+            asyncio.get_running_loop().call_soon(self._arrivals_ended, batch)
+
+    def _arrivals_ended(self, batch: _Open) -> None:
+        """No more operations are coming at this moment: the batch goes now unless a job
+        of the resource is still unread. Then it waits for that job, whose customers' next
+        operations join it the moment it is read: a backlog of few customers travels in one
+        job per round rather than in groups that each wait their turn, and a live stream
+        makes one job at a time, no more often than jobs take (each costs calls under the
+        "others" limit)."""
+        batch.checking = False
+        if batch is self._open and batch.items and not self._unread:
+            self._flush()
 
     def _flush(self) -> None:
         batch, self._open = self._open, _Open()
@@ -188,6 +201,7 @@ class ResourceBatches:
         items = [item for item in batch.items if not item.result.done()]  # not cancelled
         if not items:
             return
+        self._unread += 1
         task = asyncio.create_task(
             self._run(items, batch.opened), name=f"batch:{self.resource.value}"
         )
@@ -199,6 +213,16 @@ class ResourceBatches:
         return self._cycle
 
     async def _run(self, items: list[_Item], opened: float) -> None:
+        try:
+            await self._job(items, opened)
+        finally:
+            # Read (or given up on): a batch that waited for it goes once the operations
+            # its outcome woke have joined.
+            self._unread -= 1
+            if self._open.items:
+                self._look_soon(self._open)
+
+    async def _job(self, items: list[_Item], opened: float) -> None:
         counters = self._counters
 
         async def create() -> int | None:
@@ -285,7 +309,7 @@ class ResourceBatches:
         """A job another process created (found in the journal): its final status, asked
         until it finishes; None when it does not within `job_timeout`, or Gameball does not
         know it (a 404)."""
-        status = await self._until_finished(job_id, count, self._clock())
+        status = await self._until_finished(job_id, count, self._clock(), learn=False)
         if status is not None and status.message.startswith("status call refused"):
             return None
         return status
@@ -301,18 +325,21 @@ class ResourceBatches:
                 "batch.stop_failed", resource=self.resource.value, job_id=job_id, error=exc.message
             )
 
-    async def _until_finished(self, job_id: int, count: int, started: float) -> JobStatus | None:
-        """The job's final status, or None once `job_timeout` has passed without one."""
+    async def _until_finished(
+        self, job_id: int, count: int, started: float, *, learn: bool = True
+    ) -> JobStatus | None:
+        """The job's final status, or None once `job_timeout` has passed without one.
+        `learn`: what the first call finds teaches when to ask (not for another process's
+        jobs, whose age is unknown)."""
         config = self._config
-        delay = self._timing.first_poll()
-        interval = config.poll_interval
+        delays = self._timing.delays()
+        first = learn
         while True:
             remaining = started + config.job_timeout - self._clock()
             if remaining <= 0:
                 return None
-            await asyncio.sleep(min(delay, remaining))
+            await asyncio.sleep(min(next(delays), remaining))
             self._counters.status_calls += 1
-            asked_after = self._clock() - started
             try:
                 answer = await self._shaped(lambda: self._client.batch_status(job_id, count))
             except PermanentDeliveryError as exc:
@@ -328,14 +355,11 @@ class ResourceBatches:
                 )
                 answer = None
             assert answer is None or isinstance(answer, JobStatus)
+            if first and answer is not None:
+                self._timing.first_call_found(answer.state is not JobState.PENDING)
+            first = False
             if answer is not None and answer.state is not JobState.PENDING:
-                if answer.state is JobState.COMPLETED:
-                    # When the call that found it finished was *sent*: the call's own
-                    # round trip is no part of the job's time (counted in, the estimate
-                    # would grow by it at every job).
-                    self._timing.finished(asked_after)
                 return answer
-            delay, interval = interval, min(interval * 1.5, config.max_poll_interval)
 
     def _settle_job(self, job_id: int, items: list[_Item], status: JobStatus | None) -> None:
         counters = self._counters

@@ -31,7 +31,7 @@ from bridge.errors import (
     RateLimitedError,
     RetryableDeliveryError,
 )
-from bridge.gameball.batching import BatchCounters, JobTiming, ResourceBatches
+from bridge.gameball.batching import BatchCounters, ResourceBatches
 from bridge.gameball.client import GameballClient
 from bridge.gameball.retry_policy import DEFAULT_POLICY
 from bridge.gameball.sender import GameballSender
@@ -278,19 +278,45 @@ def test_the_last_batch_short_of_max_items_goes_after_max_wait() -> None:
     assert [len(c.items) for c in server.creates] == [3, 3, 1]
 
 
-def test_a_batch_that_is_not_full_waits_max_wait_after_its_first_item() -> None:
-    server = FakeGameball()
+def test_a_part_batch_goes_once_no_more_arrive_and_no_job_of_its_resource_is_unread() -> None:
+    # A few customers' operations come together: their batch goes at once, not max_wait
+    # later. One that comes while a job is unread waits for it, and goes the moment it is
+    # read, with the operations that job's outcome wakes (here: none), not after max_wait.
+    server = FakeGameball(pending={FIRST_JOB: 3})
 
     async def go() -> float:
-        async with sending(server, max_items=10, max_wait=0.15) as sender:
+        async with sending(server, max_items=10, max_wait=5) as sender:
             started = time.monotonic()
-            assert await outcomes(sender, [event(0), event(1)]) == [None, None]
+            first = asyncio.gather(sender.send(event(0)), sender.send(event(1)))
+            await asyncio.sleep(0.02)
+            assert await sender.send(event(2)) == 0.0
+            await first
             return started
 
     started = asyncio.run(go())
-    [create] = server.creates
-    assert len(create.items) == 2
-    assert 0.14 <= create.at - started < 2
+    first, second = server.creates
+    assert ([i["customerId"] for i in first.items], len(second.items)) == (["c0", "c1"], 1)
+    assert first.at - started < 0.1
+    last_look = max(c.at for c in server.status_calls if c.path == f"batches/{FIRST_JOB}/status")
+    assert last_look <= second.at < last_look + 0.5
+
+
+def test_a_part_batch_waits_for_an_unread_job_no_longer_than_max_wait() -> None:
+    server = FakeGameball(pending={FIRST_JOB: 10_000})  # the first job is never done
+
+    async def go() -> float:
+        async with sending(server, max_items=10, max_wait=0.1) as sender:
+            hung = asyncio.create_task(sender.send(event(0)))
+            await asyncio.sleep(0.02)
+            started = time.monotonic()
+            assert await sender.send(event(1)) == 0.0
+            hung.cancel()
+            return started
+
+    started = asyncio.run(go())
+    second = server.creates[1]
+    # max_wait, or the batch cycle learnt so far if longer (none yet: max_wait + first_poll)
+    assert 0.1 - 0.01 <= second.at - started < 0.1 + 0.01 + 0.2
 
 
 def test_a_batch_never_grows_past_max_bytes() -> None:
@@ -792,18 +818,21 @@ def test_aclose_ends_the_sends_of_a_batch_not_yet_sent() -> None:
             transport=httpx.MockTransport(server),
             batch=batch_config(max_items=10, max_wait=30),
         )
+        first = asyncio.create_task(sender.send(event(9)))  # its job is never done
+        await asyncio.sleep(0.01)
         tasks = [asyncio.create_task(sender.send(event(n))) for n in range(2)]
         await asyncio.sleep(0.01)  # both are waiting in the open batch
         await asyncio.wait_for(sender.aclose(), 1)
-        _, pending = await asyncio.wait(tasks, timeout=0.5)
+        _, pending = await asyncio.wait([first, *tasks], timeout=0.5)
         for task in pending:
             task.cancel()
         assert not pending
         return tasks
 
+    server.pending[FIRST_JOB] = 10_000
     tasks = asyncio.run(go())
     assert all(task.cancelled() for task in tasks)
-    assert not server.creates  # the batch still filling is never sent
+    assert len(server.creates) == 1  # the batch still filling is never sent
 
 
 # -- ResourceBatches on its own -------------------------------------------------------------
@@ -922,12 +951,3 @@ def test_resource_batches_report_no_job_when_the_create_call_fails() -> None:
     assert results[0].status == 503
     assert observed == []
     assert counters.batches_sent == 0
-
-
-def test_job_timing_learns_how_long_jobs_take() -> None:
-    timing = JobTiming(1.0)
-    assert timing.first_poll() == pytest.approx(0.9)
-    timing.finished(2.0)  # the estimate moves 30% of the way: 1.3
-    assert timing.first_poll() == pytest.approx(1.17)
-    timing.finished(1.3)
-    assert timing.first_poll() == pytest.approx(1.17)
