@@ -118,7 +118,7 @@ class Delivery:
                 exhausted = isinstance(failure, RetryableDeliveryError)
                 reason = DeadLetterReason(
                     kind="retries_exhausted" if exhausted else failure.kind,
-                    message=f"{operation.resource.value}: {failure.message}",
+                    message=f"{operation.label}: {failure.message}",
                     attempts=attempts,
                     http_status=failure.status,
                     gameball_code=failure.code,

@@ -1,8 +1,9 @@
 """The one door to Gameball's HTTP API.
 
 A few pooled `httpx.AsyncClient`s sharing one TLS context (`bridge.gameball.tls`), explicit
-timeouts, bodies encoded with orjson. Every httpx exception is translated here into the
-bridge's own errors; nothing outside this module imports httpx.
+timeouts, bodies encoded with orjson. Each operation's method and path come from its
+description (`bridge.operations`), its path's parameters escaped here. Every httpx exception
+is translated here into the bridge's own errors; nothing outside this module imports httpx.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -21,6 +23,7 @@ from bridge.gameball.outcomes import classify, parse_error_body
 from bridge.gameball.retry_policy import DEFAULT_POLICY, NO_SUCH_ENDPOINT, RetryPolicy
 from bridge.gameball.settings import GameballConfig
 from bridge.gameball.tls import describe_tls_failure, ssl_context
+from bridge.operations import TRACKING, Description
 from bridge.record import Operation, Resource
 
 log = structlog.get_logger("bridge.gameball")
@@ -45,6 +48,19 @@ class ProbeResult:
     code: int | None
     message: str
     tls_failed: bool = False
+
+
+def request_path(description: Description, params: tuple[tuple[str, str], ...]) -> str:
+    """The operation's path with its parameters filled in, each escaped whole (a customer id
+    "a/b" is one segment, "a%2Fb", never two; "." and ".." cannot walk up the path)."""
+    values = dict(params)
+    path = description.path
+    for name in description.params:
+        segment = quote(values[name], safe="")
+        if segment.strip(".") == "":  # "." or "..": a segment the URL would resolve away
+            segment = segment.replace(".", "%2E")
+        path = path.replace("{" + name + "}", segment)
+    return path
 
 
 class GameballClient:
@@ -95,19 +111,26 @@ class GameballClient:
             )
             for _ in range(shards)
         ]
-        self._paths = {resource: resource.value for resource in Resource}
-        self._batch_paths = {resource: f"batch/{resource.value}" for resource in Resource}
+        # Each resource's batch endpoint: its tracking call's batch path (the table's).
+        self._batch_paths = {
+            resource: d.batch_path for resource, d in TRACKING.items() if d.batch_path is not None
+        }
         self._status_path = status_path
 
     async def send(self, operation: Operation) -> float:
-        """Post one operation. Returns the request's latency in seconds when Gameball accepted
-        it; raises a `DeliveryError` subclass saying what to do otherwise."""
+        """Make one operation's call: the method and path its description gives, its path's
+        parameters escaped, its body (if it has one). Returns the request's latency in seconds
+        when Gameball accepted it; raises a `DeliveryError` subclass saying what to do
+        otherwise."""
         started = time.perf_counter()
         pool = self._pools[hash(operation.customer_id) % len(self._pools)]
-        await self._post(
-            self._paths[operation.resource],
-            orjson.dumps(operation.body),
+        description = operation.description
+        await self._request(
+            description.method,
+            request_path(description, operation.params),
+            orjson.dumps(operation.body) if description.has_body else None,
             pool,
+            endpoint=description.path,
         )
         return time.perf_counter() - started
 
@@ -117,25 +140,38 @@ class GameballClient:
         content: bytes,
         pool: httpx.AsyncClient | None = None,
     ) -> httpx.Response:
-        """POST, translate httpx's failures and Gameball's refusals into `DeliveryError`s;
-        return the accepted answer."""
+        return await self._request("POST", path, content, pool)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        content: bytes | None,
+        pool: httpx.AsyncClient | None = None,
+        *,
+        endpoint: str | None = None,
+    ) -> httpx.Response:
+        """Make the call, translate httpx's failures and Gameball's refusals into
+        `DeliveryError`s; return the accepted answer. `endpoint` names it to the observer
+        (the path's template, so that a customer's id never becomes a metric label)."""
         started = time.perf_counter()
+        path_label = endpoint or path
         try:
-            response = await (pool or self._pools[0]).post(path, content=content)
+            response = await (pool or self._pools[0]).request(method, path, content=content)
         except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
             # Sent, or partly sent, with no answer: Gameball may have applied it.
-            self._observed(path, "error", started)
+            self._observed(path_label, "error", started)
             raise OutcomeUnknownError(f"timed out: {type(exc).__name__}") from exc
         except httpx.TimeoutException as exc:
             # Connecting, or waiting for a connection: nothing reached Gameball.
-            self._observed(path, "error", started)
+            self._observed(path_label, "error", started)
             raise RetryableDeliveryError(f"timed out: {type(exc).__name__}") from exc
         except httpx.TransportError as exc:
             # Connection refused/reset, DNS, protocol errors: the request may not have
             # reached Gameball at all, so it is safe to try again.
-            self._observed(path, "error", started)
+            self._observed(path_label, "error", started)
             raise RetryableDeliveryError(self._transport_failure(exc)) from exc
-        self._observed(path, response.status_code, started)
+        self._observed(path_label, response.status_code, started)
         error = classify(response.status_code, response.headers, response.content, self._policy)
         if error is not None:
             raise error
@@ -210,7 +246,8 @@ class GameballClient:
         checks the keys before the body, so a validation error (400, code 3000) means the keys
         were accepted. Never raises for an answer or a network failure."""
         try:
-            response = await self._pools[0].post(self._paths[Resource.EVENTS], content=b"{}")
+            probe_path = TRACKING[Resource.EVENTS].path
+            response = await self._pools[0].post(probe_path, content=b"{}")
         except httpx.TimeoutException as exc:
             return ProbeResult(None, None, f"timed out: {type(exc).__name__}")
         except httpx.TransportError as exc:

@@ -1,8 +1,12 @@
-"""The `order`, `customer` and `payment` outputs: their config is read against Gameball's
-request table (`request_schema.BODIES`), so every field name, nesting and requirement comes
-from one place.
+"""The outputs the operation table describes (`order`, `customer`, `payment`, ...: every
+output but `event` and `plugin`): their config is read against the operation's description
+(`bridge.operations`), so every field name, nesting and requirement comes from one place.
 
-Config keys are the snake_case of Gameball's camelCase keys (`total_paid` -> `totalPaid`).
+Config keys are the snake_case of Gameball's camelCase keys (`total_paid` -> `totalPaid`),
+the path's parameters included (`customer_id` for ``customers/{customerId}``). An output of
+several operations (`customer_tags`) takes the parameters they share, and one key per
+operation (`add`, `remove`) holding the value of that operation's one body field; an
+operation whose key is not given, or whose value is missing or empty, is not sent.
 A field is one of:
 
 - a value (any `ValueSpec` form), checked against the field's type when the record is mapped;
@@ -17,20 +21,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
 
-from bridge.mapping.request_schema import BODIES, Field
 from bridge.mapping.value_spec import ObjectSpec, ValueSpec, unknown_key
-from bridge.record import Resource
+from bridge.operations import OUTPUTS, Description, Field
 
-OUTPUT_RESOURCES: Mapping[str, Resource] = {
-    "order": Resource.ORDERS,
-    "customer": Resource.CUSTOMERS,
-    "payment": Resource.PAYMENTS,
-}
+# The outputs built from their description's fields (`event` has a shape of its own).
+BODY_OUTPUTS: tuple[str, ...] = tuple(name for name in OUTPUTS if name != "event")
 
 
 def snake(name: str) -> str:
@@ -76,18 +76,63 @@ Node = Leaf | Group | Each | Free
 _VALUE_KEYS = frozenset(ValueSpec.model_fields)
 
 
-def parse_output(kind: str, raw: Any) -> tuple[Node, ...]:
-    """Read an output's config into a tree of nodes; raise ValueError naming the field."""
-    body = BODIES[OUTPUT_RESOURCES[kind]]
-    nodes = _parse_fields(body.fields, raw, kind)
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One operation of an output, and the nodes that build its path's parameters and body.
+    `optional`: an operation of a several-operation output, sent only when its value is."""
+
+    description: Description
+    nodes: tuple[Node, ...]
+    optional: bool = False
+
+
+def parse_output(output: str, raw: Any) -> tuple[Part, ...]:
+    """Read an output's config into its operations' nodes; raise ValueError naming the
+    field."""
+    descriptions = OUTPUTS[output]
+    if len(descriptions) > 1:
+        return _parse_parts(output, descriptions, raw)
+    description = descriptions[0]
+    fields = description.fields()
+    nodes = _parse_fields(fields, raw, output)
     configured = {node.key for node in nodes}
-    missing = [snake(k) for k, f in body.fields.items() if f.required and k not in configured]
+    missing = [snake(k) for k, f in fields.items() if f.required and k not in configured]
     if missing:
         raise ValueError(
-            f"{kind} output: {', '.join(missing)} required (Gameball refuses a "
-            f"{kind} without {' and '.join(missing)})"
+            f"{output} output: {', '.join(missing)} required (Gameball refuses a "
+            f"{output} without {' and '.join(missing)})"
         )
-    return nodes
+    return (Part(description, nodes),)
+
+
+def _parse_parts(output: str, descriptions: tuple[Description, ...], raw: Any) -> tuple[Part, ...]:
+    """An output of several operations: the parameters they share, and a key per part."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{output}: expected a mapping of fields, got {type(raw).__name__}")
+    params = descriptions[0].params
+    shared = {snake(p): p for p in params}
+    by_part = {d.part: d for d in descriptions if d.part is not None}
+    valid = [*shared, *by_part]
+    for name in raw:
+        if name not in valid:
+            raise ValueError(unknown_key(name, valid, output))
+    missing = [name for name in shared if name not in raw]
+    if missing:
+        raise ValueError(f"{output} output: {', '.join(missing)} required")
+    given = [part for part in by_part if part in raw]
+    if not given:
+        raise ValueError(f"{output} output: give at least one of {', '.join(by_part)}")
+    parts = []
+    for part in given:
+        description = by_part[part]
+        (body_key,) = description.body
+        fields = description.fields()
+        nodes = [_parse_field(p, fields[p], raw[snake(p)], f"{output}.{snake(p)}") for p in params]
+        # Built as optional: a part whose value is missing or empty is not sent at all.
+        optional = replace(description.body[body_key], required=False)
+        nodes.append(_parse_field(body_key, optional, raw[part], f"{output}.{part}"))
+        parts.append(Part(description, tuple(nodes), optional=True))
+    return tuple(parts)
 
 
 def _value(raw: Any, where: str, cls: type[ValueSpec] = ValueSpec) -> Any:

@@ -14,13 +14,11 @@ from typing import Any
 
 from bridge.errors import MappingError
 from bridge.mapping.context import RecordContext
-from bridge.mapping.output_spec import OUTPUT_RESOURCES, Each, Free, Group, Leaf, Node, parse_output
+from bridge.mapping.output_spec import Each, Free, Group, Leaf, Node, Part, parse_output
 from bridge.mapping.paths import MISSING, CompiledPath, parse_path
 from bridge.mapping.request_schema import (
-    BODIES,
     INT_MAX,
     INT_MIN,
-    Field,
     describe_value,
     free_value_problem,
     is_kind,
@@ -31,6 +29,7 @@ from bridge.mapping.schema import EventOutput, OutputSpec
 from bridge.mapping.transforms import to_timestamp
 from bridge.mapping.value_spec import ObjectSpec, ValueSpec
 from bridge.mapping.values import Getter, compile_value, path_getter
+from bridge.operations import OPERATIONS, Field
 from bridge.record import Operation, Resource
 
 Output = Callable[[Any, RecordContext], list[Operation]]
@@ -43,11 +42,18 @@ def compile_output(spec: OutputSpec) -> Output:
         from bridge.mapping.plugins import PluginOutput
 
         return PluginOutput(spec.plugin)
-    for kind, resource in OUTPUT_RESOURCES.items():
-        raw = getattr(spec, kind)
-        if raw is not None:
-            return compile_body(resource, parse_output(kind, raw))
-    raise AssertionError("OutputSpec guarantees exactly one output kind")
+    configured = spec.body_output()
+    if configured is None:
+        raise AssertionError("OutputSpec guarantees exactly one output kind")
+    name, raw = configured
+    parts = [compile_operation(part) for part in parse_output(name, raw)]
+    if len(parts) == 1:
+        return parts[0]
+
+    def several(doc: Any, ctx: RecordContext) -> list[Operation]:
+        return [operation for part in parts for operation in part(doc, ctx)]
+
+    return several
 
 
 class _FieldCheck:
@@ -66,6 +72,24 @@ class _FieldCheck:
         self.where = where
         self.source = spec.describe()
 
+    def _joined(self, items: list[Any], separator: str) -> Any:
+        """A list for a string that holds one (Gameball's tags, "vip,gamer"): its items
+        joined, or MISSING for an empty list."""
+        for index, item in enumerate(items):
+            if type(item) is not str or not item.strip():
+                shown = describe_value(item)
+                raise MappingError(
+                    "wrong_type",
+                    f"{self.label}: item {index}: expected a non-empty string, got {shown}",
+                )
+            if separator in item:
+                raise MappingError(
+                    "invalid_operation",
+                    f"{self.label}: item {index} ({item[:40]!r}) contains {separator!r}, "
+                    "which separates the items Gameball reads",
+                )
+        return separator.join(item.strip() for item in items) if items else MISSING
+
     def __call__(self, value: Any) -> Any:
         if value is MISSING or value is None:
             if self.required:
@@ -80,6 +104,10 @@ class _FieldCheck:
             # Ids are often numeric in the source; Gameball wants strings.
             if type(value) is int and field.integer_ok:
                 value = str(value)
+            elif type(value) is list and field.joined is not None:
+                value = self._joined(value, field.joined)
+                if value is MISSING:
+                    return self(None)
         elif kind == "number" and (type(value) is float or type(value) is int):
             if field.minimum is None and field.maximum is None and is_number(value):
                 return value
@@ -285,17 +313,29 @@ def _compile_free(node: Free) -> Builder:
     return free
 
 
-def compile_body(resource: Resource, nodes: tuple[Node, ...]) -> Output:
-    """An `order`, `customer` or `payment` output -> its Gameball body."""
-    builders = [_compile_node(node) for node in nodes]
+def compile_operation(part: Part) -> Output:
+    """An output's operation -> its path's parameters and body. An optional part (one of
+    several operations of an output) whose one value is missing or empty sends nothing."""
+    description = part.description
+    builders = [_compile_node(node) for node in part.nodes]
+    name, resource, customer = description.name, description.bucket, description.customer
+    params = description.params
+    if part.optional:
+        (value_key,) = description.body
 
-    def body_operation(doc: Any, ctx: RecordContext) -> list[Operation]:
+    def operation(doc: Any, ctx: RecordContext) -> list[Operation]:
         body: dict[str, Any] = {}
         for build in builders:
             build(doc, ctx, body)
-        return [Operation(resource, body["customerId"], body)]
+        if part.optional and not body.get(value_key):
+            return []
+        customer_id = body[customer]
+        if not params:
+            return [Operation(resource, customer_id, body, name)]
+        values = tuple((param, body.pop(param)) for param in params)
+        return [Operation(resource, customer_id, body, name, values)]
 
-    return body_operation
+    return operation
 
 
 def _group_plain_paths(
@@ -317,7 +357,7 @@ def _group_plain_paths(
 
 def compile_event(spec: EventOutput) -> Output:
     """`event` output -> a track-events body ``{"customerId", "events": {name: metadata}}``."""
-    fields = BODIES[Resource.EVENTS].fields
+    fields = OPERATIONS["event"].body
     # The customer id and the contacts are string fields without an enum: the closure below
     # passes a string (a non-empty one for the id) as is, which is what _FieldCheck would do,
     # and saves a call per field. This check keeps that true if the table changes.

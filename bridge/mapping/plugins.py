@@ -3,7 +3,9 @@
 A plugin is named ``package.module:function``, or by the name a package registers under the
 ``gameball_bridge.plugins`` entry-point group. It is called as ``function(value, context)``
 with the decoded record value and its `RecordContext`, and returns an iterable of
-`Operation`s or of ``{"resource": "events"|"orders"|"customers"|"payments", "body": {...}}``.
+`Operation`s or of ``{"operation": "<name>", "body": {...}, "params": {...}}`` (any operation of
+`bridge.operations`; `params` for those with path parameters), or, for the tracking calls,
+``{"resource": "events"|"orders"|"customers"|"payments", "body": {...}}``.
 
 Plugins are imported and checked when the configuration is loaded, so a typo stops start-up.
 At run time, whatever a plugin raises or returns that is not valid costs only that record:
@@ -20,7 +22,8 @@ from typing import Any
 
 from bridge.errors import MappingError
 from bridge.mapping.context import RecordContext
-from bridge.mapping.request_schema import check_body, describe_value
+from bridge.mapping.request_schema import check_operation, describe_value
+from bridge.operations import OPERATIONS, TRACKING, Description
 from bridge.record import Operation, Resource
 
 ENTRY_POINT_GROUP = "gameball_bridge.plugins"
@@ -91,31 +94,76 @@ class PluginOutput:
     def _operation(self, item: Any, index: int) -> Operation:
         where = f"plugin {self.ref} operation {index}"
         customer_id: Any
+        params: dict[str, Any]
         if isinstance(item, Operation):
-            resource, body, customer_id = item.resource, item.body, item.customer_id
-        elif isinstance(item, dict) and item.keys() == {"resource", "body"}:
+            description, body, customer_id = item.description, item.body, item.customer_id
+            params = dict(item.params)
+        elif isinstance(item, dict) and "body" in item and item.keys() <= _DICT_KEYS:
+            description = self._description(item, where)
+            body = item["body"]
+            params = item.get("params") or {}
+            if not isinstance(params, dict):
+                raise MappingError(
+                    "plugin_failed",
+                    f"{where}: params: expected an object, got {describe_value(params)}",
+                )
+            customer_id = (
+                params.get(description.customer)
+                if description.customer in description.params
+                else body.get(description.customer)
+                if isinstance(body, dict)
+                else None
+            )
+        else:
+            raise MappingError(
+                "plugin_failed",
+                f"{where}: expected an Operation or {{'operation' (or 'resource'): ..., "
+                f"'body': ..., 'params': ...}}, got {describe_value(item)}",
+            )
+        try:
+            # A tracking call is named by its resource, as messages always named it.
+            tracking = TRACKING[description.bucket] is description
+            label = description.bucket.value if tracking else description.name
+            check_operation(description, body, params, where=label)
+        except MappingError as exc:
+            raise MappingError(exc.kind, f"{where}: {exc.message}") from None
+        customer = (
+            params[description.customer]
+            if description.customer in description.params
+            else body[description.customer]
+        )
+        if customer_id != customer:
+            raise MappingError(
+                "invalid_operation",
+                f"{where}: customer_id {customer_id!r} differs from the operation's "
+                f"{description.customer}",
+            )
+        values = tuple((name, params[name]) for name in description.params)
+        return Operation(description.bucket, customer, body, description.name, values)
+
+    def _description(self, item: dict[str, Any], where: str) -> Description:
+        if ("operation" in item) == ("resource" in item):
+            raise MappingError(
+                "plugin_failed", f"{where}: give 'operation' (or, for a tracking call, 'resource')"
+            )
+        if "resource" in item:
             try:
-                resource = Resource(item["resource"])
+                return TRACKING[Resource(item["resource"])]
             except ValueError:
                 valid = ", ".join(r.value for r in Resource)
                 raise MappingError(
                     "plugin_failed", f"{where}: resource {item['resource']!r} is not one of {valid}"
                 ) from None
-            body = item["body"]
-            customer_id = body.get("customerId") if isinstance(body, dict) else None
-        else:
+        name = item["operation"]
+        description = OPERATIONS.get(name) if isinstance(name, str) else None
+        if description is None:
+            valid = ", ".join(OPERATIONS)
             raise MappingError(
-                "plugin_failed",
-                f"{where}: expected an Operation or {{'resource': ..., 'body': ...}}, "
-                f"got {describe_value(item)}",
+                "plugin_failed", f"{where}: operation {item['operation']!r} is not one of {valid}"
             )
-        try:
-            check_body(resource, body)
-        except MappingError as exc:
-            raise MappingError(exc.kind, f"{where}: {exc.message}") from None
-        if customer_id != body["customerId"]:
-            raise MappingError(
-                "invalid_operation",
-                f"{where}: customer_id {customer_id!r} differs from the body's customerId",
-            )
-        return Operation(resource, body["customerId"], body)
+        return description
+
+
+# What a plugin's dict may hold: the operation by name (or a tracking call by its resource),
+# its body, and the values of its path's parameters.
+_DICT_KEYS = frozenset({"operation", "resource", "body", "params"})

@@ -1,10 +1,9 @@
-"""Gameball v4 request bodies as data: which fields each operation has, their types, enums,
-date-times and ranges (from API.md and Gameball's OpenAPI spec).
+"""The body check: what is wrong with a value for a field of Gameball's request bodies.
 
-One table serves three purposes: the names an output may set in the config (snake_case of
-these camelCase keys), the per-field checks made while an output builds its body, and
-`check_body`, which validates a whole body (a plugin's, for instance) before it is sent.
-The unit tests cross-check every body the bridge can build against Gameball's own spec.
+The fields come from the operation table (`bridge.operations`: types, enums, date-times,
+ranges, nested objects). `problem` is the per-field check an output makes while it builds a
+body; `check_operation` validates a whole operation (a plugin's, for instance) before it is
+sent. The unit tests cross-check every description against Gameball's own spec.
 """
 
 from __future__ import annotations
@@ -12,201 +11,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from bridge.errors import MappingError
-from bridge.record import Resource
-
-Kind = Literal["string", "number", "integer", "boolean", "datetime", "object", "array", "map"]
-
-CHANNELS = ("mobile", "pos", "web", "callcenter")
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    kind: Kind
-    required: bool = False
-    enum: tuple[str, ...] = ()
-    minimum: float | None = None
-    maximum: float | None = None
-    non_empty: bool = False
-    items: Field | None = None  # arrays: the schema of each item
-    fields: Mapping[str, Field] | None = None  # objects: the known keys
-    values: tuple[Kind, ...] = ()  # maps (free-form objects): allowed value kinds; () is any
-    # Identifiers: often numeric in the source, strings to Gameball; the bridge converts.
-    integer_ok: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Body:
-    resource: Resource
-    fields: Mapping[str, Field] = field(default_factory=dict)
-
-
-_S = Field("string")
-_N = Field("number")
-_ID = Field("string", required=True, non_empty=True, integer_ok=True)
-_REF = Field("string", integer_ok=True)
-_STRINGS = Field("array", items=_S)
-# A mobile number often arrives as a JSON number (201001234567); its digits are the number, so it
-# is sent as their string, as ids are. (A leading + or 0 was lost before the record was
-# written; the bridge cannot restore it either way.)
-_MOBILE = Field("string", integer_ok=True)
-_CHANNEL = Field("string", enum=CHANNELS)
-# API.md: `extra` values are strings or numbers.
-_EXTRA = Field("map", values=("string", "number"))
-_BRANCH = Field("object", fields={"uniqueId": _REF, "name": _S})
-_MERCHANT = Field("object", fields={"uniqueId": _REF, "name": _S, "branch": _BRANCH})
-# Gameball's spec makes a payment's branch name its uniqueId (an order's branch does not).
-_PAYMENT_BRANCH = Field("object", fields={"uniqueId": _ID, "name": _S})
-_PAYMENT_MERCHANT = Field(
-    "object", fields={"uniqueId": _REF, "name": _S, "branch": _PAYMENT_BRANCH}
-)
-_REDEMPTION = Field(
-    "object",
-    fields={"pointsHoldReference": _S, "couponsLockReference": _S, "couponCodes": _STRINGS},
-)
-_CASHBACK = Field("object", fields={"returnWindow": Field("integer", minimum=0, maximum=7300)})
-
-_LINE_ITEM = Field(
-    "object",
-    fields={
-        "productId": _REF,
-        "quantity": _N,
-        "price": _N,
-        "sku": _REF,
-        "tags": _STRINGS,
-        "category": _STRINGS,
-        "weight": _N,
-        "vendor": _S,
-        "collection": _STRINGS,
-        "title": _S,
-        "taxes": _N,
-        "discount": _N,
-        "extra": _EXTRA,
-    },
-)
-_PAYMENT_DETAIL = Field(
-    "object",
-    fields={
-        "serviceId": _REF,
-        "serviceName": _S,
-        "serviceProvider": _S,
-        "amount": _N,
-        "tax": _N,
-        "discount": _N,
-        "tags": _STRINGS,
-        "category": _STRINGS,
-        "extra": _EXTRA,
-    },
-)
-_ATTRIBUTES = Field(
-    "object",
-    fields={
-        **dict.fromkeys(
-            (
-                "displayName",
-                "firstName",
-                "lastName",
-                "email",
-                "gender",
-                "country",
-                "city",
-                "zip",
-                "preferredLanguage",
-                "source",
-            ),
-            _S,
-        ),
-        # Strings in the spec; the bridge normalises them to UTC ISO 8601 like orderDate.
-        "mobile": _MOBILE,
-        "dateOfBirth": Field("datetime"),
-        "joinDate": Field("datetime"),
-        "lastOrderDate": Field("datetime"),
-        "utms": Field("array"),
-        "devices": Field("array"),
-        "paymentMethods": Field("array"),
-        "totalSpent": _N,
-        "totalOrders": Field("integer"),
-        "avgOrderAmount": _N,
-        "channel": _CHANNEL,
-        "custom": Field("map"),
-    },
-)
-
-BODIES: Mapping[Resource, Body] = {
-    Resource.EVENTS: Body(
-        Resource.EVENTS,
-        {
-            "customerId": _ID,
-            # Event name -> metadata object; at least one event per call.
-            "events": Field("map", required=True, non_empty=True, values=("object",)),
-            # Not in the spec's schema; accepted by Gameball for channel merging (API.md).
-            "email": _S,
-            "mobile": _MOBILE,
-        },
-    ),
-    Resource.ORDERS: Body(
-        Resource.ORDERS,
-        {
-            "customerId": _ID,
-            "email": _S,
-            "mobile": _MOBILE,
-            "orderId": _ID,
-            "orderDate": Field("datetime", required=True),
-            "totalPaid": Field("number", required=True),
-            "totalPrice": _N,
-            "totalDiscount": _N,
-            "totalShipping": _N,
-            "totalTax": _N,
-            "lineItems": Field("array", items=_LINE_ITEM),
-            "redemption": _REDEMPTION,
-            "extra": _EXTRA,
-            "merchant": _MERCHANT,
-            "guest": Field("boolean"),
-            "channel": _CHANNEL,
-            "cartId": _REF,
-            "cashbackConfigurations": _CASHBACK,
-        },
-    ),
-    Resource.CUSTOMERS: Body(
-        Resource.CUSTOMERS,
-        {
-            "customerId": _ID,
-            "email": _S,
-            "mobile": _MOBILE,
-            "deviceToken": _S,
-            "osType": _S,
-            "referrerCode": _S,
-            "guest": Field("boolean"),
-            "customerAttributes": _ATTRIBUTES,
-        },
-    ),
-    Resource.PAYMENTS: Body(
-        Resource.PAYMENTS,
-        {
-            "customerId": _ID,
-            "email": _S,
-            "mobile": _MOBILE,
-            "paymentId": _ID,
-            "paymentDate": Field("datetime", required=True),
-            "totalPaid": Field("number", required=True),
-            "totalAmount": _N,
-            "totalDiscount": _N,
-            "totalProcessingFees": _N,
-            "totalTax": _N,
-            "paymentDetails": Field("array", items=_PAYMENT_DETAIL),
-            "redemption": _REDEMPTION,
-            "extra": _EXTRA,
-            "merchant": _PAYMENT_MERCHANT,
-            "guest": Field("boolean"),
-            "channel": _CHANNEL,
-            "cashbackConfigurations": _CASHBACK,
-        },
-    ),
-}
+from bridge.operations import TRACKING, Description, Field, Kind, Resource
 
 _ARTICLE: Mapping[str, str] = {
     "string": "a string",
@@ -359,14 +168,38 @@ def object_problem(fields: Mapping[str, Field], value: dict[str, Any], where: st
 
 
 def check_body(resource: Resource, body: Any) -> None:
-    """Raise MappingError(invalid_operation) saying precisely what is wrong with `body`."""
+    """Raise MappingError(invalid_operation) saying precisely what is wrong with `body`, a
+    body for `resource`'s tracking call."""
+    check_operation(TRACKING[resource], body, {}, where=resource.value)
+
+
+def check_operation(
+    description: Description, body: Any, params: Mapping[str, Any], where: str | None = None
+) -> None:
+    """Raise MappingError(invalid_operation) saying precisely what is wrong with an
+    operation: its body against the description's fields, and its path's parameters (each a
+    non-empty string)."""
+    where = where or description.name
     if not isinstance(body, dict):
         raise MappingError(
-            "invalid_operation", f"{resource} body: expected an object, got {describe_value(body)}"
+            "invalid_operation", f"{where} body: expected an object, got {describe_value(body)}"
         )
-    found = object_problem(BODIES[resource].fields, body, "")
+    for name in description.params:
+        value = params.get(name)
+        if not isinstance(value, str) or not value:
+            raise MappingError(
+                "invalid_operation",
+                f"{where} path parameter {name}: expected a non-empty string, "
+                f"got {describe_value(value)}",
+            )
+    unknown = sorted(params.keys() - set(description.params))
+    if unknown:
+        raise MappingError(
+            "invalid_operation", f"{where}: {unknown[0]!r} is not a parameter of its path"
+        )
+    found = object_problem(description.body, body, "")
     if found is not None:
-        raise MappingError("invalid_operation", f"{resource} body: {found}")
+        raise MappingError("invalid_operation", f"{where} body: {found}")
 
 
 # Field names that hold personal data: an error about such a field names the value's type and

@@ -2,7 +2,8 @@
 
     mappings[]: name, topics, mode (first | all), unmatched (skip | error), rules[]
       rules[]: name, match {topics, headers, when}, outputs[] | plugin
-        outputs[]: exactly one of event | order | customer | payment | plugin
+        outputs[]: exactly one of event | plugin | an output of the operation table
+                   (order, customer, payment, ...: bridge.operations)
 
 A mapping may instead give `event:` directly: shorthand for one rule, matching every record,
 with that one event output (the form the bridge started with). Everything is checked here,
@@ -14,12 +15,19 @@ docs/mapping.md.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from bridge.decoding.settings import Format, KeyFormat
-from bridge.mapping.output_spec import parse_output
+from bridge.mapping.output_spec import BODY_OUTPUTS, parse_output
 from bridge.mapping.plugins import load_plugin
 from bridge.mapping.value_spec import KafkaField, ObjectSpec, Strict, ValueSpec
 from bridge.settings import TopicSpec
@@ -140,40 +148,60 @@ class EventOutput(Strict):
         return "event output"
 
 
-class OutputSpec(Strict):
+class OutputBase(Strict):
+    """One output: `event`, `plugin`, or one of the operation table's outputs, each a field
+    of `OutputSpec` (below) holding its config, checked against its description."""
+
     event: EventOutput | None = None
-    order: dict[str, Any] | None = None
-    customer: dict[str, Any] | None = None
-    payment: dict[str, Any] | None = None
     plugin: PluginRef | None = None
 
     @classmethod
     def _what(cls) -> str:
         return "an output"
 
-    @field_validator("order", "customer", "payment")
+    @field_validator("*")
     @classmethod
-    def _fields_valid(cls, raw: dict[str, Any] | None, info: Any) -> dict[str, Any] | None:
-        if raw is not None:
+    def _fields_valid(cls, raw: Any, info: ValidationInfo) -> Any:
+        if raw is not None and info.field_name in BODY_OUTPUTS:
             parse_output(info.field_name, raw)
         return raw
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> OutputSpec:
+    def _exactly_one(self) -> OutputBase:
         given = self.kind()
         if len(given) != 1:
             raise ValueError(
-                "an output is exactly one of event, order, customer, payment, plugin"
+                f"an output is exactly one of {', '.join(OUTPUT_NAMES)}"
                 + (f" (got {', '.join(given)})" if given else "")
             )
         return self
 
     def kind(self) -> list[str]:
-        return [
-            k
-            for k in ("event", "order", "customer", "payment", "plugin")
-            if getattr(self, k) is not None
-        ]
+        return [k for k in OUTPUT_NAMES if getattr(self, k) is not None]
+
+    def body_output(self) -> tuple[str, dict[str, Any]] | None:
+        """The table output configured here, and its config (None for event and plugin)."""
+        for name in BODY_OUTPUTS:
+            raw = getattr(self, name)
+            if raw is not None:
+                return name, raw
+        return None
+
+
+# Every output's name, in the order messages list them.
+OUTPUT_NAMES = ("event", *BODY_OUTPUTS, "plugin")
+
+if TYPE_CHECKING:
+    OutputSpec = OutputBase
+else:
+    # A field per output of the operation table: adding an operation to the table adds its
+    # output here, and the error paths name it (outputs[0].refund.customer_id).
+    OutputSpec = create_model(
+        "OutputSpec",
+        __base__=OutputBase,
+        __module__=__name__,
+        **dict.fromkeys(BODY_OUTPUTS, (dict[str, Any] | None, None)),
+    )
 
 
 class Rule(Strict):
@@ -192,7 +220,7 @@ class Rule(Strict):
         if not self.outputs and self.plugin is None:
             raise ValueError(
                 f"rule {self.name or '(unnamed)'} has no output: give 'outputs' (a list of "
-                "event, order, customer, payment or plugin outputs) or 'plugin'"
+                f"outputs: {', '.join(OUTPUT_NAMES)}) or 'plugin'"
             )
         if self.outputs and self.plugin is not None:
             raise ValueError("give 'outputs' or 'plugin', not both (a plugin can be an output)")

@@ -39,7 +39,7 @@ from bridge.mapping.mapper import Mapper
 from bridge.mapping.rules import TopicFilter
 from bridge.mapping.sample_encoding import SUFFIXES, SampleEncoder, schema_file
 from bridge.mapping.schema import MappingConfig
-from bridge.record import SourceRecord
+from bridge.record import Operation, SourceRecord
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_CONFIG = 0, 1, 2
 _ENVELOPE_KEYS = frozenset({"value", "key", "headers", "timestamp"})
@@ -208,13 +208,20 @@ def outcome(mapper: Mapper, record: SourceRecord, number: int) -> dict[str, Any]
                 pending.prepare()
     except MappingError as exc:
         return {"record": number, "error": {"kind": exc.kind, "message": exc.message}}
-    return {
-        "record": number,
-        "operations": [
-            {"resource": op.resource.value, "customer_id": op.customer_id, "body": op.body}
-            for op in operations
-        ],
-    }
+    return {"record": number, "operations": [described(op) for op in operations]}
+
+
+def described(op: Operation) -> dict[str, Any]:
+    """An operation as the golden files hold it: its resource (rate-limit bucket), customer
+    and body; and, for any operation but a tracking call, its name and path's parameters
+    (so that the golden files written before there were others still match)."""
+    out: dict[str, Any] = {"resource": op.resource.value, "customer_id": op.customer_id}
+    if op.label != op.resource.value:
+        out["operation"] = op.name
+        if op.params:
+            out["params"] = dict(op.params)
+    out["body"] = op.body
+    return out
 
 
 def run_samples(

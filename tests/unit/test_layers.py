@@ -9,27 +9,29 @@ from pathlib import Path
 
 import bridge
 
-# Plain data and building blocks; the stages (peers: none imports another's internals except
-# where listed); what watches the stages; the engine on them; the file that configures them
-# all; the programs that wire them together.
+# Plain data and building blocks (the operation table beneath the record model, which reads
+# it); the stages (peers: none imports another's internals except where listed); what watches
+# the stages; the engine on them; the file that configures them all; the programs that wire
+# them together.
 FLOORS = {
-    "record": 0,
+    "operations": 0,
     "errors": 0,
     "settings": 0,
     "backoff": 0,
-    "decoding": 1,
-    "mapping": 2,
-    "kafka": 1,
-    "gameball": 1,
-    "observability": 2,
-    "engine": 3,
-    "config": 4,
-    "app": 5,
-    "check": 5,
-    "dlq": 5,
-    "replay": 6,
-    "sandbox": 6,
-    "cli": 7,
+    "record": 1,
+    "decoding": 2,
+    "mapping": 3,
+    "kafka": 2,
+    "gameball": 2,
+    "observability": 3,
+    "engine": 4,
+    "config": 5,
+    "app": 6,
+    "check": 6,
+    "dlq": 6,
+    "replay": 7,
+    "sandbox": 7,
+    "cli": 8,
 }
 _IMPORT = re.compile(r"^\s*(?:from|import) bridge\.(\w+)", re.MULTILINE)
 

@@ -6,13 +6,20 @@ batch applies exactly what the single calls would have.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from .endpoints import BY_NAME, ENDPOINTS
 from .replies import default_message
 from .state import Recorder
 from .validation import Problem, validate
 
-_TRANSACTION_KEYS = {"orders": "orderId", "payments": "paymentId"}
+# Per endpoint, the body field whose reuse is answered 9004 (the operation table's).
+_TRANSACTION_KEYS = {
+    e.name: e.description.idempotency_key
+    for e in ENDPOINTS
+    if e.description.idempotency_key is not None
+}
 
 
 def admit(
@@ -22,19 +29,22 @@ def admit(
     version: str,
     body: dict[str, Any],
     *,
+    params: Mapping[str, str] | None = None,
     overlapping: bool = False,
     via_batch: int | None = None,
 ) -> Problem | None:
     """Accept `body` and return None, or return why Gameball would refuse it.
 
-    `overlapping`: the customer is known to be busy elsewhere (a batch item whose customer
-    was in another unfinished job, or a single call whose customer has an item in an
-    unfinished job), which is a 2001 like a single call in flight.
+    `resource` names the endpoint (endpoints.py); `params` are its path's parameters (the
+    customer of ``customers/{customerId}/tags`` is one). `overlapping`: the customer is known
+    to be busy elsewhere (a batch item whose customer was in another unfinished job, or a
+    single call whose customer has an item in an unfinished job), which is a 2001 like a
+    single call in flight.
     """
     problem = validate(resource, body)
     if problem is not None:
         return problem
-    customer_id: str = body["customerId"]
+    customer_id = customer_of(resource, body, params)
     if overlapping or recorder.is_in_flight(customer_id):
         recorder.overlap_violations += 1
         return Problem(422, 2001, default_message(2001))
@@ -45,3 +55,12 @@ def admit(
     recorder.check_order(resource, customer_id, body)
     recorder.accept(resource, path, version, customer_id, body, via_batch)
     return None
+
+
+def customer_of(resource: str, body: dict[str, Any], params: Mapping[str, str] | None) -> str:
+    """The customer a (validated) request belongs to: its path's or its body's."""
+    field = BY_NAME[resource].description.customer
+    if params and field in params:
+        return params[field]
+    customer: str = body[field]
+    return customer

@@ -6,8 +6,13 @@ from collections import deque
 from collections.abc import Mapping
 from types import MappingProxyType
 
-# (per second, per 30 s) per bucket, from API.md's table. Payments and every batch call (a
-# batch's creation, its status, stopping it) share Gameball's "others" bucket.
+from bridge.operations import Resource
+
+from .endpoints import ENDPOINTS
+
+# (per second, per 30 s) per bucket, from API.md's table. Payments, refunds, and every batch
+# call (a batch's creation, its status, stopping it) share Gameball's "transactions, coupons,
+# others" bucket: "others" here.
 DEFAULT_LIMITS: Mapping[str, tuple[int, int]] = MappingProxyType(
     {
         "events": (100, 1200),
@@ -16,15 +21,16 @@ DEFAULT_LIMITS: Mapping[str, tuple[int, int]] = MappingProxyType(
         "others": (30, 360),
     }
 )
-# The bucket each route's resource counts in ("batches": the batch endpoints).
+# The bucket each endpoint counts in (endpoints.py; "batches": the batch endpoints), from the
+# operation table's: refunds and cancellations count with payments, in "others".
+_BUCKET_NAMES = {
+    Resource.EVENTS: "events",
+    Resource.ORDERS: "orders",
+    Resource.CUSTOMERS: "customers",
+    Resource.PAYMENTS: "others",
+}
 BUCKETS: Mapping[str, str] = MappingProxyType(
-    {
-        "events": "events",
-        "orders": "orders",
-        "customers": "customers",
-        "payments": "others",
-        "batches": "others",
-    }
+    {**{e.name: _BUCKET_NAMES[e.bucket] for e in ENDPOINTS}, "batches": "others"}
 )
 
 _SHORT_WINDOW = 1.0

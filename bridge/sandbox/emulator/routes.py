@@ -19,25 +19,22 @@ from typing import Any
 
 import orjson
 
-from . import replies
-from .admission import admit
+from . import endpoints, replies
+from .admission import admit, customer_of
 from .batches import BATCH_SETTINGS, Batches, BatchRoute, BatchSettings, delay_seconds, parse_route
 from .controls import control
+from .endpoints import VERSIONS
 from .faults import Faults, FaultStep, Outage, StepSpec, parse_outage
 from .jobs import BatchJob
 from .limits import BUCKETS, RateLimiter, merge_limits
 from .protocol import Reply, Request
 from .state import RESOURCES, ReceivedRequest, Recorder
 
-VERSIONS = ("v4.0", "v4.1")
-_ROUTES: dict[str, tuple[str, str]] = {
-    f"/api/{version}/integrations/{resource}": (version, resource)
-    for version in VERSIONS
-    for resource in RESOURCES
-}
-# Resources that need the secret key whenever one is configured (API.md, "Base, versions,
-# auth"); on v4.1 every resource does.
-_SECRET_RESOURCES = frozenset({"orders", "payments", "batches"})
+# Endpoints that need the secret key whenever one is configured (API.md, "Base, versions,
+# auth": the operation table says which); on v4.1 every endpoint does.
+_SECRET_RESOURCES = frozenset(
+    {e.name for e in endpoints.ENDPOINTS if e.description.secret_key} | {"batches"}
+)
 # What a script may be scoped to: a resource, or "batches" (every batch endpoint).
 _SCOPES = (*RESOURCES, "batches")
 _CONTROL_PREFIX = "/_emulator/"
@@ -154,24 +151,27 @@ class Router:
 
     def handle(self, request: Request) -> Reply:
         path, _, query = request.target.partition("?")
-        route = _ROUTES.get(path)
+        found = endpoints.match(path)
         batch: BatchRoute | None = None
-        if route is not None:
-            method = "POST"
-            version, resource = route
+        params: Mapping[str, str] = {}
+        if found is not None:
+            endpoint = found.for_method(request.method)
+            if endpoint is None:
+                return replies.error(405, 4000, "Method not allowed", (("allow", found.methods),))
+            version, resource, params = found.version, endpoint.name, found.params
         else:
             if path.startswith(_CONTROL_PREFIX):
                 return control(self, request, path[len(_CONTROL_PREFIX) :], query)
             batch = parse_route(path, VERSIONS)
             if batch is None:
                 return replies.error(404, 4004, f"No such endpoint: {path}")
-            method, version, resource = batch.method, batch.version, "batches"
-        if request.method != method:
-            return replies.error(405, 4000, "Method not allowed", (("allow", method),))
+            if request.method != batch.method:
+                return replies.error(405, 4000, "Method not allowed", (("allow", batch.method),))
+            version, resource = batch.version, "batches"
         with self.lock:
             now = time.monotonic()
             self.batches.advance(now)
-            reply = self._serve(request, version, resource, path, now, batch)
+            reply = self._serve(request, version, resource, path, now, batch, params)
             recorder = self.recorder
             recorder.total_requests += 1
             recorder.requests[resource] += 1
@@ -189,6 +189,7 @@ class Router:
         path: str,
         now: float,
         batch: BatchRoute | None,
+        params: Mapping[str, str],
     ) -> Reply:
         delay = self._latency
         step = self._faults.take(resource)
@@ -199,7 +200,7 @@ class Router:
                 reply = self._fault(step)
                 reply.delay = delay
                 return reply
-        reply = self._process(request, version, resource, path, delay, now, batch)
+        reply = self._process(request, version, resource, path, delay, now, batch, params)
         reply.delay = delay
         return reply
 
@@ -228,6 +229,7 @@ class Router:
         delay: float,
         now: float,
         batch: BatchRoute | None,
+        params: Mapping[str, str],
     ) -> Reply:
         headers = request.headers
         if headers.get("apikey") != self._api_key:
@@ -247,18 +249,23 @@ class Router:
                 return replies.error(429, 429, None, extra)
         if batch is not None:
             return self.batches.serve(batch, path, request.body, now)
-        try:
-            body = orjson.loads(request.body)
-        except orjson.JSONDecodeError as exc:
-            return replies.error(400, 3016, f"Invalid JSON payload: {exc}")
-        if not isinstance(body, dict):
-            return replies.error(400, 3016, "The payload must be a JSON object")
+        description = endpoints.BY_NAME[resource].description
+        if description.has_body:
+            try:
+                body = orjson.loads(request.body)
+            except orjson.JSONDecodeError as exc:
+                return replies.error(400, 3016, f"Invalid JSON payload: {exc}")
+            if not isinstance(body, dict):
+                return replies.error(400, 3016, "The payload must be a JSON object")
+        else:
+            body = {}  # a call without a body (DELETE customers/{customerId})
         recorder = self.recorder
-        held = self.batches.holds(body.get("customerId"))
-        problem = admit(recorder, resource, path, version, body, overlapping=held)
+        customer = params.get(description.customer, body.get(description.customer))
+        held = self.batches.holds(customer)
+        problem = admit(recorder, resource, path, version, body, params=params, overlapping=held)
         if problem is not None:
             return replies.error(problem.status, problem.code, problem.message)
-        customer_id: str = body["customerId"]
+        customer_id = customer_of(resource, body, params)
         reply = self._success(resource, customer_id, body)
         if delay > 0:
             token = recorder.hold(customer_id)
@@ -270,10 +277,12 @@ class Router:
             return Reply(200, replies.EVENTS_ACCEPTED)
         if resource == "customers":
             return replies.json_reply({"gameballId": self.recorder.gameball_id(customer_id)})
-        points = int(body["totalPaid"]) if body["totalPaid"] > 0 else 0
-        return replies.json_reply(
-            {"customerId": customer_id, "redeemedPoints": 0, "rewardedPoints": points}
-        )
+        if resource in ("orders", "payments"):
+            points = int(body["totalPaid"]) if body["totalPaid"] > 0 else 0
+            return replies.json_reply(
+                {"customerId": customer_id, "redeemedPoints": 0, "rewardedPoints": points}
+            )
+        return replies.json_reply({"success": True})
 
     def _release(self, customer_id: str, token: int) -> None:
         with self.lock:

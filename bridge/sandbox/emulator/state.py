@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-RESOURCES = ("events", "orders", "customers", "payments")
+from .endpoints import NAMES
+
+# What requests are counted and recorded under: a tracking call's resource ("orders"), or
+# another operation's name ("refund"): endpoints.py.
+RESOURCES = NAMES
 
 # Accepted requests are kept as tuples and turned into dataclasses only when read, to keep
 # the hot path cheap: (seq, resource, path, api_version, customer_id, body, received_at,
@@ -19,7 +23,7 @@ _Row = tuple[int, str, str, str, str, dict[str, Any], float, int | None]
 @dataclass(frozen=True, slots=True)
 class ReceivedRequest:
     seq: int  # 1, 2, 3, ... in order of acceptance, across all resources
-    resource: str  # "events" | "orders" | "customers" | "payments"
+    resource: str  # "events", "orders", ...: the endpoint's name (endpoints.py)
     path: str
     api_version: str  # "v4.0" | "v4.1"
     customer_id: str
@@ -67,7 +71,8 @@ class Recorder:
         # finishes after a reset leave a newer holder alone.
         self._in_flight: dict[str, int] = {}
         self._tokens = 0
-        self._transaction_ids: dict[str, set[str]] = {"orders": set(), "payments": set()}
+        # Per endpoint, the ids of its idempotency key accepted so far (orderId, paymentId).
+        self._transaction_ids: defaultdict[str, set[str]] = defaultdict(set)
         self._last_order_value: dict[str, float] = {}
         self._gameball_ids: dict[str, int] = {}
 
@@ -86,7 +91,8 @@ class Recorder:
             del self._in_flight[customer_id]
 
     def claim_transaction(self, resource: str, transaction_id: str) -> bool:
-        """Reserve an orderId/paymentId; False when it was accepted before."""
+        """Reserve an idempotency key's value (an orderId, a paymentId); False when it was
+        accepted before."""
         seen = self._transaction_ids[resource]
         if transaction_id in seen:
             return False

@@ -1,8 +1,10 @@
-"""Request body schemas for the four tracked resources, and the checks Gameball makes.
+"""Request body schemas, read from the bridge's operation table, and the checks Gameball makes.
 
-The tables are data so that a test can hold them against Gameball's OpenAPI spec. Fields
-outside the tables are accepted unchecked, and an optional field sent as null is accepted:
-the emulator should reject what Gameball rejects, not be stricter than it.
+The schemas are the table's (`bridge.operations`, held against Gameball's OpenAPI spec by a
+unit test, as these are); the checks are the emulator's own code, answering as Gameball does
+(3000 for a missing argument, 3001 for a null one, 3003 for an invalid value). Fields outside
+a schema are accepted unchecked, and an optional field sent as null is accepted: the emulator
+should reject what Gameball rejects, not be stricter than it.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bridge import operations
+
+from .endpoints import ENDPOINTS
+
 STRING = "string"
 NUMBER = "number"
 INTEGER = "integer"
 BOOLEAN = "boolean"
 OBJECT = "object"
 ARRAY = "array"
-
-CHANNELS = ("mobile", "pos", "web", "callcenter")
 
 
 def _is_number(value: object) -> bool:
@@ -71,165 +75,35 @@ class Problem:
     message: str
 
 
-_S = Field(STRING)
-_N = Field(NUMBER)
-_STRINGS = Field(ARRAY, items=_S)
-_ID = Field(STRING, non_empty=True)
-_DATE = Field(STRING, date_time=True)
-_CHANNEL = Field(STRING, enum=CHANNELS)
-_FREE = Field(OBJECT)
-_SCALAR_MAP = Field(OBJECT, values=(STRING, NUMBER))
+def _field(spec: operations.Field) -> Field:
+    """The emulator's reading of one field of the operation table: what Gameball accepts
+    there (a field the bridge normalises more strictly than the spec asks, such as a date of
+    birth it sends as ISO 8601, takes any string)."""
+    kind = spec.kind
+    return Field(
+        type=_TYPES.get(kind, kind),
+        enum=spec.enum or None,
+        date_time=kind == "datetime" and not spec.stricter_than_gameball,
+        minimum=spec.minimum,
+        maximum=spec.maximum,
+        non_empty=spec.non_empty,
+        items=_field(spec.items) if spec.items is not None else None,
+        values=tuple(_TYPES.get(k, k) for k in spec.values) or None,
+        schema=schema_of(spec.fields) if spec.fields is not None else None,
+    )
 
-_BRANCH = Schema({"uniqueId": _S, "name": _S})
-_MERCHANT = Field(
-    OBJECT, schema=Schema({"uniqueId": _S, "name": _S, "branch": Field(OBJECT, schema=_BRANCH)})
-)
-# Gameball's spec requires a payment's branch to name its uniqueId (an order's need not).
-_PAYMENT_BRANCH = Schema({"uniqueId": _S, "name": _S}, required=("uniqueId",))
-_PAYMENT_MERCHANT = Field(
-    OBJECT,
-    schema=Schema({"uniqueId": _S, "name": _S, "branch": Field(OBJECT, schema=_PAYMENT_BRANCH)}),
-)
-_REDEMPTION = Field(
-    OBJECT,
-    schema=Schema({"pointsHoldReference": _S, "couponsLockReference": _S, "couponCodes": _STRINGS}),
-)
-_CASHBACK = Field(OBJECT, schema=Schema({"returnWindow": Field(INTEGER, minimum=0, maximum=7300)}))
 
-_LINE_ITEM = Schema(
-    {
-        "productId": _S,
-        "quantity": _N,
-        "price": _N,
-        "sku": _S,
-        "tags": _STRINGS,
-        "category": _STRINGS,
-        "weight": _N,
-        "vendor": _S,
-        "collection": _STRINGS,
-        "title": _S,
-        "taxes": _N,
-        "discount": _N,
-        "extra": _SCALAR_MAP,
-    }
-)
+def schema_of(fields: Mapping[str, operations.Field]) -> Schema:
+    return Schema(
+        {name: _field(spec) for name, spec in fields.items()},
+        required=tuple(name for name, spec in fields.items() if spec.required),
+    )
 
-_PAYMENT_DETAIL = Schema(
-    {
-        "serviceId": _S,
-        "serviceName": _S,
-        "serviceProvider": _S,
-        "amount": _N,
-        "tax": _N,
-        "discount": _N,
-        "tags": _STRINGS,
-        "category": _STRINGS,
-        "extra": _SCALAR_MAP,
-    }
-)
 
-_CUSTOMER_ATTRIBUTES = Schema(
-    {
-        **dict.fromkeys(
-            (
-                "displayName",
-                "firstName",
-                "lastName",
-                "email",
-                "gender",
-                "mobile",
-                "dateOfBirth",
-                "joinDate",
-                "country",
-                "city",
-                "zip",
-                "preferredLanguage",
-                "source",
-                "lastOrderDate",
-            ),
-            _S,
-        ),
-        "utms": Field(ARRAY),
-        "devices": Field(ARRAY),
-        "paymentMethods": Field(ARRAY),
-        "totalSpent": _N,
-        "totalOrders": Field(INTEGER),
-        "avgOrderAmount": _N,
-        "channel": _CHANNEL,
-        "custom": _FREE,
-    }
-)
+_TYPES = {"datetime": STRING, "map": OBJECT}
 
-SCHEMAS: Mapping[str, Schema] = {
-    "events": Schema(
-        {
-            "customerId": _ID,
-            # Event name -> metadata object; at least one event per call.
-            "events": Field(OBJECT, values=(OBJECT,), non_empty=True),
-            "email": _S,
-            "mobile": _S,
-        },
-        required=("customerId", "events"),
-    ),
-    "orders": Schema(
-        {
-            "customerId": _ID,
-            "email": _S,
-            "mobile": _S,
-            "orderId": _ID,
-            "orderDate": _DATE,
-            "totalPaid": _N,
-            "totalPrice": _N,
-            "totalDiscount": _N,
-            "totalShipping": _N,
-            "totalTax": _N,
-            "lineItems": Field(ARRAY, items=Field(OBJECT, schema=_LINE_ITEM)),
-            "redemption": _REDEMPTION,
-            "extra": _SCALAR_MAP,
-            "merchant": _MERCHANT,
-            "guest": Field(BOOLEAN),
-            "channel": _CHANNEL,
-            "cartId": _S,
-            "cashbackConfigurations": _CASHBACK,
-        },
-        required=("customerId", "orderId", "orderDate", "totalPaid"),
-    ),
-    "customers": Schema(
-        {
-            "customerId": _ID,
-            "email": _S,
-            "mobile": _S,
-            "deviceToken": _S,
-            "osType": _S,
-            "referrerCode": _S,
-            "guest": Field(BOOLEAN),
-            "customerAttributes": Field(OBJECT, schema=_CUSTOMER_ATTRIBUTES),
-        },
-        required=("customerId",),
-    ),
-    "payments": Schema(
-        {
-            "customerId": _ID,
-            "email": _S,
-            "mobile": _S,
-            "paymentId": _ID,
-            "paymentDate": _DATE,
-            "totalPaid": _N,
-            "totalAmount": _N,
-            "totalDiscount": _N,
-            "totalProcessingFees": _N,
-            "totalTax": _N,
-            "paymentDetails": Field(ARRAY, items=Field(OBJECT, schema=_PAYMENT_DETAIL)),
-            "redemption": _REDEMPTION,
-            "extra": _SCALAR_MAP,
-            "merchant": _PAYMENT_MERCHANT,
-            "guest": Field(BOOLEAN),
-            "channel": _CHANNEL,
-            "cashbackConfigurations": _CASHBACK,
-        },
-        required=("customerId", "paymentId", "paymentDate", "totalPaid"),
-    ),
-}
+# Per endpoint (endpoints.py): its body's schema, from the operation table.
+SCHEMAS: Mapping[str, Schema] = {e.name: schema_of(e.description.body) for e in ENDPOINTS}
 
 
 def validate(resource: str, body: dict[str, Any]) -> Problem | None:

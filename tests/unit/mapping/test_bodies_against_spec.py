@@ -1,12 +1,14 @@
-"""Both descriptions of Gameball's request bodies held against Gameball's own OpenAPI spec.
+"""The operation table held against Gameball's own OpenAPI spec, as the bridge and the emulator
+read it.
 
-The bridge's request table (`bridge.mapping.request_schema.BODIES`: what a mapping may put in a
-body) and the emulator's validation (`bridge.sandbox.emulator.validation.SCHEMAS`: what the
-emulator accepts) are written independently, so that the emulator stays a second opinion. This
-test keeps them from drifting apart: for the four single-call bodies, every field either table
-knows (nested objects and array items included) must agree with the spec on its JSON type,
-whether it is required, its enum, whether it is a date-time, its bounds and, for free-form
-objects, the type of their values. Every field of the spec must be known to both tables.
+The bridge's operation table (`bridge.operations`: what a mapping may put in a body) and the
+emulator's reading of it (`bridge.sandbox.emulator.validation.SCHEMAS`: what the emulator
+accepts, Gameball's tolerance applied) are both compared with the spec: for every operation's
+body, every field either knows (nested objects and array items included) must agree with the
+spec on its JSON type, whether it is required, its enum, whether it is a date-time, its
+bounds and, for free-form objects, the type of their values. Every field of the spec must be
+known to both. Each operation's path and method must be the spec's, and its path's
+parameters the spec's path parameters.
 
 Where a table deliberately says more than the spec, or the spec says nothing, the difference is
 listed in ALLOWED with its reason; an entry that no longer matches a difference fails too, so
@@ -27,30 +29,37 @@ from typing import Any
 
 import pytest
 
-from bridge.mapping import request_schema as mapping
-from bridge.record import Resource
+from bridge import operations as mapping
+from bridge.operations import OPERATIONS, Description
 from bridge.sandbox.emulator import validation as emulator
+from bridge.sandbox.emulator.endpoints import ENDPOINTS
 
 OPENAPI = Path(__file__).resolve().parents[3] / ".." / "shared" / "gameball" / "openapi.json"
-RESOURCES = ("events", "orders", "customers", "payments")
+# The emulator's endpoint serving each operation (two operations may share one).
+SERVED_BY = {
+    d.name: next(e.name for e in ENDPOINTS if (e.method, e.description.path) == (d.method, d.path))
+    for d in OPERATIONS.values()
+}
 ASPECTS = ("type", "required", "enum", "date_time", "bounds", "values")
 
 # (side, path pattern, aspect) -> why the table may differ from the spec there. Side is
 # "mapping", "emulator" or "both"; aspect is one of ASPECTS, or "field" for a field one side
 # has and the other lacks. Paths read `orders.lineItems[].productId`; patterns are fnmatch
-# patterns (`*` matches dots too) and must not use brackets.
+# patterns (`*` matches dots too) and must not use brackets. Paths start with the operation's
+# name.
 ALLOWED: Mapping[tuple[str, str, str], str] = {
-    ("both", "events.email", "field"): "not in the spec's schema; API.md: accepted by "
+    ("both", "event.email", "field"): "not in the spec's schema; API.md: accepted by "
     "Gameball (its SDKs send it) for channel merging",
-    ("both", "events.mobile", "field"): "as events.email",
+    ("both", "event.mobile", "field"): "as event.email",
     ("both", "*.extra", "values"): "the spec allows any value; API.md: extra values are "
     "strings or numbers",
-    ("both", "payments.cashbackConfigurations.returnWindow", "bounds"): "the spec bounds only "
+    ("both", "payment.cashbackConfigurations.returnWindow", "bounds"): "the spec bounds only "
     "the orders' returnWindow (0..7300); a payment's cashback configuration is the same thing",
-    ("mapping", "customers.customerAttributes.dateOfBirth", "date_time"): "a string in the "
-    "spec; the bridge normalises it to UTC ISO 8601 like orderDate (request_schema.py says so)",
-    ("mapping", "customers.customerAttributes.joinDate", "date_time"): "as dateOfBirth",
-    ("mapping", "customers.customerAttributes.lastOrderDate", "date_time"): "as dateOfBirth",
+    ("mapping", "customer.customerAttributes.dateOfBirth", "date_time"): "a string in the "
+    "spec; the bridge normalises it to UTC ISO 8601 like orderDate (shapes.py says so, and "
+    "the emulator takes any string there, as Gameball does)",
+    ("mapping", "customer.customerAttributes.joinDate", "date_time"): "as dateOfBirth",
+    ("mapping", "customer.customerAttributes.lastOrderDate", "date_time"): "as dateOfBirth",
 }
 
 
@@ -81,9 +90,18 @@ def _resolve(spec: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def spec_body(spec: dict[str, Any], resource: str) -> dict[str, Any]:
-    operation = spec["paths"][f"/api/v4.0/integrations/{resource}"]["post"]
-    return _resolve(spec, operation["requestBody"]["content"]["application/json"]["schema"])
+def spec_call(spec: dict[str, Any], description: Description) -> dict[str, Any]:
+    call: dict[str, Any] = spec["paths"][f"/api/v4.0/integrations/{description.path}"][
+        description.method.lower()
+    ]
+    return call
+
+
+def spec_body(spec: dict[str, Any], description: Description) -> dict[str, Any]:
+    call = spec_call(spec, description)
+    if "requestBody" not in call:
+        return {}
+    return _resolve(spec, call["requestBody"]["content"]["application/json"]["schema"])
 
 
 def from_spec(spec: dict[str, Any], schema: dict[str, Any], where: str, out: Described) -> None:
@@ -157,12 +175,18 @@ def _emulator_field(field: emulator.Field, path: str, required: bool, out: Descr
         _emulator_field(field.items, f"{path}[]", False, out)
 
 
-def described(side: str, resource: str) -> Described:
+def described(side: str, description: Description) -> Described:
     out: Described = {}
+    name = description.name
     if side == "mapping":
-        from_mapping(mapping.BODIES[Resource(resource)].fields, resource, out)
+        from_mapping(description.body, name, out)
     else:
-        from_emulator(emulator.SCHEMAS[resource], resource, out)
+        schema = emulator.SCHEMAS[SERVED_BY[name]]
+        # Two operations of one call: the endpoint takes the wider body (a cancellation is a
+        # refund without an amount); this operation's fields are compared.
+        fields = {k: v for k, v in schema.fields.items() if k in description.body}
+        required = tuple(k for k in schema.required if k in description.body)
+        from_emulator(emulator.Schema(fields, required), name, out)
     return out
 
 
@@ -205,9 +229,9 @@ def openapi() -> dict[str, Any]:
     return spec
 
 
-def spec_described(spec: dict[str, Any], resource: str) -> Described:
+def spec_described(spec: dict[str, Any], description: Description) -> Described:
     out: Described = {}
-    from_spec(spec, spec_body(spec, resource), resource, out)
+    from_spec(spec, spec_body(spec, description), description.name, out)
     return out
 
 
@@ -218,9 +242,9 @@ def spec_described(spec: dict[str, Any], resource: str) -> Described:
 def test_each_table_agrees_with_gameballs_spec(openapi: dict[str, Any], side: str) -> None:
     used: set[tuple[str, str, str]] = set()
     found = []
-    for resource in RESOURCES:
-        theirs = spec_described(openapi, resource)
-        found += differences(side, described(side, resource), theirs, used)
+    for description in OPERATIONS.values():
+        theirs = spec_described(openapi, description)
+        found += differences(side, described(side, description), theirs, used)
     assert found == [], "\n".join(found)
     stale = [key for key in ALLOWED if key[0] in (side, "both") and key not in used]
     assert stale == [], "ALLOWED entries that no longer match a difference"
@@ -228,14 +252,27 @@ def test_each_table_agrees_with_gameballs_spec(openapi: dict[str, Any], side: st
 
 def test_both_tables_know_the_same_fields(openapi: dict[str, Any]) -> None:
     # Implied by the test above; said directly so that a failure reads plainly.
-    for resource in RESOURCES:
-        assert set(described("mapping", resource)) == set(described("emulator", resource))
+    for description in OPERATIONS.values():
+        assert set(described("mapping", description)) == set(described("emulator", description))
+
+
+@pytest.mark.parametrize("description", OPERATIONS.values(), ids=list(OPERATIONS))
+def test_each_operations_call_is_the_specs(
+    openapi: dict[str, Any], description: Description
+) -> None:
+    call = spec_call(openapi, description)  # the path and method exist
+    in_path = {
+        p["name"] for p in call.get("parameters", []) if _resolve(openapi, p).get("in") == "path"
+    }
+    assert set(description.params) == in_path
+    assert description.has_body == ("requestBody" in call)
 
 
 def test_the_check_sees_a_drifted_field(openapi: dict[str, Any]) -> None:
     """Break one nested field of the emulator's table and one required flag of the mapping's,
     and the comparison must name both."""
     orders = emulator.SCHEMAS["orders"]
+    order = OPERATIONS["order"]
     line_items = orders.fields["lineItems"]
     assert line_items.items is not None
     assert line_items.items.schema is not None
@@ -249,15 +286,16 @@ def test_the_check_sees_a_drifted_field(openapi: dict[str, Any]) -> None:
         fields=dict(orders.fields, lineItems=dataclasses.replace(line_items, items=item)),
     )
     ours: Described = {}
-    from_emulator(broken, "orders", ours)
-    found = differences("emulator", ours, spec_described(openapi, "orders"), set())
+    from_emulator(broken, "order", ours)
+    found = differences("emulator", ours, spec_described(openapi, order), set())
     assert found == [
-        "emulator: orders.lineItems[].productId: type is 'number', the spec says 'string'"
+        "emulator: order.lineItems[].productId: type is 'number', the spec says 'string'"
     ]
 
-    fields = dict(mapping.BODIES[Resource.PAYMENTS].fields)
+    payment = OPERATIONS["payment"]
+    fields = dict(payment.body)
     fields["totalPaid"] = dataclasses.replace(fields["totalPaid"], required=False)
     ours = {}
-    from_mapping(fields, "payments", ours)
-    found = differences("mapping", ours, spec_described(openapi, "payments"), set())
-    assert found == ["mapping: payments.totalPaid: required is False, the spec says True"]
+    from_mapping(fields, "payment", ours)
+    found = differences("mapping", ours, spec_described(openapi, payment), set())
+    assert found == ["mapping: payment.totalPaid: required is False, the spec says True"]

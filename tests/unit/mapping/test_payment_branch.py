@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from bridge.errors import MappingError
-from bridge.mapping.request_schema import BODIES, Field, check_body
+from bridge.mapping.request_schema import check_body
+from bridge.operations import OPERATIONS, Description, Field
 from bridge.record import Resource
 
 from .helpers import config_error, record, rules_mapper
@@ -109,10 +110,10 @@ def _spec_required(
     return found
 
 
-@pytest.mark.parametrize("resource", list(Resource))
+@pytest.mark.parametrize("description", OPERATIONS.values(), ids=list(OPERATIONS))
 def test_required_fields_match_the_spec_at_every_depth(
-    openapi: dict[str, Any], resource: Resource
+    openapi: dict[str, Any], description: Description
 ) -> None:
-    fields = BODIES[resource].fields
-    expected = _spec_required(openapi, request_schema(openapi, resource), fields, "")
+    fields = description.body
+    expected = _spec_required(openapi, request_schema(openapi, description), fields, "")
     assert _required_pairs(fields, "") == expected

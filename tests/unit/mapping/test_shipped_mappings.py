@@ -17,8 +17,9 @@ from bridge.cli import main
 from bridge.config.loading import load_mappings
 from bridge.errors import MappingError, SchemaPending
 from bridge.mapping.mapper import Mapper
-from bridge.mapping.request_schema import BODIES, Field, check_body
+from bridge.mapping.request_schema import check_operation
 from bridge.mapping.testing import run_samples, sample_setup
+from bridge.operations import OPERATIONS, TRACKING, Description, Field
 from bridge.record import Operation, Resource, SourceRecord
 
 from .helpers import load_mapper
@@ -81,8 +82,6 @@ def test_bridge_yaml_uses_the_shipped_app_events_mapping() -> None:
 
 
 # --- Gameball's own OpenAPI spec as an independent oracle ----------------------------------
-
-PATHS = {r: f"/api/v4.0/integrations/{r.value}" for r in Resource}
 
 
 def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -149,9 +148,12 @@ def openapi() -> dict[str, Any]:
     return spec
 
 
-def request_schema(spec: dict[str, Any], resource: Resource) -> dict[str, Any]:
-    body = spec["paths"][PATHS[resource]]["post"]["requestBody"]
-    return _resolve(spec, body["content"]["application/json"]["schema"])
+def request_schema(spec: dict[str, Any], description: Description) -> dict[str, Any]:
+    """The spec's schema of the operation's body ({} for a call without one)."""
+    call = spec["paths"][f"/api/v4.0/integrations/{description.path}"][description.method.lower()]
+    if "requestBody" not in call:
+        return {"type": "object", "properties": {}}
+    return _resolve(spec, call["requestBody"]["content"]["application/json"]["schema"])
 
 
 def _sample(field: Field) -> Any:
@@ -179,29 +181,39 @@ def golden_operations() -> list[dict[str, Any]]:
     return ops
 
 
-@pytest.mark.parametrize("resource", list(Resource))
+@pytest.mark.parametrize("description", OPERATIONS.values(), ids=list(OPERATIONS))
 def test_every_field_the_bridge_can_send_is_in_gameballs_spec(
-    openapi: dict[str, Any], resource: Resource
+    openapi: dict[str, Any], description: Description
 ) -> None:
-    full = {k: _sample(f) for k, f in BODIES[resource].fields.items()}
-    check_body(resource, full)  # valid by the bridge's own table
-    schema = request_schema(openapi, resource)
+    full = {k: _sample(f) for k, f in description.body.items()}
+    params = dict.fromkeys(description.params, "x")
+    check_operation(description, full, params)  # valid by the bridge's own table
+    schema = request_schema(openapi, description)
     known = set(schema["properties"])
     # email and mobile on events: API.md, accepted by Gameball's SDKs, absent from the spec.
-    unknown = set(full) - known - ({"email", "mobile"} if resource is Resource.EVENTS else set())
-    assert not unknown, f"{resource}: fields not in Gameball's spec: {unknown}"
-    assert set(schema.get("required", [])) == {
-        k for k, f in BODIES[resource].fields.items() if f.required
-    }
-    assert openapi_errors(openapi, schema, full, resource.value) == []
+    unknown = set(full) - known - ({"email", "mobile"} if description.name == "event" else set())
+    assert not unknown, f"{description.name}: fields not in Gameball's spec: {unknown}"
+    assert set(schema.get("required", [])) == {k for k, f in description.body.items() if f.required}
+    assert openapi_errors(openapi, schema, full, description.name) == []
+
+
+def _description(op: dict[str, Any]) -> Description:
+    if "operation" in op:
+        return OPERATIONS[op["operation"]]
+    return TRACKING[Resource(op["resource"])]
 
 
 def test_every_golden_operation_validates_against_gameballs_spec(openapi: dict[str, Any]) -> None:
     ops = golden_operations()
-    assert {op["resource"] for op in ops} == {r.value for r in Resource}
+    # Every operation a mapping can build is in some shipped mapping's golden output.
+    built = {d.name for d in OPERATIONS.values() if d.output is not None}
+    assert {_description(op).name for op in ops} == built
     for op in ops:
-        schema = request_schema(openapi, Resource(op["resource"]))
-        assert openapi_errors(openapi, schema, op["body"], op["resource"]) == []
+        description = _description(op)
+        assert op["resource"] == description.bucket.value
+        schema = request_schema(openapi, description)
+        assert openapi_errors(openapi, schema, op["body"], description.name) == []
+        assert set(op.get("params", {})) == set(description.params)
 
 
 # --- property tests: arbitrary input gives operations or a MappingError, nothing else -------
@@ -270,8 +282,10 @@ def _never_raises_anything_else(mapper: Mapper, record: SourceRecord) -> None:
     assert isinstance(ops, list)
     for op in ops:
         assert isinstance(op, Operation)
-        check_body(op.resource, op.body)
-        assert op.customer_id == op.body["customerId"]
+        params = dict(op.params)
+        check_operation(op.description, op.body, params)
+        customer = op.description.customer
+        assert op.customer_id == (params[customer] if customer in params else op.body[customer])
 
 
 @settings(
