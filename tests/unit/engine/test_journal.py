@@ -240,3 +240,18 @@ def test_an_entry_the_group_has_committed_past_is_forgotten_not_asked_about() ->
     assert door.forgotten == [7]
     assert recovered.jobs == 1  # job 8 only: its offset 9 of partition 0 is past the commit
     assert recovered.operations_done(TP0, 9) == {0}
+
+
+def test_the_largest_job_fits_one_kafka_message() -> None:
+    # Gameball's largest job (1,000 items) of the longest topic name Kafka allows (249
+    # characters), at offsets near the top of the range: under the broker's default
+    # message.max.bytes (1,048,588) with room to spare, before compression.
+    topic = "t" * 249
+    origins: list[object] = [(topic, 999, 2**62 + i, 3) for i in range(1000)]
+    door = MemoryDoor()
+    JobJournal(door).created(Resource.ORDERS, 2**53, origins)
+    [entry] = door.entries.values()
+    assert len(entry) < 1_048_588 // 2
+    decoded = JournalEntry.decode(2**53, entry)
+    assert decoded is not None
+    assert len(decoded.items) == 1000
