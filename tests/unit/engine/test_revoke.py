@@ -123,20 +123,27 @@ def test_records_waiting_for_the_rate_limit_are_never_sent_after_the_revoke() ->
 
 
 def test_batch_items_of_a_revoked_partition_are_left_out_of_the_job() -> None:
-    # Partition 0's and partition 1's records wait in one open batch when partition 0 is
-    # revoked: the job that is created carries partition 1's items only.
+    # Partition 0's and partition 1's records wait in one open batch (behind a job of the
+    # same resource still unread) when partition 0 is revoked: the job that is created next
+    # carries partition 1's items only.
     requests: list[httpx.Request] = []
+    jobs: dict[int, int] = {}  # job id -> items
+    first_read = asyncio.Event()
 
     async def handler(request: httpx.Request) -> httpx.Response:
         requests.append(request)
         if request.method == "GET":
-            count = len(orjson.loads(requests[0].content)["body"])
-            results = [{"index": i, "status": "success"} for i in range(count)]
+            job = int(request.url.path.split("/")[-2])
+            if job == 7 and not first_read.is_set():
+                return httpx.Response(200, json={"status": "processing"})
+            results = [{"index": i, "status": "success"} for i in range(jobs[job])]
             return httpx.Response(200, json={"status": "completed", "results": results})
-        return httpx.Response(200, json={"jobId": 7})
+        job = 7 + len(jobs)
+        jobs[job] = len(orjson.loads(request.content)["body"])
+        return httpx.Response(200, json={"jobId": job})
 
-    source = FakeSource([rec(0, 0, "a"), rec(0, 1, "b"), rec(1, 0, "c"), rec(1, 1, "d")])
-    batch = {"mode": "always", "max_wait": 0.5, "first_poll": 0.01, "poll_interval": 0.01}
+    source = FakeSource([rec(1, 0, "z")])
+    batch = {"mode": "always", "max_wait": 2, "first_poll": 0.01, "poll_interval": 0.01}
     bridge = build(
         source,
         handler,
@@ -146,17 +153,22 @@ def test_batch_items_of_a_revoked_partition_are_left_out_of_the_job() -> None:
 
     async def scenario() -> None:
         async with running(bridge):
-            await until(lambda: bridge.in_flight == 4)
+            await until(lambda: len(jobs) == 1)  # z's job: created, not finished
+            source.batches.append([rec(0, 0, "a"), rec(0, 1, "b"), rec(1, 1, "c"), rec(1, 2, "d")])
+            await until(lambda: bridge.in_flight == 5)
+            await asyncio.sleep(0.05)  # they are all in the open batch
+            assert len(jobs) == 1
             plan = await bridge.partitions_revoked([TP0])
             assert plan == {}
             source.assigned = [TP1]
+            first_read.set()
             await until(lambda: bridge.in_flight == 0, timeout=3)
 
     asyncio.run(scenario())
     creates = [r for r in requests if r.method == "POST"]
-    assert len(creates) == 1
-    assert sent_ns(creates) == [0, 1]  # partition 1's records only (n is the offset)
-    assert source.last_commit(TP1) == 2
+    assert len(creates) == 2
+    assert sent_ns(creates) == [0, 1, 2]  # partition 1's records only (n is the offset)
+    assert source.last_commit(TP1) == 3
 
 
 def test_a_stop_cancels_nothing_that_is_in_the_air() -> None:
