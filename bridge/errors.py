@@ -6,7 +6,8 @@
     ├── SchemaPending               a record's schema must be fetched first (hold the record)
     ├── DeliveryError               posting an operation to Gameball failed
     │   ├── RetryableDeliveryError  transient: timeouts, connection errors, 5xx, code 2001;
-    │   │   │                       with `max_attempts`, dead-lettered after that many (4000)
+    │   │   │                       with `max_attempts`, dead-lettered after that many (4000),
+    │   │   │                       with `retry_for`, after that long (a refund's order: 9005)
     │   │   ├── RateLimitedError    429: wait `retry_after` seconds (or back off) and retry
     │   │   └── OutcomeUnknownError Gameball may have applied it (a batch item without a
     │   │                           certain outcome): sent again, a possible duplicate
@@ -87,7 +88,9 @@ class DeliveryError(BridgeError):
 
 class RetryableDeliveryError(DeliveryError):
     """A transient failure: the same request may succeed later. Retried until it succeeds,
-    or, when the retry table gives `max_attempts`, dead-lettered after that many attempts."""
+    or, when the retry table gives `max_attempts`, dead-lettered after that many attempts,
+    or, when it gives `retry_for`, that many seconds after the first such answer (a refund
+    whose order has not arrived yet)."""
 
     kind = "retryable"
 
@@ -98,9 +101,11 @@ class RetryableDeliveryError(DeliveryError):
         status: int | None = None,
         code: int | None = None,
         max_attempts: int | None = None,
+        retry_for: float | None = None,
     ) -> None:
         super().__init__(message, status=status, code=code)
         self.max_attempts = max_attempts
+        self.retry_for = retry_for
 
 
 class OutcomeUnknownError(RetryableDeliveryError):

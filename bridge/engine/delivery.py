@@ -4,7 +4,9 @@ What each Gameball answer leads to is decided by the retry table
 (`bridge.gameball.retry_policy`, applied in `outcomes.classify`); this module carries it out:
 
 - retryable (timeouts, connection errors, 5xx, 2001): retried with backoff, and dead-lettered
-  only when the table bounds its attempts (4000/4500: `retry:5`);
+  only when the table bounds its attempts (4000/4500: `retry:5`) or its time (a refund whose
+  order is not there yet: `retry_for:600`, from the first such answer; such a job is parked
+  between its retries, out of its lane, so that the order queued behind it can go first);
 - 429: wait at least as long as the sender holds the resource (Retry-After, else a backoff);
 - permanent (other 4xx): dead-lettered at once;
 - stop (401/403/6000): the gate closes for everyone; the record waits and is kept.
@@ -19,6 +21,7 @@ sent again by the next owner.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -26,7 +29,7 @@ import structlog
 
 from bridge.backoff import Backoff
 from bridge.engine.access_gate import AccessGate
-from bridge.engine.jobs import Abandoned, Job
+from bridge.engine.jobs import Abandoned, Job, Parked
 from bridge.engine.protocols import DeadLetters, Sender
 from bridge.engine.settings import DeliveryConfig
 from bridge.errors import (
@@ -56,10 +59,14 @@ class Delivery:
         counters: Counters,
         is_current: Callable[[Job], bool],
         sendable: Callable[[Job], bool] | None = None,
+        park: bool = False,
     ) -> None:
         """`is_current(job)`: its partition is still assigned under the job's generation (a
         job that is not may do nothing more). `sendable(job)`: a job that has sent nothing
-        yet may start (False while its partition is being revoked); default: `is_current`."""
+        yet may start (False while its partition is being revoked); default: `is_current`.
+        `park`: a job whose operation's reference is not there yet raises `Parked` between
+        its retries, rather than waiting in its lane (the pipeline's lanes)."""
+        self._park = park
         self._sender = sender
         self._dead_letters = dead_letters
         self._counters = counters
@@ -98,6 +105,11 @@ class Delivery:
             self._busy[job.tp] += 1
             return True
 
+        if job.sent:
+            # Back from being parked, some of its operations delivered: it finishes while its
+            # partition is ours, as a job whose first request went does.
+            started = True
+            self._busy[job.tp] += 1
         try:
             await self._operations(job, wanted, lambda: started)
         finally:
@@ -110,7 +122,7 @@ class Delivery:
         self, job: Job, wanted: Callable[[], bool], started: Callable[[], bool]
     ) -> None:
         for index, operation in enumerate(job.operations):
-            if index in job.done_operations:
+            if index in job.done_operations or index in job.sent:
                 continue
             origin = (job.tp[0], job.tp[1], job.offset, index)
             failure, attempts = await self._send(job, operation, wanted, started, origin)
@@ -125,6 +137,9 @@ class Delivery:
                 )
                 await self.dead_letter(job, reason)
                 return
+            job.sent.add(index)
+            job.attempts = 0
+            job.pending_since.clear()
         self._counters.delivered += 1
 
     async def _send(
@@ -135,12 +150,18 @@ class Delivery:
         started: Callable[[], bool],
         origin: tuple[str, int, int, int],
     ) -> tuple[DeliveryError | None, int]:
-        """Post until accepted (None) or failed for good (the error); with the attempt count."""
-        attempt = 0
+        """Post until accepted (None) or failed for good (the error); with the attempt count.
+        Raises `Parked` when Gameball says what the operation refers to is not there yet and
+        this delivery parks such jobs (the attempts and the wait so far are kept in the
+        job, and go on counting when it comes back)."""
+        attempt = job.attempts
         # Answers under a `retry:N` rule, per Gameball code (or status): N of *those* answers
         # dead-letter the record. Timeouts and 5xx during an outage are not the record's
         # fault and must not use up the budget of a later generic failure.
         bounded: dict[int | None, int] = {}
+        # Answers under a `retry_for:S` rule: when the first of each came (a refund whose
+        # order is not there yet waits S seconds from then, however many attempts that is).
+        since = job.pending_since
         unknown: OutcomeUnknownError | None = None  # the last attempt may have landed
         while True:
             attempt += 1
@@ -156,7 +177,10 @@ class Delivery:
                     self._counters.resent_unknown += 1
                 waited = await self._sender.send(
                     operation,
-                    single=unknown is not None and unknown.single,
+                    # A single call: the retry of a batch item whose outcome is unknown, and
+                    # any operation Gameball's batch API does not take (a refund, a tag, an
+                    # erasure, which count in a batched resource's bucket all the same).
+                    single=(unknown is not None and unknown.single) or not operation.batchable,
                     wanted=wanted,
                     origin=origin,
                 )
@@ -185,7 +209,20 @@ class Delivery:
                     if bounded[key] >= exc.max_attempts:
                         return exc, attempt
                 delay = self._retry_delay(exc, attempt)
+                if exc.retry_for is not None:
+                    key = exc.code if exc.code is not None else exc.status
+                    now = time.monotonic()
+                    first = since.setdefault(key, now)
+                    if now - first >= exc.retry_for:
+                        return exc, attempt
+                    # The last attempt at the end of the wait, not a backoff past it.
+                    delay = min(delay, first + exc.retry_for - now)
                 self._log_retry(job, exc, attempt, delay)
+                if exc.retry_for is not None and self._park:
+                    # What it refers to may be behind it in its own lane (a refund consumed
+                    # before its order): it steps aside and comes back after the delay.
+                    job.attempts = attempt
+                    raise Parked(delay) from exc
             except BaseException:
                 # Abandoned (revoked), cancelled at shutdown, or a bug: whatever it was, the
                 # probe must not stay claimed by a request that is gone.

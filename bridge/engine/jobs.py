@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bridge.errors import MappingError
 from bridge.record import Operation, SourceRecord, TopicPartition
@@ -24,6 +24,16 @@ class Job:
     # Operations (by index) Gameball already confirmed for a previous owner, found in the
     # batch-job journal at the takeover: not sent again.
     done_operations: frozenset[int] = frozenset()
+    # Its place in the order records were consumed in, all partitions together: what the
+    # fence keeps erasures in (bridge/engine/fences.py).
+    seq: int = 0
+    # Operations (by index) Gameball confirmed in an earlier turn of this job in its lane:
+    # a job parked (a refund whose order is not there yet) comes back for the rest.
+    sent: set[int] = field(default_factory=set)
+    # When Gameball first answered that what an operation refers to is not there yet (per
+    # code), and the attempts so far: a parked job's retries go on counting from them.
+    pending_since: dict[int | None, float] = field(default_factory=dict)
+    attempts: int = 0
 
     @property
     def tp(self) -> TopicPartition:
@@ -38,6 +48,16 @@ class Job:
     def customer_id(self) -> str | None:
         return self.operations[0].customer_id if self.operations else None
 
+    @property
+    def customers(self) -> frozenset[str]:
+        """Every customer its operations name."""
+        return frozenset(op.customer_id for op in self.operations)
+
+    @property
+    def erased(self) -> frozenset[str]:
+        """The customers it erases."""
+        return frozenset(op.customer_id for op in self.operations if op.description.erases_customer)
+
     def log_context(self) -> dict[str, object]:
         return {
             "topic": self.tp[0],
@@ -49,3 +69,14 @@ class Job:
 
 class Abandoned(Exception):
     """The job's partition is no longer ours: stop working on it, do not mark it done."""
+
+
+class Parked(Exception):
+    """Gameball answered that what the job's operation refers to is not there yet (a refund's
+    order, which may still be on its way, perhaps behind it in its own lane): the job leaves
+    its lane, so that the customer's later records go on, and comes back after `delay`
+    seconds for its remaining operations. Not done, so its offset is not committed past."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(f"parked for {delay:.3f} s")
+        self.delay = delay

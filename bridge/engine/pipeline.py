@@ -1,9 +1,11 @@
 """The engine's main loop: fetch, map, schedule on lanes, and the rebalances and shutdown
 around it.
 
-    Source.poll ──> Mapper.map ──> Lanes (per customer) ──> Delivery ──> Sender ──> Gameball
-        ^   ^          └──> SchemaHolds: a partition waits while the registry is asked
-        │   │                                                  └──> DeadLetters
+    Source.poll ──> Mapper.map ──> CustomerFence ──> Lanes (per customer) ──> Delivery ──> Sender
+        ^   ^          │           (an erasure after        ^          │    └──> DeadLetters
+        │   │          │            its customer's jobs)    └ parked ──┘ (a refund whose order
+        │   │          │                                      is not there yet steps aside)
+        │   │          └──> SchemaHolds: a partition waits while the registry is asked
         │   └── Pausing: backpressure (in-flight bounds, held commits)
         └────── Committer: OffsetTracker's contiguous done prefix, every commit_interval
 
@@ -14,6 +16,8 @@ thread behind the `Source`.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import math
 import time
 from collections.abc import Callable, Hashable
 
@@ -23,8 +27,9 @@ from bridge.backoff import Backoff
 from bridge.engine.checkpoint import Checkpoint
 from bridge.engine.committing import Committer
 from bridge.engine.delivery import Delivery
+from bridge.engine.fences import CustomerFence
 from bridge.engine.holding import SchemaHolds
-from bridge.engine.jobs import Abandoned, Job
+from bridge.engine.jobs import Abandoned, Job, Parked
 from bridge.engine.journal import JobJournal, Recovered
 from bridge.engine.lanes import Lanes
 from bridge.engine.pausing import Pausing
@@ -101,6 +106,15 @@ class Pipeline:
         # not reached the wire are withdrawn; those in the air finish and are committed.
         self._revoking: set[TopicPartition] = set()
         self._lanes = Lanes(self._process)
+        self._by_customer = config.ordering == "customer"
+        # Records are numbered as they are consumed (all partitions together), and those
+        # held for their schema remembered by (tp, offset): the fence keeps an erasure behind
+        # every record of its customer consumed before it (bridge/engine/fences.py).
+        self._consumed = 0
+        self._held_seqs: dict[tuple[TopicPartition, int], int] = {}
+        self._fence = CustomerFence(by_customer=self._by_customer, held_floor=self._held_floor)
+        # Jobs parked until their retry (a refund whose order is not there yet), per lane.
+        self._parked: dict[Hashable, list[Job]] = {}
         self._delivery = Delivery(
             config,
             sender=sender,
@@ -108,12 +122,12 @@ class Pipeline:
             counters=self.counters,
             is_current=self._is_current,
             sendable=self._sendable,
+            park=True,
         )
         self._in_flight = 0
         self._in_flight_bytes = 0
         self._closing = False
         self._progress = asyncio.Event()
-        self._by_customer = config.ordering == "customer"
         # For `status()`: when the main loop last turned, and how many assignments the group
         # has made (an empty one too: more instances than partitions leaves some idle).
         self._loop_turned_at = time.monotonic()
@@ -227,18 +241,33 @@ class Pipeline:
             # Done by the partition's previous owner after its last commit (see offsets.py).
             self.counters.done_before += 1
             return
+        self._consumed += 1
+        seq = self._consumed
         if tp in self._holds:  # its partition waits for a schema: it waits behind, in order
-            self._holds.hold(tp, record, generation)
+            self._hold(tp, record, generation, seq)
             return
         try:
-            self._resume(record, generation)
+            self._submit(self._job(record, generation, seq))
         except SchemaPending as pending:
-            self._holds.hold(tp, record, generation, pending)
+            self._hold(tp, record, generation, seq, pending)
+
+    def _hold(
+        self,
+        tp: TopicPartition,
+        record: SourceRecord,
+        generation: int,
+        seq: int,
+        pending: SchemaPending | None = None,
+    ) -> None:
+        self._held_seqs[tp, record.offset] = seq
+        self._holds.hold(tp, record, generation, pending)
 
     def _resume(self, record: SourceRecord, generation: int) -> None:
-        self._submit(self._job(record, generation))
+        """A held record's schema is known: map and submit it (SchemaHolds calls this)."""
+        seq = self._held_seqs.get(((record.topic, record.partition), record.offset), 0)
+        self._submit(self._job(record, generation, seq))
 
-    def _job(self, record: SourceRecord, generation: int) -> Job:
+    def _job(self, record: SourceRecord, generation: int, seq: int) -> Job:
         """The record mapped (or failed to map). Raises SchemaPending: the registry must be
         asked for the record's schema first."""
         operations: list[Operation] = []
@@ -257,7 +286,7 @@ class Pipeline:
         except Exception as exc:  # a bug in a mapping must cost one record, not the bridge
             log.exception("mapping.unexpected_error", topic=record.topic, offset=record.offset)
             mapping_error = MappingError("internal_error", f"{type(exc).__name__}: {exc}")
-        job = Job(record, operations, mapping_error, generation, fetched)
+        job = Job(record, operations, mapping_error, generation, fetched, seq=seq)
         if mapping_error is None:
             job.done_operations = self._checkpoint.operations_done(job.tp, job.offset)
         return job
@@ -274,13 +303,24 @@ class Pipeline:
             return
         self._in_flight += 1
         self._in_flight_bytes += (job.fetched or job.record).size
-        self._lanes.submit(self._lane_key(job), job)
+        self._to_lanes(self._fence.submit(job))
+
+    def _to_lanes(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self._lanes.submit(self._lane_key(job), job)
+
+    def _held_floor(self) -> float:
+        """The consumption number of the earliest record held for its schema."""
+        return min(self._held_seqs.values(), default=math.inf)
 
     def _count_held(self, record: SourceRecord, change: int) -> None:
         # Held records are not in the in-flight figures that pause every partition: they count
         # against their own partition only (its records pending, `Pausing`'s fair share), so
         # that a registry outage pauses the partitions that need a new schema and no other.
         if change < 0:
+            self._held_seqs.pop(((record.topic, record.partition), record.offset), None)
+            if len(self._fence):
+                self._to_lanes(self._fence.release())
             self._progress.set()
 
     def _lane_key(self, job: Job) -> Hashable:
@@ -295,19 +335,54 @@ class Pipeline:
                 raise Abandoned
             try:
                 await self._delivery.deliver(job)
-            except (Abandoned, asyncio.CancelledError):
+            except (Abandoned, Parked, asyncio.CancelledError):
                 raise
             except Exception as exc:  # a bug must cost one record, not its lane
                 log.exception("engine.unexpected_error", **job.log_context())
                 message = f"{type(exc).__name__}: {exc}"
                 await self._delivery.dead_letter(job, DeadLetterReason("internal_error", message))
             self._done(job)
+        except Parked as parked:
+            self._park(job, parked.delay)
+            return
         except Abandoned:
             self.counters.abandoned += 1
-        finally:
-            self._in_flight -= 1
-            self._in_flight_bytes -= (job.fetched or job.record).size
-            self._progress.set()
+        except BaseException:
+            self._ended(job)
+            raise
+        self._ended(job)
+
+    def _ended(self, job: Job) -> None:
+        """A job the lanes had ended: no longer in flight, and what the fence deferred
+        behind it may go."""
+        self._uncount(job)
+        self._to_lanes(self._fence.finished(job))
+
+    def _uncount(self, job: Job) -> None:
+        self._in_flight -= 1
+        self._in_flight_bytes -= (job.fetched or job.record).size
+        self._progress.set()
+
+    def _aside(self) -> int:
+        """Jobs in flight that wait aside rather than work: parked, or deferred by the fence.
+        A drain does not wait for them (a refund may wait minutes for its order)."""
+        return sum(len(jobs) for jobs in self._parked.values()) + len(self._fence)
+
+    def _park(self, job: Job, delay: float) -> None:
+        """Out of its lane until `delay` has passed (the customer's later records go on
+        meanwhile), then back at the lane's end, after the lane's other parked jobs of
+        before it: parked jobs of a lane come back together, in consumption order."""
+        key = self._lane_key(job)
+        parked = self._parked.get(key)
+        if parked is not None:
+            bisect.insort(parked, job, key=lambda other: other.seq)
+            return
+        self._parked[key] = [job]
+        asyncio.get_running_loop().call_later(delay, self._unpark, key)
+
+    def _unpark(self, key: Hashable) -> None:
+        for job in self._parked.pop(key, ()):
+            self._lanes.submit(key, job)
 
     def _done(self, job: Job) -> None:
         # The partition may have been revoked while the request was out: then the record
@@ -434,6 +509,12 @@ class Pipeline:
             self._checkpoint.forget(tp)
             self._pausing.released(tp)
             self._holds.drop(tp)
+        # Deferred by the fence and never sent: their next owner reads them again. (Parked
+        # jobs of these partitions find their generation gone when they come back.)
+        for job in self._fence.drop(partitions):
+            self.counters.abandoned += 1
+            self._uncount(job)
+        self._to_lanes(self._fence.release())
         self._assignment_moved()
 
     # -- shutdown -----------------------------------------------------------------------------
@@ -445,7 +526,7 @@ class Pipeline:
         # is withdrawn (cancelled mid-request, a record could land and be sent again).
         air_time = min(MAX_SHUTDOWN_AIR_WAIT, self._config.drain_timeout / 4)
         deadline = time.monotonic() + self._config.drain_timeout - air_time
-        while self._in_flight and not force.is_set():
+        while self._in_flight > self._aside() and not force.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -464,8 +545,13 @@ class Pipeline:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        # Parked and deferred jobs are not done either: their next owner sends them.
+        aside = [job for jobs in self._parked.values() for job in jobs] + self._fence.drop_all()
+        self._parked.clear()
+        for job in aside:
+            self._uncount(job)
         abandoned = await self._lanes.cancel()
-        self.counters.abandoned += abandoned
+        self.counters.abandoned += abandoned + len(aside)
         await self.commit()
         self._closing = True
         await self._source.close()

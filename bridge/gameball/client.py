@@ -130,7 +130,7 @@ class GameballClient:
             request_path(description, operation.params),
             orjson.dumps(operation.body) if description.has_body else None,
             pool,
-            endpoint=description.path,
+            description=description,
         )
         return time.perf_counter() - started
 
@@ -149,13 +149,14 @@ class GameballClient:
         content: bytes | None,
         pool: httpx.AsyncClient | None = None,
         *,
-        endpoint: str | None = None,
+        description: Description | None = None,
     ) -> httpx.Response:
         """Make the call, translate httpx's failures and Gameball's refusals into
-        `DeliveryError`s; return the accepted answer. `endpoint` names it to the observer
-        (the path's template, so that a customer's id never becomes a metric label)."""
+        `DeliveryError`s; return the accepted answer. `description`: the operation's, whose
+        own codes the retry table reads, and whose path's template names the call to the
+        observer (a customer's id must never become a metric label)."""
         started = time.perf_counter()
-        path_label = endpoint or path
+        path_label = description.path if description is not None else path
         try:
             response = await (pool or self._pools[0]).request(method, path, content=content)
         except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
@@ -172,7 +173,9 @@ class GameballClient:
             self._observed(path_label, "error", started)
             raise RetryableDeliveryError(self._transport_failure(exc)) from exc
         self._observed(path_label, response.status_code, started)
-        error = classify(response.status_code, response.headers, response.content, self._policy)
+        error = classify(
+            response.status_code, response.headers, response.content, self._policy, description
+        )
         if error is not None:
             raise error
         return response

@@ -24,6 +24,7 @@ from bridge.errors import (
     RetryableDeliveryError,
 )
 from bridge.gameball.retry_policy import DEFAULT_POLICY, NO_SUCH_ENDPOINT, Action, RetryPolicy
+from bridge.operations import Description
 
 ACCOUNT_DISABLED = 6000
 ACCESS_CODES = frozenset({1000, 1001, 1002, ACCOUNT_DISABLED})
@@ -94,12 +95,15 @@ def classify(
     headers: Mapping[str, str],
     body: bytes,
     policy: RetryPolicy = DEFAULT_POLICY,
+    description: Description | None = None,
 ) -> DeliveryError | None:
-    """None for a delivered operation; otherwise the error that says what to do next."""
+    """None for a delivered operation; otherwise the error that says what to do next.
+    `description`: the operation answered, whose own codes the policy reads (a refund's
+    order not there yet, a deleted customer's 7000)."""
     if 200 <= status < 300 and policy.rule_for(status, None).action is Action.DELIVERED:
         return None  # the common case: no body to parse
     code, message = parse_error_body(body)
-    rule = policy.rule_for(status, code)
+    rule = policy.rule_for(status, code, description)
     text = f"HTTP {status}" + (f", code {code}" if code is not None else "")
     text += f": {message}" if message else ""
     if rule.action is Action.DELIVERED:
@@ -111,7 +115,11 @@ def classify(
                 text, code=code, retry_after=retry_after, max_attempts=rule.max_attempts
             )
         return RetryableDeliveryError(
-            text, status=status, code=code, max_attempts=rule.max_attempts
+            text,
+            status=status,
+            code=code,
+            max_attempts=rule.max_attempts,
+            retry_for=rule.max_seconds,
         )
     if rule.action is Action.DEAD_LETTER:
         return PermanentDeliveryError(text, status=status, code=code)

@@ -7,8 +7,17 @@ A rule is one of:
     delivered    the operation counts as done (9004: an earlier attempt landed)
     retry        retry with backoff until it succeeds; never dead-lettered
     retry:N      retry, and dead-letter at the Nth answer of this code (or status)
+    retry_for:S  retry for S seconds from the first answer of this code, then dead-letter
     dead_letter  dead-letter the record at once
     stop         stop all sending and keep the record (credentials, account disabled)
+
+An operation's description (`bridge.operations`) may say that, for it, other codes mean
+what two rows say in general: its `done_codes` what 9004 means (done already: a customer
+deleted by an earlier attempt answers 7000), its `pending_codes` what 9005 means (a refund's
+order not there yet: retried for ten minutes, `retry_for:600`, since the order may still be
+on its way on another topic or partition). Those codes are read as 9004 and 9005 before the
+rows are looked up, so the rows of 9004 and 9005, the operator's included, decide for them:
+`by_code: {9005: "retry_for:3600"}` waits an hour for a refund's order.
 
 Which row applies (`RetryPolicy.rule_for`), first match wins:
 
@@ -40,6 +49,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bridge.operations import Description
+
 
 class Action(StrEnum):
     DELIVERED = "delivered"
@@ -52,21 +63,35 @@ class Action(StrEnum):
 class Rule:
     action: Action
     max_attempts: int | None = None  # only for RETRY; None means until it succeeds
+    # Only for RETRY: seconds from the first such answer after which it is dead-lettered.
+    max_seconds: float | None = None
 
     def __str__(self) -> str:
+        if self.max_seconds is not None:
+            return f"retry_for:{self.max_seconds:g}"
         return f"retry:{self.max_attempts}" if self.max_attempts else self.action.value
 
 
-_RULE = re.compile(r"(delivered|retry|dead_letter|stop)(?::([1-9][0-9]*))?")
+_RULE = re.compile(r"(delivered|retry|retry_for|dead_letter|stop)(?::([1-9][0-9]*))?")
+# A day: the longest a record may wait for something else to arrive first.
+MAX_RETRY_FOR = 86_400
 
 
 def parse_rule(text: str) -> Rule:
     match = _RULE.fullmatch(text.strip())
-    if match is None or (match.group(2) and match.group(1) != "retry"):
+    action, number = (match.group(1), match.group(2)) if match is not None else ("", None)
+    if (
+        match is None
+        or (number is not None and action not in ("retry", "retry_for"))
+        or (action == "retry_for" and (number is None or int(number) > MAX_RETRY_FOR))
+    ):
         raise ValueError(
-            f"bad retry rule {text!r}: expected delivered, retry, retry:N, dead_letter or stop"
+            f"bad retry rule {text!r}: expected delivered, retry, retry:N, retry_for:SECONDS "
+            f"(at most {MAX_RETRY_FOR}), dead_letter or stop"
         )
-    return Rule(Action(match.group(1)), int(match.group(2)) if match.group(2) else None)
+    if action == "retry_for":
+        return Rule(Action.RETRY, max_seconds=float(int(number or 0)))
+    return Rule(Action(action), int(number) if number else None)
 
 
 # API.md's error table.
@@ -91,7 +116,14 @@ DEFAULT_BY_CODE: Mapping[int, str] = {
     6000: "stop",  # Gameball disabled for the account
     7000: "dead_letter",  # customer not found
     9004: "delivered",  # order/transaction id exists: an earlier attempt landed
+    # Reversed transaction not found: a refund or cancellation whose order Gameball does not
+    # know yet. The order may still be on its way (another topic or partition, a backlog):
+    # retried for ten minutes before the record is dead-lettered.
+    9005: "retry_for:600",
 }
+# The rows an operation's `done_codes` and `pending_codes` are read as (the docstring).
+ALREADY_DONE = 9004
+REFERENCE_PENDING = 9005
 # Statuses decided before any code in the body (with every 2xx and 5xx): API.md's rows whose
 # outcome is fixed by the status. 401/403 are the keys (1000/1001/1002), whatever code a proxy
 # or Gameball puts beside them; 408 is a timeout and 429 a rate limit, neither about the record
@@ -125,8 +157,16 @@ class RetryPolicy:
         self._by_code = {k: parse_rule(v) for k, v in DEFAULT_BY_CODE.items()}
         self._authoritative = {k: parse_rule(v) for k, v in AUTHORITATIVE_STATUS.items()}
 
-    def rule_for(self, status: int, code: int | None) -> Rule:
-        """The row for an answer; the order is the module docstring's, and why."""
+    def rule_for(
+        self, status: int, code: int | None, description: Description | None = None
+    ) -> Rule:
+        """The row for an answer (to an operation of `description`, when given); the order is
+        the module docstring's, and why."""
+        if code is not None and description is not None:
+            if code in description.done_codes:
+                code = ALREADY_DONE
+            elif code in description.pending_codes:
+                code = REFERENCE_PENDING
         if code is not None and code in self._user_by_code:
             return self._user_by_code[code]
         if status in self._user_by_status:

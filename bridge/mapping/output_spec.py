@@ -129,7 +129,7 @@ def _parse_parts(output: str, descriptions: tuple[Description, ...], raw: Any) -
         fields = description.fields()
         nodes = [_parse_field(p, fields[p], raw[snake(p)], f"{output}.{snake(p)}") for p in params]
         # Built as optional: a part whose value is missing or empty is not sent at all.
-        optional = replace(description.body[body_key], required=False)
+        optional = replace(description.body[body_key], required=False, non_empty=False)
         nodes.append(_parse_field(body_key, optional, raw[part], f"{output}.{part}"))
         parts.append(Part(description, tuple(nodes), optional=True))
     return tuple(parts)

@@ -15,17 +15,25 @@ _BUCKET_ROWS = {
 }
 
 HEADER = (
-    "| output | Gameball call | what it does | rate limit | batches | already exists (delivered) |",
-    "|---|---|---|---|---|---|",
+    "| output | Gameball call | what it does | rate limit | batches | also delivered on "
+    "| retried for a time on |",
+    "|---|---|---|---|---|---|---|",
 )
+
+
+def _codes(codes: frozenset[int]) -> str:
+    return ", ".join(str(code) for code in sorted(codes))
 
 
 def _row(d: Description) -> str:
     output = f"`{d.output}`" + (f" (`{d.part}`)" if d.part else "") if d.output else "(plugins)"
     call = f"`{d.method} {d.path}`"
     batch = f"`{d.batch_path}`" if d.batch_path else "no"
-    key = f"`{d.idempotency_key}`" if d.idempotency_key else "no"
-    return f"| {output} | {call} | {d.summary} | {_BUCKET_ROWS[d.bucket]} | {batch} | {key} |"
+    delivered = [f"9004 (`{d.idempotency_key}` reused)"] if d.idempotency_key else []
+    delivered += [_codes(d.done_codes)] if d.done_codes else []
+    pending = f"{_codes(d.pending_codes)} (its order not there yet)" if d.pending_codes else ""
+    cells = [output, call, d.summary, _BUCKET_ROWS[d.bucket], batch, "; ".join(delivered)]
+    return "| " + " | ".join([*cells, pending]) + " |"
 
 
 def markdown_table() -> str:

@@ -86,6 +86,9 @@ class Description:
     # yet: it may still be on its way, so they are retried for a time (retry_policy.py,
     # REFERENCE_PENDING) rather than dead-lettered at once.
     pending_codes: frozenset[int] = frozenset()
+    # Gameball codes that mean what the operation asks is done already (a customer deleted
+    # by an earlier attempt: 7000): delivered, as 9004 is.
+    done_codes: frozenset[int] = frozenset()
     # The customer ceases to exist: nothing of theirs consumed before it may be sent after
     # it, and it waits for their earlier operations (bridge/engine/fences.py).
     erases_customer: bool = False

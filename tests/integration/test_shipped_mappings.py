@@ -1,6 +1,7 @@
 """A shipped mapping end to end: the Segment-style topic in config/mappings/segment, on the
-real broker, produces exactly its golden operations at the emulator (events, orders and
-customer upserts), dead-letters exactly its golden failures, and skips the rest."""
+real broker, produces exactly its golden operations at the emulator (events, orders, customer
+upserts, a partial refund and a cancellation), dead-letters exactly its golden failures, and
+skips the rest."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bridge.config import parse_config
 from bridge.mapping.testing import read_samples
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.emulator import GameballEmulator
+from bridge.sandbox.emulator.endpoints import SERVED_BY
 from bridge.sandbox.local_kafka import LocalKafka
 
 from .conftest import (
@@ -64,12 +66,16 @@ def test_segment_stream_yields_its_golden_events_orders_and_customers(
         assert wait_until(lambda: all_committed(bootstrap, group, topic), 60)
         counters = bridge.stop()
 
+    # The emulator names a tracking call by its resource, any other by its endpoint's name.
     expected_ops = collections.Counter(
-        _key(op["resource"], op["body"]) for g in golden for op in g.get("operations", [])
+        _key(SERVED_BY[op["operation"]] if "operation" in op else op["resource"], op["body"])
+        for g in golden
+        for op in g.get("operations", [])
     )
     sent = collections.Counter(_key(r.resource, r.body) for r in emulator.received())
     assert sent == expected_ops
-    assert {resource for resource, _ in sent} == {"events", "orders", "customers"}
+    assert {resource for resource, _ in sent} == {"events", "orders", "customers", "refund"}
+    assert emulator.customer("u_100") == {"balance": 0, "tags": []}  # every point taken back
 
     expected_failures = sorted(g["error"]["kind"] for g in golden if "error" in g)
     dead = kafka_tools.read_topic(bootstrap, dead_letter_topic(topic))

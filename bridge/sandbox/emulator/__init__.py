@@ -13,9 +13,14 @@ jobs applied after `batch_delay_ms`, per-item outcomes, two status shapes, and b
         emu.received("events")[0].body
         emu.received("events")[0].via_batch  # the jobId when a batch applied it, else None
 
+Besides the tracking calls it serves every operation of the bridge's table
+(`bridge.operations`: refunds and cancellations, erasure), validated as the
+table says; `ledger.py` keeps the customers' balances (an order's reward, taken back by its
+refunds) and tags: ``emu.customer("c-1")`` -> ``{"balance": 120, "tags": ["vip"]}``.
+
 Control over HTTP (no auth): GET /_emulator/stats, GET /_emulator/received?resource=events,
-GET /_emulator/batches, GET|POST /_emulator/faults, POST /_emulator/reset,
-GET /_emulator/health.
+GET /_emulator/batches, GET /_emulator/customers/<id>, GET|POST /_emulator/faults,
+POST /_emulator/reset, GET /_emulator/health.
 """
 
 from .faults import FaultStep, ItemFault

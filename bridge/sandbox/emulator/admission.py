@@ -1,6 +1,7 @@
 """What a parsed body meets once the request got past faults, authentication and rate limits:
-validation, the per-customer lock (2001), duplicate transaction ids (9004); then it is
-accepted and recorded. The same for a single call and for each item of a batch, so that a
+validation, the per-customer lock (2001), duplicate transaction ids (9004), what the ledger
+knows (a refund's order, a customer to erase: ledger.py); then it is accepted, recorded, and
+applied to the ledger. The same for a single call and for each item of a batch, so that a
 batch applies exactly what the single calls would have.
 """
 
@@ -49,11 +50,22 @@ def admit(
         recorder.overlap_violations += 1
         return Problem(422, 2001, default_message(2001))
     key = _TRANSACTION_KEYS.get(resource)
-    if key is not None and not recorder.claim_transaction(resource, body[key]):
+    # A reused id first: the retry of a refund that landed is 9004, though its order is
+    # cancelled by now. Claimed only once the rest passed: a refund refused because its
+    # order is not there yet may come again with the same id.
+    if key is not None and recorder.seen_transaction(resource, body[key]):
         recorder.duplicates += 1
         return Problem(422, 9004, f"{key} {body[key]!r} already exists")
+    problem = recorder.ledger.refuses(resource, customer_id, body)
+    if problem is not None:
+        return problem
+    if key is not None:
+        recorder.claim_transaction(resource, body[key])
     recorder.check_order(resource, customer_id, body)
     recorder.accept(resource, path, version, customer_id, body, via_batch)
+    recorder.ledger.apply(resource, customer_id, body)
+    if resource == "delete_customer":
+        recorder.forget_customer(customer_id)
     return None
 
 

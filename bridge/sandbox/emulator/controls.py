@@ -1,4 +1,5 @@
-"""The /_emulator/ control endpoints: stats, received requests, batch jobs, faults, reset.
+"""The /_emulator/ control endpoints: stats, received requests, batch jobs, a customer's balance
+and tags, faults, reset.
 
 No auth: they exist for tests and demos on loopback. They go through the router's public,
 locked methods, like the Python API does.
@@ -7,7 +8,7 @@ locked methods, like the Python API does.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 import orjson
 
@@ -33,6 +34,11 @@ def control(router: Router, request: Request, name: str, query: str) -> Reply:
         return replies.json_reply(router.faults())
     if name == "faults" and method == "POST":
         return _faults(router, request.body)
+    if name.startswith("customers/") and method == "GET":
+        state = router.customer(unquote(name.removeprefix("customers/")))
+        if state is None:
+            return replies.error(404, 7000, "Customer not found")
+        return replies.json_reply(state)
     if name == "reset" and method == "POST":
         router.reset()
         return replies.json_reply({"reset": True})

@@ -65,6 +65,15 @@ ENDPOINTS = _endpoints()
 # Every name requests are counted under, tracking calls first.
 NAMES: tuple[str, ...] = tuple(e.name for e in ENDPOINTS)
 BY_NAME: Mapping[str, Endpoint] = MappingProxyType({e.name: e for e in ENDPOINTS})
+# Operation name -> the endpoint that serves it (cancel_order -> "refund").
+SERVED_BY: Mapping[str, str] = MappingProxyType(
+    {
+        d.name: next(
+            e.name for e in ENDPOINTS if (e.method, e.description.path) == (d.method, d.path)
+        )
+        for d in OPERATIONS.values()
+    }
+)
 _EXACT: Mapping[str, tuple[Endpoint, ...]] = MappingProxyType(
     {
         path: tuple(e for e in ENDPOINTS if e.pattern is None and e.description.path == path)

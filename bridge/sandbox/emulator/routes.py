@@ -26,6 +26,7 @@ from .controls import control
 from .endpoints import VERSIONS
 from .faults import Faults, FaultStep, Outage, StepSpec, parse_outage
 from .jobs import BatchJob
+from .ledger import reward
 from .limits import BUCKETS, RateLimiter, merge_limits
 from .protocol import Reply, Request
 from .state import RESOURCES, ReceivedRequest, Recorder
@@ -278,11 +279,28 @@ class Router:
         if resource == "customers":
             return replies.json_reply({"gameballId": self.recorder.gameball_id(customer_id)})
         if resource in ("orders", "payments"):
-            points = int(body["totalPaid"]) if body["totalPaid"] > 0 else 0
             return replies.json_reply(
-                {"customerId": customer_id, "redeemedPoints": 0, "rewardedPoints": points}
+                {"customerId": customer_id, "redeemedPoints": 0, "rewardedPoints": reward(body)}
+            )
+        if resource == "refund":  # the spec's answer
+            refund_id = body["refundTransactionId"]
+            return replies.json_reply(
+                {
+                    "gameballTransactionId": str(self.recorder.accepted_count()),
+                    "refundTransactionId": refund_id,
+                    "refundAmount": body.get("refundAmount"),
+                    "refundEquivalentPoints": self.recorder.ledger.refunded_points(refund_id),
+                }
             )
         return replies.json_reply({"success": True})
+
+    def customer(self, customer_id: str) -> dict[str, Any] | None:
+        """What the emulator holds of a customer (balance, tags), or None: never seen, or
+        erased."""
+        with self.lock:
+            self.batches.advance(time.monotonic())
+            state = self.recorder.ledger.customer(customer_id)
+            return state.as_json() if state is not None else None
 
     def _release(self, customer_id: str, token: int) -> None:
         with self.lock:

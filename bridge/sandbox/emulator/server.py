@@ -238,6 +238,15 @@ class GameballEmulator:
     def received(self, resource: str | None = None) -> list[ReceivedRequest]:
         return self._router.received(resource)
 
+    def accepted_count(self, resource: str | None = None) -> int:
+        """Requests accepted so far (to `resource`: "orders", "refund", ...; or in all)."""
+        return self._router.accepted_count(resource)
+
+    def customer(self, customer_id: str) -> dict[str, Any] | None:
+        """The customer's balance (points from orders and payments, less what refunds and
+        cancellations took back) and tags, or None: never seen, or erased."""
+        return self._router.customer(customer_id)
+
     def stats(self) -> dict[str, Any]:
         return self._router.stats()
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .endpoints import NAMES
+from .ledger import Ledger
 
 # What requests are counted and recorded under: a tracking call's resource ("orders"), or
 # another operation's name ("refund"): endpoints.py.
@@ -75,6 +76,8 @@ class Recorder:
         self._transaction_ids: defaultdict[str, set[str]] = defaultdict(set)
         self._last_order_value: dict[str, float] = {}
         self._gameball_ids: dict[str, int] = {}
+        # Balances, refunds, tags, erasures (ledger.py).
+        self.ledger = Ledger()
 
     # bookkeeping used while deciding an answer --------------------------------------------
 
@@ -89,6 +92,13 @@ class Recorder:
     def release(self, customer_id: str, token: int) -> None:
         if self._in_flight.get(customer_id) == token:
             del self._in_flight[customer_id]
+
+    def seen_transaction(self, resource: str, transaction_id: str) -> bool:
+        return transaction_id in self._transaction_ids[resource]
+
+    def forget_customer(self, customer_id: str) -> None:
+        """An erasure: the customer's Gameball id goes (a later upsert makes a new one)."""
+        self._gameball_ids.pop(customer_id, None)
 
     def claim_transaction(self, resource: str, transaction_id: str) -> bool:
         """Reserve an idempotency key's value (an orderId, a paymentId); False when it was
@@ -176,4 +186,5 @@ class Recorder:
             "dropped": self.dropped,
             "events_tracked": self.events_tracked,
             "in_flight": len(self._in_flight),
+            **self.ledger.stats(),
         }

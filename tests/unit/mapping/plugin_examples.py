@@ -36,3 +36,12 @@ def one_argument(value: Any) -> Any:
 
 
 NOT_CALLABLE = 3
+
+
+def erase(value: Any, context: RecordContext) -> Any:
+    """An erasure, by the operation's name, its customer in the path."""
+    return [{"operation": "delete_customer", "body": {}, "params": {"customerId": value["user"]}}]
+
+
+def erase_without_params(value: Any, context: RecordContext) -> Any:
+    return [{"operation": "delete_customer", "body": {}}]

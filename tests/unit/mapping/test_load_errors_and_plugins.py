@@ -150,7 +150,8 @@ EVENT = {"event": {"customer_id": "u", "name": "type"}}
         (
             {"rules": [{"outputs": [{}]}]},
             "mappings[0].rules[0].outputs[0]",
-            "exactly one of event, order, customer, payment, plugin",
+            "exactly one of event, order, customer, payment, refund, cancel_order, "
+            "delete_customer, plugin",
         ),
         (
             {"rules": [], "mode": "first"},

@@ -36,7 +36,13 @@ CASES = sorted(
 
 
 def test_every_shipped_mapping_has_samples() -> None:
-    assert {name for name, _ in CASES} == {"app-events", "avro-orders", "segment", "shop-orders"}
+    assert {name for name, _ in CASES} == {
+        "app-events",
+        "avro-orders",
+        "customer-care",
+        "segment",
+        "shop-orders",
+    }
 
 
 @pytest.mark.parametrize(("name", "topic"), CASES)
