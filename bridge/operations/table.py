@@ -40,6 +40,8 @@ from bridge.operations.shapes import (
 # found", 4004 "not found": Gameball's error page gives an invalid transactionId as 4004's
 # example): the order may still be on its way on another topic or partition.
 _ORDER_NOT_THERE_YET = frozenset({4004, 9002, 9005})
+# The spec's CustomerTagsUpdateRequest: one string, "a comma-separated list of tags".
+_TAGS = Field("string", required=True, non_empty=True, joined=",")
 
 _TABLE = (
     Description(
@@ -189,6 +191,28 @@ _TABLE = (
         pending_codes=_ORDER_NOT_THERE_YET,
         # 9001 "transaction already cancelled": what it asks is done.
         done_codes=frozenset({9001}),
+        secret_key=True,
+    ),
+    Description(
+        "add_customer_tags",
+        "attach tags to a customer (a list, or Gameball's comma-separated text)",
+        "POST",
+        "customers/{customerId}/tags",
+        Resource.CUSTOMERS,
+        body={"tags": _TAGS},
+        output="customer_tags",
+        part="add",
+        secret_key=True,
+    ),
+    Description(
+        "remove_customer_tags",
+        "remove tags from a customer",
+        "DELETE",
+        "customers/{customerId}/tags",
+        Resource.CUSTOMERS,
+        body={"tags": _TAGS},
+        output="customer_tags",
+        part="remove",
         secret_key=True,
     ),
     Description(

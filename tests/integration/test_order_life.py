@@ -75,6 +75,11 @@ RULES: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "tags",
+        "match": {"when": {"path": "type", "equals": "tags"}},
+        "outputs": [{"customer_tags": {"customer_id": "user", "add": "tags"}}],
+    },
+    {
         "name": "event",
         "match": {"when": {"path": "type", "equals": "event"}},
         "outputs": [{"event": {"customer_id": "user", "name": {"const": "visit"}}}],
@@ -201,6 +206,7 @@ def test_an_erasure_lands_after_its_customers_earlier_operations(
     emulator.set_latency(150)  # partition 0's records are still being sent when it comes
     earlier = [
         life(1)[0],
+        {"type": "tags", "user": "cust_1", "tags": ["vip"]},
         *({"type": "event", "user": "cust_1"} for _ in range(5)),
         {"type": "event", "user": "cust_2"},
     ]
@@ -217,7 +223,7 @@ def test_an_erasure_lands_after_its_customers_earlier_operations(
     (erased,) = [r for r in received if r.resource == "delete_customer"]
     before = [r for r in received if r.customer_id == "cust_1" and r.seq < erased.seq]
     after = [r for r in received if r.customer_id == "cust_1" and r.seq > erased.seq]
-    assert len(before) == 6  # the order, five events: all of them first
+    assert len(before) == 7  # the order, the tags, five events: all of them first
     assert len(after) == 1  # the event consumed after the erasure, after it
     assert emulator.customer("cust_1") == {"balance": 0, "tags": []}  # a new customer since
     assert counters.dead_lettered == 0

@@ -86,6 +86,17 @@ def test_refunds_are_validated_as_the_spec_says(client: httpx.Client) -> None:
     assert_gameball_error(client.post(REFUND, json=branch), 400, 3000)
 
 
+def test_tags_are_added_and_removed(emu: GameballEmulator, client: httpx.Client) -> None:
+    assert client.post(tags(), json={"tags": "vip, gamer"}).status_code == 200
+    assert emu.customer("c1") == {"balance": 0, "tags": ["gamer", "vip"]}
+    assert client.request("DELETE", tags(), json={"tags": "gamer"}).status_code == 200
+    assert emu.customer("c1") == {"balance": 0, "tags": ["vip"]}
+    assert_gameball_error(client.post(tags(), json={"tags": ["vip"]}), 422, 3003)
+    assert_gameball_error(client.post(tags(), json={}), 400, 3000)
+    assert [r.resource for r in emu.received()] == ["add_customer_tags", "remove_customer_tags"]
+    assert emu.received()[0].customer_id == "c1"
+
+
 def test_an_escaped_customer_id_is_one_path_segment(
     emu: GameballEmulator, client: httpx.Client
 ) -> None:

@@ -14,7 +14,7 @@ jobs applied after `batch_delay_ms`, per-item outcomes, two status shapes, and b
         emu.received("events")[0].via_batch  # the jobId when a batch applied it, else None
 
 Besides the tracking calls it serves every operation of the bridge's table
-(`bridge.operations`: refunds and cancellations, erasure), validated as the
+(`bridge.operations`: refunds and cancellations, customer tags, erasure), validated as the
 table says; `ledger.py` keeps the customers' balances (an order's reward, taken back by its
 refunds) and tags: ``emu.customer("c-1")`` -> ``{"balance": 120, "tags": ["vip"]}``.
 

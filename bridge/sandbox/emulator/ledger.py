@@ -1,10 +1,10 @@
 """What the emulator's customers have: points from their orders and payments, what refunds and
-cancellations took back, their tags (what operations put there); and what an erasure
-forgets.
+cancellations took back, their tags; and what an erasure forgets.
 
     orders, payments ──> a reward of totalPaid points (1 point per unit, whole points)
     refund           ──> its order's points back: refundAmount's worth, or what is left
                          (no amount: a full refund, which cancels the order)
+    customer_tags    ──> add / remove tags
     delete_customer  ──> the customer, their orders and tags forgotten
 
 Refusals, as Gameball answers them (its error page): a refund of an order it does not know,
@@ -37,6 +37,10 @@ class CustomerState:
 
     def as_json(self) -> dict[str, Any]:
         return {"balance": self.balance, "tags": sorted(self.tags)}
+
+
+def _tags(text: str) -> list[str]:
+    return [tag.strip() for tag in text.split(",") if tag.strip()]
 
 
 class Ledger:
@@ -87,6 +91,10 @@ class Ledger:
             order.cancelled = amount is None
             state.balance -= points
             self._refunds[body["refundTransactionId"]] = points
+        elif resource == "add_customer_tags":
+            state.tags.update(_tags(body["tags"]))
+        elif resource == "remove_customer_tags":
+            state.tags.difference_update(_tags(body["tags"]))
 
     def refunded_points(self, refund_id: str) -> int:
         return self._refunds.get(refund_id, 0)

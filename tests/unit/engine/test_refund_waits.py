@@ -56,8 +56,9 @@ def test_a_reused_refund_id_counts_as_delivered() -> None:
     assert not dead.written
 
 
-def test_erasures_go_as_single_calls_while_customers_are_batched() -> None:
-    transport, seen = scripted([200])
+def test_tags_and_erasures_go_as_single_calls_while_customers_are_batched() -> None:
+    transport, seen = scripted([200, 200])
+    tags = Operation.of("add_customer_tags", "c1", {"tags": "vip"}, (("customerId", "c1"),))
     erase = Operation.of("delete_customer", "c1", {}, (("customerId", "c1"),))
 
     async def go() -> None:
@@ -75,11 +76,12 @@ def test_erasures_go_as_single_calls_while_customers_are_batched() -> None:
             is_current=lambda _job: True,
         )
         try:
-            await asyncio.wait_for(delivery.deliver(make_job(erase)), 5)
+            await asyncio.wait_for(delivery.deliver(make_job(tags, erase)), 5)
         finally:
             await sender.aclose()
 
     asyncio.run(go())
     assert [(r.method, r.url.path) for r in seen] == [
+        ("POST", "/api/v4.0/integrations/customers/c1/tags"),
         ("DELETE", "/api/v4.0/integrations/customers/c1"),
     ]

@@ -77,6 +77,17 @@ def test_path_parameters_are_escaped_whole(customer: str, segment: str) -> None:
     assert request.content == b""  # no body
 
 
+def test_tags_are_added_with_post_and_removed_with_delete_and_a_body() -> None:
+    params = (("customerId", "c/1"),)
+    add = sent(Operation.of("add_customer_tags", "c/1", {"tags": "vip,gamer"}, params))
+    remove = sent(Operation.of("remove_customer_tags", "c/1", {"tags": "new"}, params))
+    assert (add.method, remove.method) == ("POST", "DELETE")
+    for request in (add, remove):
+        assert request.url.raw_path.decode() == "/api/v4.0/integrations/customers/c%2F1/tags"
+    assert orjson.loads(add.content) == {"tags": "vip,gamer"}
+    assert orjson.loads(remove.content) == {"tags": "new"}
+
+
 def error(code: int) -> bytes:
     return orjson.dumps({"code": code, "message": "m"})
 

@@ -151,7 +151,7 @@ EVENT = {"event": {"customer_id": "u", "name": "type"}}
             {"rules": [{"outputs": [{}]}]},
             "mappings[0].rules[0].outputs[0]",
             "exactly one of event, order, customer, payment, refund, cancel_order, "
-            "delete_customer, plugin",
+            "customer_tags, delete_customer, plugin",
         ),
         (
             {"rules": [], "mode": "first"},

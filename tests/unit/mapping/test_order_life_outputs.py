@@ -94,6 +94,59 @@ def test_a_refund_without_its_order_is_a_config_error() -> None:
     assert "reverse_transaction_id required" in error
 
 
+TAGS = {"customer_tags": {"customer_id": "user", "add": "added", "remove": "removed"}}
+
+
+def test_customer_tags_add_and_remove_in_one_output() -> None:
+    add, remove = operations(TAGS, {"user": 7, "added": ["vip", "gamer"], "removed": "new"})
+    assert (add.name, add.description.method, add.params, add.body) == (
+        "add_customer_tags",
+        "POST",
+        (("customerId", "7"),),
+        {"tags": "vip,gamer"},
+    )
+    assert (remove.name, remove.description.method, remove.body) == (
+        "remove_customer_tags",
+        "DELETE",
+        {"tags": "new"},
+    )
+    assert add.customer_id == remove.customer_id == "7"
+    assert add.resource is Resource.CUSTOMERS
+    assert not add.batchable
+
+
+@pytest.mark.parametrize("removed", [None, [], ""])
+def test_a_part_without_a_value_is_not_sent(removed: Any) -> None:
+    value: dict[str, Any] = {"user": "c", "added": ["vip"]}
+    if removed is not None:
+        value["removed"] = removed
+    (op,) = operations(TAGS, value)
+    assert op.name == "add_customer_tags"
+    assert operations(TAGS, {"user": "c"}) == []
+
+
+def test_a_tag_holding_the_separator_is_refused() -> None:
+    with pytest.raises(MappingError) as caught:
+        operations(TAGS, {"user": "c", "added": ["vip", "a,b"]})
+    assert caught.value.kind == "invalid_operation"
+    assert "contains ','" in caught.value.message
+    with pytest.raises(MappingError) as caught:
+        operations(TAGS, {"user": "c", "added": ["vip", 3]})
+    assert caught.value.kind == "wrong_type"
+
+
+def test_customer_tags_config_errors() -> None:
+    assert "give at least one of add, remove" in config_error(
+        {"rules": [{"outputs": [{"customer_tags": {"customer_id": "u"}}]}]}
+    )
+    assert "customer_id required" in config_error(
+        {"rules": [{"outputs": [{"customer_tags": {"add": "t"}}]}]}
+    )
+    assert "unknown key 'tags'" in config_error(
+        {"rules": [{"outputs": [{"customer_tags": {"customer_id": "u", "tags": "t"}}]}]}
+    )
+
+
 def test_delete_customer_has_its_customer_in_the_path_and_no_body() -> None:
     (op,) = operations({"delete_customer": {"customer_id": "user.id"}}, {"user": {"id": 9}})
     assert (op.name, op.customer_id, op.params, op.body) == (
