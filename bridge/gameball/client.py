@@ -3,13 +3,15 @@
 A few pooled `httpx.AsyncClient`s sharing one TLS context (`bridge.gameball.tls`), explicit
 timeouts, bodies encoded with orjson. Each operation's method and path come from its
 description (`bridge.operations`), its path's parameters escaped here. Every httpx exception
-is translated here into the bridge's own errors; nothing outside this module imports httpx.
+is translated here into the bridge's own errors, in one context manager (`_translated`);
+nothing outside this module imports httpx.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -157,21 +159,8 @@ class GameballClient:
         observer (a customer's id must never become a metric label)."""
         started = time.perf_counter()
         path_label = description.path if description is not None else path
-        try:
+        with self._translated(path_label, started, may_apply=True):
             response = await (pool or self._pools[0]).request(method, path, content=content)
-        except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
-            # Sent, or partly sent, with no answer: Gameball may have applied it.
-            self._observed(path_label, "error", started)
-            raise OutcomeUnknownError(f"timed out: {type(exc).__name__}") from exc
-        except httpx.TimeoutException as exc:
-            # Connecting, or waiting for a connection: nothing reached Gameball.
-            self._observed(path_label, "error", started)
-            raise RetryableDeliveryError(f"timed out: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            # Connection refused/reset, DNS, protocol errors: the request may not have
-            # reached Gameball at all, so it is safe to try again.
-            self._observed(path_label, "error", started)
-            raise RetryableDeliveryError(self._transport_failure(exc)) from exc
         self._observed(path_label, response.status_code, started)
         error = classify(
             response.status_code, response.headers, response.content, self._policy, description
@@ -230,14 +219,8 @@ class GameballClient:
     async def _get_status(self, template: str, job_id: int) -> httpx.Response:
         started = time.perf_counter()
         pool = self._pools[job_id % len(self._pools)]
-        try:
+        with self._translated("batch_status", started, may_apply=False):
             response = await pool.get(template.format(id=job_id))
-        except httpx.TimeoutException as exc:
-            self._observed("batch_status", "error", started)
-            raise RetryableDeliveryError(f"timed out: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            self._observed("batch_status", "error", started)
-            raise RetryableDeliveryError(self._transport_failure(exc)) from exc
         self._observed("batch_status", response.status_code, started)
         error = classify(response.status_code, response.headers, response.content, self._policy)
         if error is not None:
@@ -249,19 +232,44 @@ class GameballClient:
         checks the keys before the body, so a validation error (400, code 3000) means the keys
         were accepted. Never raises for an answer or a network failure."""
         try:
-            probe_path = TRACKING[Resource.EVENTS].path
-            response = await self._pools[0].post(probe_path, content=b"{}")
-        except httpx.TimeoutException as exc:
-            return ProbeResult(None, None, f"timed out: {type(exc).__name__}")
-        except httpx.TransportError as exc:
-            tls_failure = describe_tls_failure(exc, self._tls)
-            if tls_failure is not None:
-                return ProbeResult(None, None, tls_failure, tls_failed=True)
-            return ProbeResult(None, None, f"connection failed: {type(exc).__name__}: {exc}")
+            with self._translated(None, time.perf_counter(), may_apply=False):
+                probe_path = TRACKING[Resource.EVENTS].path
+                response = await self._pools[0].post(probe_path, content=b"{}")
+        except RetryableDeliveryError as exc:
+            cause = exc.__cause__
+            tls_failed = isinstance(cause, httpx.TransportError) and (
+                describe_tls_failure(cause, self._tls) is not None
+            )
+            return ProbeResult(None, None, exc.message, tls_failed=tls_failed)
         if 200 <= response.status_code < 300:
             return ProbeResult(response.status_code, None, "")
         code, message = parse_error_body(response.content)
         return ProbeResult(response.status_code, code, message)
+
+    @contextlib.contextmanager
+    def _translated(
+        self, endpoint: str | None, started: float, *, may_apply: bool
+    ) -> Iterator[None]:
+        """httpx's failures as the bridge's errors, for every call in one place (as httpx's
+        own `map_httpcore_exceptions` maps httpcore's), each observed under `endpoint` (None:
+        not observed). `may_apply`: the call changes something at Gameball, so one sent
+        without an answer may have been applied; a read (a job's status) is merely retried."""
+        try:
+            yield
+        except httpx.TransportError as exc:  # timeouts included
+            if endpoint is not None:
+                self._observed(endpoint, "error", started)
+            name = type(exc).__name__
+            if may_apply and isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout):
+                # Sent, or partly sent, with no answer: Gameball may have applied it.
+                raise OutcomeUnknownError(f"timed out: {name}") from exc
+            if isinstance(exc, httpx.TimeoutException):
+                # Connecting, or waiting for a connection: nothing reached Gameball (or a
+                # read, which changes nothing).
+                raise RetryableDeliveryError(f"timed out: {name}") from exc
+            # Connection refused/reset, DNS, protocol errors: the request may not have
+            # reached Gameball at all, so it is safe to try again.
+            raise RetryableDeliveryError(self._transport_failure(exc)) from exc
 
     def _transport_failure(self, exc: httpx.TransportError) -> str:
         # A refused certificate is not transient the way a reset is, but it is still retried
