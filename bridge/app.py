@@ -10,7 +10,6 @@ import structlog
 from bridge import __version__
 from bridge.backoff import Backoff
 from bridge.config import BridgeConfig
-from bridge.decoding.registry import SchemaRegistry
 from bridge.engine.dry_run import DryRunDeadLetters, DryRunSender
 from bridge.engine.journal import JobJournal
 from bridge.engine.pipeline import Pipeline
@@ -20,7 +19,6 @@ from bridge.gameball.tls import log_insecure_transport
 from bridge.kafka.consumer import KafkaSource
 from bridge.kafka.dead_letter import DeadLetterObserver, DeadLetterProducer
 from bridge.kafka.job_journal import JobJournalTopic
-from bridge.mapping.mapper import Mapper
 from bridge.observability.monitor import Monitor
 from bridge.observability.stats import Counters
 from bridge.record import SourceRecord
@@ -44,11 +42,7 @@ def build(
     `source` defaults to the configured topics; replays pass their own, with `restore` (see
     `bridge.replay`). A dry run consumes under its own group (``<group_id>-dry-run``) and
     posts, dead-letters and commits nothing."""
-    mapper = Mapper(
-        config.mappings,
-        max_record_bytes=config.dead_letter.max_record_bytes,
-        registry=SchemaRegistry.optional(config.schema_registry),
-    )
+    mapper = config.mapper()
     registry = config.schema_registry
     schema_backoff = Backoff(registry.retry_initial, registry.retry_max) if registry else None
     delivery, stats_interval = config.delivery, config.logging.stats_interval

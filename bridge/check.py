@@ -21,7 +21,6 @@ from bridge.gameball.outcomes import ACCESS_CODES, ACCOUNT_DISABLED
 from bridge.gameball.tls import unverified_warning
 from bridge.kafka.admin import InstanceHolder, describe_topics, instance_holder
 from bridge.kafka.properties import consumer_properties
-from bridge.mapping.mapper import Mapper
 
 _NOT_CHECKED = "not checked: Kafka is unreachable"
 _KEYS_HINT = "check gameball.api_key / gameball.secret_key (GAMEBALL_API_KEY, GAMEBALL_SECRET_KEY)"
@@ -43,11 +42,7 @@ class StepResult:
 def check_mappings(config: BridgeConfig) -> StepResult:
     """Compile every mapping and load every plugin, as `bridge run` does at start-up."""
     try:
-        Mapper(
-            config.mappings,
-            max_record_bytes=config.dead_letter.max_record_bytes,
-            registry=SchemaRegistry.optional(config.schema_registry),
-        )
+        config.mapper().close()
     except (BridgeError, ValueError) as exc:
         return StepResult("mappings", False, str(exc))
     return StepResult("mappings", True, f"{len(config.mappings)} mapping(s) compiled")

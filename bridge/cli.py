@@ -322,14 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "validate":
-        from bridge.decoding.registry import SchemaRegistry
-        from bridge.mapping.mapper import Mapper
-
-        Mapper(
-            config.mappings,
-            max_record_bytes=config.dead_letter.max_record_bytes,
-            registry=SchemaRegistry.optional(config.schema_registry),
-        )
+        config.mapper().close()
         if args.print:
             import yaml
 

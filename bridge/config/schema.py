@@ -11,11 +11,13 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from bridge.decoding.registry import SchemaRegistry
 from bridge.decoding.settings import REGISTRY_FORMATS, RegistryConfig
 from bridge.engine.settings import DeliveryConfig
 from bridge.gameball.settings import GameballConfig
 from bridge.kafka.security import check_no_clash
 from bridge.kafka.settings import DeadLetterConfig, KafkaConfig
+from bridge.mapping.mapper import Mapper
 from bridge.mapping.schema import MappingConfig
 from bridge.observability.settings import LoggingConfig, ObservabilityConfig
 from bridge.settings import Frozen
@@ -66,6 +68,17 @@ class BridgeConfig(Frozen):
                     f"the dead-letter topic {topic!r} cannot also be a source topic: the "
                     f"pattern {spec!r} matches it (rename the topic or narrow the pattern)"
                 )
+
+    def mapper(self, *, log_skips: bool = True) -> Mapper:
+        """The mappings compiled (plugins loaded: a bad one raises), with the registry client
+        the registry section describes, if any: what `bridge run`, `validate`, `check` and the
+        dead-letter dry run each map with. The mapper closes the registry's client."""
+        return Mapper(
+            self.mappings,
+            max_record_bytes=self.dead_letter.max_record_bytes,
+            log_skips=log_skips,
+            registry=SchemaRegistry.optional(self.schema_registry),
+        )
 
     def subscribed_topics(self) -> tuple[str, ...]:
         """What the consumer subscribes to: `kafka.topics`, or else every mapping's topics."""

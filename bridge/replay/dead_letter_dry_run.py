@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.config import BridgeConfig
-from bridge.decoding.registry import SchemaRegistry
 from bridge.dlq.letters import normalized
 from bridge.dlq.summary import MAX_REASONS, OTHER_REASONS, TOP_REASONS
 from bridge.errors import MappingError, SchemaPending
@@ -100,12 +99,7 @@ def dry_run(
     ones with the current mappings. Raises `KafkaClientError`."""
     reader = DeadLetterReader(config.kafka, config.dead_letter.topic)
     plan = reader.plan(bounds or Bounds())
-    mapper = Mapper(
-        config.mappings,
-        max_record_bytes=config.dead_letter.max_record_bytes,
-        log_skips=False,
-        registry=SchemaRegistry.optional(config.schema_registry),
-    )
+    mapper = config.mapper(log_skips=False)
     report = DryRunReport()
     try:
         for item in reader.records(plan, should_stop=should_stop):
