@@ -17,6 +17,7 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 from bridge.observability.pii import RedactPersonalData
+from bridge.settings import MASK
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -44,7 +45,7 @@ class _MaskSecrets:
         if isinstance(value, str):
             for secret in self._secrets:
                 if secret in value:
-                    value = value.replace(secret, "******")
+                    value = value.replace(secret, MASK)
             return value
         if isinstance(value, dict):
             return {k: self._mask(v) for k, v in value.items()}
