@@ -50,7 +50,7 @@ from bridge.decoding.plain import avro_value
 from bridge.decoding.registry import SchemaRegistry
 from bridge.errors import SchemaPending
 from bridge.mapping.mapper import Mapper
-from bridge.mapping.schema import MappingConfig
+from bridge.mapping.settings import MappingConfig
 from bridge.record import SourceRecord
 
 AIM = 2.0  # Avro's cost, at most this many times JSON's

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from bridge.mapping.mapper import Mapper
-from bridge.mapping.schema import MappingConfig
+from bridge.mapping.settings import MappingConfig
 from bridge.record import Operation, Resource, SourceRecord
 
 PATH_ONLY = {

@@ -1,6 +1,6 @@
 """Building blocks shared by every stage's settings (`bridge.kafka.settings`,
 `bridge.gameball.settings`, `bridge.engine.settings`, `bridge.observability.settings`, the
-mapping rules in `bridge.mapping.schema`). A leaf: it imports nothing of the bridge, so any
+mapping rules in `bridge.mapping.settings`). A leaf: it imports nothing of the bridge, so any
 stage can use it and `bridge.config` can assemble the stages' sections into one file's schema."""
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bridge.config.schema import BridgeConfig
 from bridge.errors import ConfigError
 from bridge.kafka.settings import DeadLetterConfig
-from bridge.mapping.schema import MappingConfig
+from bridge.mapping.settings import MappingConfig
 from bridge.settings import Frozen
 
 _Model = TypeVar("_Model", bound=BaseModel)

@@ -18,7 +18,7 @@ from bridge.gameball.settings import GameballConfig
 from bridge.kafka.security import check_no_clash
 from bridge.kafka.settings import DeadLetterConfig, KafkaConfig
 from bridge.mapping.mapper import Mapper
-from bridge.mapping.schema import MappingConfig
+from bridge.mapping.settings import MappingConfig
 from bridge.observability.settings import LoggingConfig, ObservabilityConfig
 from bridge.settings import Frozen
 

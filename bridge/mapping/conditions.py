@@ -12,7 +12,7 @@ from typing import Any
 
 from bridge.mapping.context import RecordContext
 from bridge.mapping.paths import MISSING
-from bridge.mapping.schema import Condition
+from bridge.mapping.settings import Condition
 from bridge.mapping.values import Getter, compile_value
 
 Predicate = Callable[[Any, RecordContext], bool]

@@ -12,7 +12,7 @@ from bridge.decoding.registry import SchemaRegistry
 from bridge.errors import MappingError
 from bridge.mapping.context import RecordContext
 from bridge.mapping.rules import CompiledMapping
-from bridge.mapping.schema import MappingConfig
+from bridge.mapping.settings import MappingConfig
 from bridge.record import Operation, SourceRecord
 
 log = structlog.get_logger("bridge.mapping")

@@ -25,7 +25,7 @@ from bridge.mapping.request_schema import (
     is_number,
     problem,
 )
-from bridge.mapping.schema import EventOutput, OutputSpec
+from bridge.mapping.settings import EventOutput, OutputSpec
 from bridge.mapping.transforms import to_timestamp
 from bridge.mapping.value_spec import ObjectSpec, ValueSpec
 from bridge.mapping.values import Getter, compile_value, path_getter

@@ -9,7 +9,7 @@ from bridge.errors import MappingError
 from bridge.mapping.conditions import Predicate, compile_condition
 from bridge.mapping.context import RecordContext
 from bridge.mapping.outputs import Output, compile_output
-from bridge.mapping.schema import MappingConfig, OutputSpec, Rule
+from bridge.mapping.settings import MappingConfig, OutputSpec, Rule
 from bridge.record import Operation
 
 

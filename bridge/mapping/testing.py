@@ -38,7 +38,7 @@ from bridge.errors import MappingError, SchemaPending
 from bridge.mapping.mapper import Mapper
 from bridge.mapping.rules import TopicFilter
 from bridge.mapping.sample_encoding import SUFFIXES, SampleEncoder, schema_file
-from bridge.mapping.schema import MappingConfig
+from bridge.mapping.settings import MappingConfig
 from bridge.record import Operation, SourceRecord
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_CONFIG = 0, 1, 2

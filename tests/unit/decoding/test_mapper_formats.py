@@ -14,7 +14,7 @@ import pytest
 from bridge.decoding.registry import SchemaRegistry
 from bridge.errors import MappingError, SchemaPending
 from bridge.mapping.mapper import Mapper
-from bridge.mapping.schema import MappingConfig
+from bridge.mapping.settings import MappingConfig
 from bridge.record import Operation, Resource, SourceRecord
 
 from .support import (

@@ -20,7 +20,7 @@ from bridge.dlq.letters import (
 from bridge.dlq.samples import SampleMasker
 from bridge.dlq.show import Progress
 from bridge.dlq.summary import MAX_REASONS, OTHER_REASONS, Summary
-from bridge.mapping.schema import MappingConfig
+from bridge.mapping.settings import MappingConfig
 from bridge.observability.settings import PersonalDataConfig
 from bridge.record import SourceRecord
 

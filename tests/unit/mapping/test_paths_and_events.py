@@ -10,7 +10,7 @@ import pytest
 from bridge.errors import MappingError
 from bridge.mapping.mapper import Mapper
 from bridge.mapping.paths import MISSING, lookup, parse_path
-from bridge.mapping.schema import MappingConfig
+from bridge.mapping.settings import MappingConfig
 from bridge.record import Operation, Resource, SourceRecord
 
 
