@@ -21,7 +21,7 @@ import structlog
 from bridge import __version__, app
 from bridge.config import BridgeConfig, load_config, load_mappings
 from bridge.errors import BridgeError, ConfigError
-from bridge.mapping import testing as mapping_test
+from bridge.mapping import sample_runs
 from bridge.observability.logging import configure_logging
 from bridge.observability.pii import RedactPersonalData
 
@@ -165,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
 
     mapping = commands.add_parser("mapping", help="work on mappings without Kafka or Gameball")
     mapping_commands = mapping.add_subparsers(dest="mapping_command", required=True)
-    mapping_test.add_arguments(
+    sample_runs.add_arguments(
         mapping_commands.add_parser(
             "test", help="print the operations sample records yield; compare with --expect"
         )
@@ -292,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"configuration error: {exc}", file=sys.stderr)
             return EXIT_CONFIG
         try:
-            mapper, encoders = mapping_test.sample_setup(
+            mapper, encoders = sample_runs.sample_setup(
                 mappings.mappings,
                 mappings.max_record_bytes,
                 args.topic,
@@ -305,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"bridge mapping test: {exc}", file=sys.stderr)
             return EXIT_CONFIG
         try:
-            return mapping_test.run(args, mapper, encoders)
+            return sample_runs.run(args, mapper, encoders)
         finally:
             mapper.close()
     if args.command == "replay":

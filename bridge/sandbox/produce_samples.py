@@ -16,8 +16,8 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from bridge.decoding.registry import SchemaRegistry
 from bridge.errors import KafkaClientError
 from bridge.kafka.admin import ensure_topics
+from bridge.mapping.sample_runs import read_samples, sample_encoders
 from bridge.mapping.settings import MappingConfig
-from bridge.mapping.testing import read_samples, sample_encoders
 from bridge.sandbox import kafka_tools
 
 PARTITIONS = 3

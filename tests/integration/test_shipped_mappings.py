@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from bridge.config import parse_config
-from bridge.mapping.testing import read_samples
+from bridge.mapping.sample_runs import read_samples
 from bridge.sandbox import kafka_tools
 from bridge.sandbox.emulator import GameballEmulator
 from bridge.sandbox.emulator.endpoints import SERVED_BY

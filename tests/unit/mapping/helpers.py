@@ -10,8 +10,8 @@ import orjson
 from bridge.config import load_mappings, parse_config
 from bridge.decoding.registry import SchemaRegistry
 from bridge.mapping.mapper import Mapper
+from bridge.mapping.sample_runs import sample_mapper
 from bridge.mapping.settings import MappingConfig
-from bridge.mapping.testing import sample_mapper
 from bridge.record import SourceRecord
 
 

@@ -18,7 +18,7 @@ from bridge.config.loading import load_mappings
 from bridge.errors import MappingError, SchemaPending
 from bridge.mapping.mapper import Mapper
 from bridge.mapping.request_schema import check_operation
-from bridge.mapping.testing import run_samples, sample_setup
+from bridge.mapping.sample_runs import run_samples, sample_setup
 from bridge.operations import OPERATIONS, TRACKING, Description, Field
 from bridge.record import Operation, Resource, SourceRecord
 

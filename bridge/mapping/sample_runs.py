@@ -1,4 +1,6 @@
-"""`bridge mapping test`: run sample records through the mappings, without Kafka or Gameball.
+"""Sample records run through the mappings, without Kafka or Gameball, and compared with golden
+output: what the `bridge mapping test` command does (this is not support for the bridge's own
+tests, though they use it on the shipped mappings).
 
     bridge mapping test -c CONFIG --topic TOPIC SAMPLES [--expect GOLDEN]
 
