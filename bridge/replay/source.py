@@ -22,7 +22,9 @@ from bridge.kafka.properties import consumer_properties
 from bridge.observability.stats import Counters
 from bridge.replay.ranges import Ranges, replay_ranges
 
-REPLAY_GROUP_SUFFIX = "-replay"
+# `bridge replay` (a time window of the source topics) consumes under <group_id>-replay; the
+# dead-letter replay has its own group and suffix (bridge/replay/dead_letters.py).
+WINDOW_REPLAY_GROUP_SUFFIX = "-replay"
 
 
 def check_window(from_ms: int, to_ms: int | None) -> None:
@@ -102,7 +104,7 @@ async def replay(
     return await replay_ranges(
         config,
         ranges,
-        group=config.kafka.group_id + REPLAY_GROUP_SUFFIX,
+        group=config.kafka.group_id + WINDOW_REPLAY_GROUP_SUFFIX,
         stop=stop,
         force_stop=force_stop,
         topics=sorted({topic for topic, _partition in ranges}),

@@ -95,7 +95,7 @@ def test_only_the_window_is_sent_again_under_the_replay_group_each_time(
     assert counters.delivered == END - FIRST
     assert sorted(received_seqs(emulator)) == list(range(FIRST, END))
     assert kafka_tools.committed_offsets(bootstrap, live_group, topic) == live
-    replay_group = live_group + source.REPLAY_GROUP_SUFFIX
+    replay_group = live_group + source.WINDOW_REPLAY_GROUP_SUFFIX
     assert kafka_tools.committed_offsets(bootstrap, replay_group, topic) == ends
 
     # As if an earlier replay had stopped at the start of each range having recorded the
@@ -226,7 +226,7 @@ def test_sigterm_stops_a_replay_that_cannot_finish(
     assert complete["finished"] is False
     # Nothing was delivered, so nothing was committed: the whole window is left.
     assert complete["remaining"] == {f"{topic}[{p}]": n for p, n in offsets_below(RECORDS).items()}
-    replay_group = f"{topic}-group{source.REPLAY_GROUP_SUFFIX}"
+    replay_group = f"{topic}-group{source.WINDOW_REPLAY_GROUP_SUFFIX}"
     assert set(
         kafka_tools.committed_offsets(kafka.bootstrap_servers, replay_group, topic).values()
     ) == {-1001}
