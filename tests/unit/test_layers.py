@@ -103,3 +103,44 @@ def test_offsets_are_bookkept_by_the_engine_and_only_sent_by_the_kafka_door() ->
     consumer = (Path(bridge.__file__).parent / "kafka" / "consumer.py").read_text("utf-8")
     assert "done_above" not in consumer
     assert "checkpoint" not in consumer
+
+
+_FROM = re.compile(r"^\s*from (\.*)([\w.]*) import ([\w, ()\n]+?)(?=\n\S|\Z)", re.MULTILINE)
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """Module -> the bridge modules it imports (absolute or relative, `TYPE_CHECKING` ones
+    too: a circle drawn for the type checker is still one)."""
+    root = Path(bridge.__file__).parent
+    modules = {
+        ".".join(("bridge", *p.relative_to(root).with_suffix("").parts)).removesuffix(
+            ".__init__"
+        ): p
+        for p in root.rglob("*.py")
+    }
+    found: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for dots, base, names in _FROM.findall(path.read_text(encoding="utf-8")):
+            if dots:
+                parent = package.rsplit(".", len(dots) - 1)[0] if len(dots) > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            if not base.startswith("bridge"):
+                continue
+            for item in re.split(r"[\s,()]+", names):
+                if f"{base}.{item}" in modules:
+                    targets.add(f"{base}.{item}")
+            if base in modules:
+                targets.add(base)
+        found[name] = targets - {name}
+    return found
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    graph = _module_imports()
+    assert "bridge.sandbox.emulator.routes" in graph["bridge.sandbox.emulator.server"]
+    circles = sorted(
+        f"{a} <-> {b}" for a, targets in graph.items() for b in targets if a in graph.get(b, ())
+    )
+    assert circles == []

@@ -7,20 +7,32 @@ locked methods, like the Python API does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote
 
 import orjson
 
 from . import replies
+from .jobs import BatchJob
 from .protocol import Reply, Request
-from .state import RESOURCES
-
-if TYPE_CHECKING:
-    from .routes import Router
+from .state import RESOURCES, ReceivedRequest
 
 
-def control(router: Router, request: Request, name: str, query: str) -> Reply:
+class Controlled(Protocol):
+    """What the control endpoints ask of the emulator (the router's public, locked methods):
+    said here, so that this module needs nothing of the router's (no import circle)."""
+
+    def stats(self) -> dict[str, Any]: ...
+    def received(self, resource: str | None = None, since: int = 0) -> list[ReceivedRequest]: ...
+    def batch_jobs(self) -> Sequence[BatchJob]: ...
+    def customer(self, customer_id: str) -> dict[str, Any] | None: ...
+    def faults(self) -> dict[str, Any]: ...
+    def configure(self, settings: object) -> None: ...
+    def reset(self) -> None: ...
+
+
+def control(router: Controlled, request: Request, name: str, query: str) -> Reply:
     method = request.method
     if name == "health" and method == "GET":
         return replies.json_reply({"ok": True})
@@ -45,7 +57,7 @@ def control(router: Router, request: Request, name: str, query: str) -> Reply:
     return replies.error(404, 4004, f"No such control endpoint: {method} /_emulator/{name}")
 
 
-def _received(router: Router, query: str) -> Reply:
+def _received(router: Controlled, query: str) -> Reply:
     params = parse_qs(query)
     resource = params.get("resource", [None])[-1]
     if resource is not None and resource not in RESOURCES:
@@ -57,7 +69,7 @@ def _received(router: Router, query: str) -> Reply:
     return replies.json_reply([row.as_json() for row in rows])
 
 
-def _faults(router: Router, raw: bytes) -> Reply:
+def _faults(router: Controlled, raw: bytes) -> Reply:
     try:
         settings = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError as exc:
