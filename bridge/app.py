@@ -16,7 +16,7 @@ from bridge.engine.pipeline import Pipeline
 from bridge.gameball.client import RequestObserver
 from bridge.gameball.sender import GameballSender, JobObserver
 from bridge.gameball.tls import log_insecure_transport
-from bridge.kafka.consumer import KafkaSource
+from bridge.kafka.consumer import ConsumerDoor, KafkaSource
 from bridge.kafka.dead_letter import DeadLetterObserver, DeadLetterProducer
 from bridge.kafka.job_journal import JobJournalTopic
 from bridge.observability.monitor import Monitor
@@ -34,7 +34,7 @@ def build(
     observe: RequestObserver | None = None,
     observe_job: JobObserver | None = None,
     observe_dead_letter: DeadLetterObserver | None = None,
-    source: KafkaSource | None = None,
+    source: ConsumerDoor | None = None,
     restore: Callable[[SourceRecord], SourceRecord] | None = None,
     dry_run: bool = False,
 ) -> Pipeline:

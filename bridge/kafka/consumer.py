@@ -4,6 +4,12 @@ librdkafka's consumer is not thread-safe, so every call into it runs on one dedi
 and the engine awaits them. Rebalance callbacks fire inside `consume()` on that thread; they
 are forwarded to the engine's async `RebalanceListener` on the event loop and waited for,
 which is what lets the engine finish work and commit before a partition is released.
+
+    ConsumerDoor   the thread, polling, commits, pause/resume, the callbacks, fatal errors
+    ├── KafkaSource   the live source: subscribes, joins the group's rebalances, reads the
+    │                 group's commits at an assignment, leaves the group at close
+    └── RangeSource   a replay's source (range_source.py): fixed offset ranges, assigned by
+                      hand, read through their ends
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from bridge.errors import KafkaClientError
-from bridge.kafka.properties import INSTANCE_ID, consumer_properties, without_membership
+from bridge.kafka.properties import INSTANCE_ID, consumer_properties
 from bridge.kafka.rebalance import RebalanceListener
 from bridge.kafka.settings import KafkaConfig
 from bridge.record import OffsetCommit, SourceRecord, TopicPartition
@@ -65,32 +71,16 @@ def to_record(msg: Message) -> SourceRecord:
     )
 
 
-class KafkaSource:
-    """Subscribes to the configured topics and hands out records as `SourceRecord`s.
+class ConsumerDoor:
+    """A consumer on its own thread, handing out records as `SourceRecord`s to the engine and
+    committing what it plans: what the live source and a replay's source share. A subclass
+    says how the consumer gets its partitions (`_begin`), what it does before closing, which
+    records it hands out, and how many partitions the group spans."""
 
-    With `ranges` instead, it reads fixed offset ranges ``[start, end)`` of given partitions
-    (a replay) without joining the group's rebalances; offsets are still committed under the
-    group id."""
-
-    def __init__(
-        self,
-        config: KafkaConfig,
-        topics: Sequence[str] = (),
-        *,
-        ranges: dict[TopicPartition, tuple[int, int]] | None = None,
-    ) -> None:
-        self._props = consumer_properties(config)
-        if ranges is not None:
-            self._props = without_membership(self._props)
+    def __init__(self, props: dict[str, Any]) -> None:
+        self._props = props
         self._props["error_cb"] = self._on_error
         self._instance_id = self._props.get(INSTANCE_ID, "")
-        self._leave_on_close = leaves_group_on_close(config)
-        self._topics = list(topics)
-        self._ranges = ranges
-        # Ranges mode: per partition, the last record handed out, and whether the consumer has
-        # read through the end of its range (see `range_read_through`).
-        self._last_handed_out: dict[TopicPartition, int] = {}
-        self._read_through: set[TopicPartition] = set()
         self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kafka")
         self._consumer: Any = None
         self._listener: RebalanceListener | None = None
@@ -109,60 +99,40 @@ class KafkaSource:
     def _start(self) -> None:
         try:
             self._consumer = Consumer(self._props)
-            if self._ranges is not None:
-                self._consumer.assign(
-                    [
-                        KafkaTopicPartition(t, p, start)
-                        for (t, p), (start, _end) in self._ranges.items()
-                    ]
-                )
-                self._on_assign(self._consumer, self._consumer.assignment())
-                return
-            self._consumer.subscribe(
-                self._topics,
-                on_assign=self._on_assign,
-                on_revoke=self._on_revoke,
-                on_lost=self._on_lost,
-            )
+            self._begin()
         except KafkaException as exc:
             raise KafkaClientError(f"cannot start the Kafka consumer: {exc}") from exc
 
-    async def close(self) -> None:
-        """Leave the group (revoking, and so committing, what is done) and close.
+    def _begin(self) -> None:
+        """Get the consumer its partitions (on the Kafka thread)."""
+        raise NotImplementedError
 
-        A static member (an instance id) does not leave on close (KIP-345): its partitions
-        wait for it until the session times out. With `leave_group_on_shutdown` it leaves
-        first, by unsubscribing; the revoke, and its commit, then happen there, and close()
-        has nothing left to revoke."""
+    async def close(self) -> None:
+        """Give up the partitions (revoking, and so committing, what is done) and close."""
         if self._consumer is not None:
-            if self._ranges is not None:  # assigned by hand: no rebalance to commit in
-                await self._run(self._on_revoke, self._consumer, self._consumer.assignment())
-            elif self._leave_on_close and self._fatal is None:
-                await self._run(self._leave_group)
+            await self._run(self._before_close)
             await self._run(self._consumer.close)
         self._thread.shutdown(wait=True)
 
-    def _leave_group(self) -> None:
-        # unsubscribe() only queues the revoke: it is served by consume(), and LeaveGroup goes
-        # out once it is done. close() must not come first, for a closing static member skips
-        # LeaveGroup; the member id, cleared as the member leaves, says when it has gone.
-        try:
-            self._consumer.unsubscribe()
-        except KafkaException as exc:
-            log.warning("kafka.leave_group_failed", error=str(exc.args[0]))
-            return
-        deadline = time.monotonic() + LEAVE_TIMEOUT
-        while self._consumer.memberid() and time.monotonic() < deadline:
-            # Records fetched meanwhile are dropped: never handed out, they stay uncommitted
-            # for the next owner.
-            for msg in self._consumer.consume(num_messages=MAX_DROPPED, timeout=0.1):
-                err = msg.error()
-                if err is not None and self._is_fatal(err):
-                    return
-        if self._consumer.memberid():
-            log.warning("kafka.leave_group_failed", error="no answer", timeout=LEAVE_TIMEOUT)
-        else:
-            log.info("kafka.left_group", instance_id=self._instance_id)
+    def _before_close(self) -> None:
+        """What comes before closing the consumer (on the Kafka thread)."""
+
+    async def partition_count(self) -> int:
+        """The partitions the group spans now (for its members' share of the rate limits)."""
+        raise NotImplementedError
+
+    def _take(self, record: SourceRecord) -> bool:
+        """Whether a fetched record is handed out."""
+        return True
+
+    def _polled(self) -> None:
+        """After each poll (on the Kafka thread)."""
+
+    def _committed(
+        self, partitions: list[KafkaTopicPartition]
+    ) -> dict[TopicPartition, OffsetCommit]:
+        """What an assignment starts from: none by default."""
+        return {}
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
@@ -179,50 +149,16 @@ class KafkaSource:
             err = msg.error()
             if err is None:
                 record = to_record(msg)
-                if self._ranges is not None:
-                    tp = (record.topic, record.partition)
-                    end = self._ranges.get(tp, (0, 0))[1]
-                    if record.offset >= end:
-                        self._read_through.add(tp)
-                        continue  # past the end of the range being replayed
-                    self._last_handed_out[tp] = record.offset
-                    if record.offset == end - 1:
-                        self._read_through.add(tp)
-                records.append(record)
+                if self._take(record):
+                    records.append(record)
             elif self._is_fatal(err):
                 break
             else:
                 log.warning("kafka.consume_error", error=err.str(), code=err.name())
         if self._fatal is not None:
             raise KafkaClientError(self._fatal_message())
-        if self._ranges is not None and len(self._read_through) < len(self._ranges):
-            self._note_positions_past_the_end()
+        self._polled()
         return records
-
-    def _note_positions_past_the_end(self) -> None:
-        # The last offsets of a range may hold no record to hand out: a transaction's commit
-        # marker, or records compacted away. The consumer's position moves past them all the
-        # same, and that is how a range that ends in them is known to be read through.
-        unread = [
-            KafkaTopicPartition(t, p)
-            for (t, p) in self._ranges or {}
-            if (t, p) not in self._read_through
-        ]
-        try:
-            positions = self._consumer.position(unread)
-        except KafkaException:
-            return  # asked again after the next poll
-        for tp in positions:
-            end = (self._ranges or {}).get((tp.topic, tp.partition), (0, 0))[1]
-            if tp.error is None and tp.offset >= end:
-                self._read_through.add((tp.topic, tp.partition))
-
-    def range_read_through(self, tp: TopicPartition) -> tuple[bool, int | None]:
-        """Ranges mode: whether the consumer has read partition `tp` through the end of its
-        range, and the offset of the last record it handed out from it (None: none). Once
-        read through, the range is done when the engine has committed past that record,
-        even if the range's last offsets held no record."""
-        return tp in self._read_through, self._last_handed_out.get(tp)
 
     async def commit(
         self, offsets: dict[TopicPartition, OffsetCommit]
@@ -318,26 +254,6 @@ class KafkaSource:
             # A partition revoked a moment ago: nothing to pause or resume any more.
             log.debug("kafka.pause_resume_failed", error=str(exc.args[0]), pause=pause)
 
-    async def partition_count(self) -> int:
-        """The partitions the subscription spans now, over the whole group: its names and
-        `^` patterns matched against the cluster's topics (a replay: its ranges)."""
-        if self._ranges is not None:
-            return len(self._ranges)
-        count: int = await self._run(self._partition_count)
-        return count
-
-    def _partition_count(self) -> int:
-        metadata = self._consumer.list_topics(timeout=10)
-        patterns = [re.compile(spec) for spec in self._topics if spec.startswith("^")]
-        names = {spec for spec in self._topics if not spec.startswith("^")}
-        return sum(
-            len(topic.partitions)
-            for name, topic in metadata.topics.items()
-            # librdkafka searches a "^" pattern unanchored at the end, as here.
-            if name in names
-            or (not name.startswith("__") and any(p.search(name) for p in patterns))
-        )
-
     async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Each partition's high watermark as last seen by the fetcher (no broker round-trip);
         partitions not fetched from yet are left out."""
@@ -367,27 +283,6 @@ class KafkaSource:
         assert self._listener is not None
         tps = [(tp.topic, tp.partition) for tp in partitions]
         self._call_listener(self._listener.partitions_assigned(tps, self._committed(partitions)))
-
-    def _committed(
-        self, partitions: list[KafkaTopicPartition]
-    ) -> dict[TopicPartition, OffsetCommit]:
-        """The group's commit of each partition that has one: offset and metadata, as
-        written (the engine reads the metadata)."""
-        if not partitions or self._ranges is not None:
-            # A replay reads its whole range again on purpose: what an earlier replay under
-            # the same group recorded as done (relative to where it stopped) is not skipped.
-            return {}
-        try:
-            committed = self._consumer.committed(partitions, timeout=10)
-        except KafkaException as exc:
-            # Without it we only send more duplicates, so carry on.
-            log.warning("kafka.committed_metadata_unavailable", error=str(exc.args[0]))
-            return {}
-        return {
-            (tp.topic, tp.partition): OffsetCommit(tp.offset, tp.metadata or "")
-            for tp in committed
-            if tp.offset >= 0
-        }
 
     def _on_revoke(self, _consumer: Any, partitions: list[KafkaTopicPartition]) -> None:
         # Revoked (an orderly rebalance, or our own close): the partitions are still ours for
@@ -451,3 +346,88 @@ class KafkaSource:
                 " of the group (each instance needs its own id); this one stopped"
             )
         return f"fatal Kafka consumer error: {self._fatal.str()}"
+
+
+class KafkaSource(ConsumerDoor):
+    """Subscribes to the configured topics and hands out their records, in the group's
+    rebalances (the live source, `bridge run`)."""
+
+    def __init__(self, config: KafkaConfig, topics: Sequence[str] = ()) -> None:
+        super().__init__(consumer_properties(config))
+        self._leave_on_close = leaves_group_on_close(config)
+        self._topics = list(topics)
+
+    def _begin(self) -> None:
+        self._consumer.subscribe(
+            self._topics,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+
+    def _before_close(self) -> None:
+        """A static member (an instance id) does not leave on close (KIP-345): its
+        partitions wait for it until the session times out. With `leave_group_on_shutdown`
+        it leaves first, by unsubscribing; the revoke, and its commit, then happen there, and
+        close() has nothing left to revoke."""
+        if self._leave_on_close and self._fatal is None:
+            self._leave_group()
+
+    def _leave_group(self) -> None:
+        # unsubscribe() only queues the revoke: it is served by consume(), and LeaveGroup goes
+        # out once it is done. close() must not come first, for a closing static member skips
+        # LeaveGroup; the member id, cleared as the member leaves, says when it has gone.
+        try:
+            self._consumer.unsubscribe()
+        except KafkaException as exc:
+            log.warning("kafka.leave_group_failed", error=str(exc.args[0]))
+            return
+        deadline = time.monotonic() + LEAVE_TIMEOUT
+        while self._consumer.memberid() and time.monotonic() < deadline:
+            # Records fetched meanwhile are dropped: never handed out, they stay uncommitted
+            # for the next owner.
+            for msg in self._consumer.consume(num_messages=MAX_DROPPED, timeout=0.1):
+                err = msg.error()
+                if err is not None and self._is_fatal(err):
+                    return
+        if self._consumer.memberid():
+            log.warning("kafka.leave_group_failed", error="no answer", timeout=LEAVE_TIMEOUT)
+        else:
+            log.info("kafka.left_group", instance_id=self._instance_id)
+
+    async def partition_count(self) -> int:
+        """The partitions the subscription spans now, over the whole group: its names and
+        `^` patterns matched against the cluster's topics."""
+        count: int = await self._run(self._partition_count)
+        return count
+
+    def _partition_count(self) -> int:
+        metadata = self._consumer.list_topics(timeout=10)
+        patterns = [re.compile(spec) for spec in self._topics if spec.startswith("^")]
+        names = {spec for spec in self._topics if not spec.startswith("^")}
+        return sum(
+            len(topic.partitions)
+            for name, topic in metadata.topics.items()
+            # librdkafka searches a "^" pattern unanchored at the end, as here.
+            if name in names
+            or (not name.startswith("__") and any(p.search(name) for p in patterns))
+        )
+
+    def _committed(
+        self, partitions: list[KafkaTopicPartition]
+    ) -> dict[TopicPartition, OffsetCommit]:
+        """The group's commit of each partition that has one: offset and metadata, as
+        written (the engine reads the metadata)."""
+        if not partitions:
+            return {}
+        try:
+            committed = self._consumer.committed(partitions, timeout=10)
+        except KafkaException as exc:
+            # Without it we only send more duplicates, so carry on.
+            log.warning("kafka.committed_metadata_unavailable", error=str(exc.args[0]))
+            return {}
+        return {
+            (tp.topic, tp.partition): OffsetCommit(tp.offset, tp.metadata or "")
+            for tp in committed
+            if tp.offset >= 0
+        }

@@ -18,7 +18,7 @@ import structlog
 from bridge import app
 from bridge.config import BridgeConfig
 from bridge.gameball.tls import log_insecure_transport
-from bridge.kafka.consumer import KafkaSource
+from bridge.kafka.range_source import RangeSource
 from bridge.kafka.settings import KafkaConfig
 from bridge.observability.stats import Counters
 from bridge.record import OffsetCommit, SourceRecord, TopicPartition
@@ -31,8 +31,8 @@ Ranges = dict[TopicPartition, tuple[int, int]]
 DONE_CHECK_INTERVAL = 0.2
 
 
-class _RangeSource(KafkaSource):
-    """A `KafkaSource` over `ranges` that remembers what the broker accepted: the engine's
+class _RangeSource(RangeSource):
+    """A `RangeSource` that remembers what the broker accepted: the engine's
     own record of its commits is dropped when it releases the partitions at close, and the
     final line needs it to say how much of each range was left.
 
@@ -46,7 +46,7 @@ class _RangeSource(KafkaSource):
         ranges: Ranges,
         select: Callable[[SourceRecord], bool] | None = None,
     ) -> None:
-        super().__init__(config, ranges=ranges)
+        super().__init__(config, ranges)
         self.committed: dict[TopicPartition, int] = {}
         self._select = select
         self._last_kept: dict[TopicPartition, int] = {}

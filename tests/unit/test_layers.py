@@ -81,6 +81,7 @@ def test_no_stage_imports_the_config_package() -> None:
 # The modules that talk to the outside: the engine reaches them only through its protocols.
 DOORS = {
     "bridge.kafka.consumer",
+    "bridge.kafka.range_source",
     "bridge.kafka.dead_letter",
     "bridge.kafka.job_journal",
     "bridge.gameball.sender",

@@ -15,6 +15,7 @@ from bridge.config import parse_config
 from bridge.errors import ConfigError, KafkaClientError
 from bridge.kafka.consumer import KafkaSource, leaves_group_on_close
 from bridge.kafka.properties import consumer_properties, without_membership
+from bridge.kafka.range_source import RangeSource
 from bridge.kafka.settings import KafkaConfig
 from bridge.record import OffsetCommit, TopicPartition
 
@@ -62,7 +63,7 @@ def test_clients_that_do_not_join_the_group_drop_the_id() -> None:
     stripped = without_membership(props)
     assert "group.instance.id" not in stripped
     assert stripped["group.id"] == props["group.id"]
-    ranges = KafkaSource(kafka(instance_id="web-0"), ranges={("t", 0): (0, 5)})
+    ranges = RangeSource(kafka(instance_id="web-0"), {("t", 0): (0, 5)})
     assert "group.instance.id" not in ranges._props
 
 
