@@ -251,7 +251,7 @@ class BatchConfig(Frozen):
     # auto also switches up once a single call would be held this long by the rate limits
     # (behind the calls queued before it), or 1.5 batch cycles if that is longer: a backlog
     # of few customers never makes switch_up operations wait (bridge/gameball/modes.py).
-    switch_up_wait: float = Field(default=1.0, gt=0, le=DAY)
+    switch_up_wait: float = Field(default=0.5, gt=0, le=DAY)
     # Records in flight while any resource is batched (delivery.max_in_flight bounds the
     # rest): a batch of 1,000 needs that many customers' records waiting at once.
     max_in_flight: int = Field(default=10_000, ge=1)

@@ -43,6 +43,9 @@ def test_client_side_limits_keep_the_bridge_under_gameballs_limits(
                 "api_key": API_KEY,
                 "rate_limits": {"events": {"per_second": 20, "per_30s": 60}},
             },
+            # Single calls are what this is about: auto would batch these 60 events, held
+            # up to 30 s behind each other at 2 per second.
+            delivery={"batch": {"mode": "never"}},
         )
         started = time.monotonic()
         with InProcessBridge(config) as bridge:

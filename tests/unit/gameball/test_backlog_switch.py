@@ -138,7 +138,7 @@ def test_a_429_hold_is_not_a_backlog_and_no_limits_means_no_wait() -> None:
 # -- up ------------------------------------------------------------------------------------------
 
 
-def test_few_customers_queued_at_the_limiter_switch_up_long_before_switch_up_wait() -> None:
+def test_few_customers_queued_at_the_limiter_switch_up_with_fewer_than_switch_up_waiting() -> None:
     # 150 customers, one call each, queued at Gameball's event limits: 150 < switch_up (200),
     # so only the limiter's wait (~3.8 s) can tell that single calls fall behind.
     clock = FakeClock()
@@ -146,9 +146,9 @@ def test_few_customers_queued_at_the_limiter_switch_up_long_before_switch_up_wai
     async def go() -> tuple[Mode, Mode, list[dict[str, Any]]]:
         limiter = ResourceLimiter(EVENTS, clock=clock)
         modes = auto(limiter, clock)
-        light = await queue_calls(limiter, 20)  # ~0.5 s behind: single calls keep up
-        before = modes.waiting(20)
-        more = await queue_calls(limiter, 130)
+        light = await queue_calls(limiter, 15)  # ~0.4 s behind: single calls keep up
+        before = modes.waiting(15)
+        more = await queue_calls(limiter, 135)
         with capture_logs() as logs:
             after = modes.waiting(150)
         await cancel(light + more)
@@ -160,14 +160,14 @@ def test_few_customers_queued_at_the_limiter_switch_up_long_before_switch_up_wai
     assert line["event"] == "delivery.mode_changed"
     assert (line["resource"], line["mode"]) == ("events", "batch")
     assert line["figure"] == pytest.approx(151 / PACED, abs=1e-3)
-    assert line["threshold"] == 1.0
-    assert line["reason"] == "single calls held 3.84 s (threshold 1.00 s)"
+    assert line["threshold"] == 0.5
+    assert line["reason"] == "single calls held 3.84 s (threshold 0.50 s)"
 
 
 def test_the_wait_threshold_is_switch_up_wait_or_more_when_batches_are_slow() -> None:
     clock = FakeClock()
-    fast = auto(FakeSingle(wait=1.0), clock, cycle=0.5)  # 1.5 x 0.5 s < 1 s
-    assert fast.wait_threshold() == 1.0
+    fast = auto(FakeSingle(wait=0.5), clock, cycle=0.3)  # 1.5 x 0.3 s < 0.5 s
+    assert fast.wait_threshold() == 0.5
     assert fast.waiting(1) is Mode.BATCH
     # Jobs of 2 s: a batch moves what waits once per ~2 s, which 40 calls/s beat until
     # 3 s of calls are queued.
@@ -242,7 +242,7 @@ def test_a_drained_backlog_returns_to_single_calls_as_before() -> None:
 
 def test_the_sender_batches_a_few_customers_backlog_once_single_calls_fall_behind() -> None:
     # 100 customers, one event each, at Gameball's event limits: fewer than switch_up (200)
-    # ever wait. Single calls go until ~1 s of them is queued; the rest travel in a batch.
+    # ever wait. Single calls go until ~0.5 s of them is queued; the rest travel in a batch.
     paths: list[str] = []
     batched: list[int] = []  # items per job
 
@@ -280,5 +280,5 @@ def test_the_sender_batches_a_few_customers_backlog_once_single_calls_fall_behin
     assert changes[0]["reason"].startswith("single calls held")
     singles = paths.count("events")
     assert singles + sum(batched) == 100  # each once
-    # Up at the 1 s threshold: about 1 s of calls at ~39/s went single, not all 100.
-    assert singles <= PACED * 1.0 + 2
+    # Up at the 0.5 s threshold: about 0.5 s of calls at ~39/s went single, not all 100.
+    assert singles <= PACED * 0.5 + 2
