@@ -142,4 +142,3 @@ class CustomerFence:
             del seqs[index]
         if not seqs:
             del self._erasing[customer]
-
