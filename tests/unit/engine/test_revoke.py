@@ -123,52 +123,43 @@ def test_records_waiting_for_the_rate_limit_are_never_sent_after_the_revoke() ->
 
 
 def test_batch_items_of_a_revoked_partition_are_left_out_of_the_job() -> None:
-    # Partition 0's and partition 1's records wait in one open batch (behind a job of the
-    # same resource still unread) when partition 0 is revoked: the job that is created next
-    # carries partition 1's items only.
+    # Partition 0's and partition 1's records are in one batch whose create call waits for
+    # the "others" rate limit (paced: 30 per 30 s, its first token a second away) when
+    # partition 0 is revoked: the job that is created carries partition 1's items only.
     requests: list[httpx.Request] = []
-    jobs: dict[int, int] = {}  # job id -> items
-    first_read = asyncio.Event()
 
     async def handler(request: httpx.Request) -> httpx.Response:
         requests.append(request)
         if request.method == "GET":
-            job = int(request.url.path.split("/")[-2])
-            if job == 7 and not first_read.is_set():
-                return httpx.Response(200, json={"status": "processing"})
-            results = [{"index": i, "status": "success"} for i in range(jobs[job])]
+            count = len(orjson.loads(requests[0].content)["body"])
+            results = [{"index": i, "status": "success"} for i in range(count)]
             return httpx.Response(200, json={"status": "completed", "results": results})
-        job = 7 + len(jobs)
-        jobs[job] = len(orjson.loads(request.content)["body"])
-        return httpx.Response(200, json={"jobId": job})
+        return httpx.Response(200, json={"jobId": 7})
 
-    source = FakeSource([rec(1, 0, "z")])
-    batch = {"mode": "always", "max_wait": 2, "first_poll": 0.01, "poll_interval": 0.01}
-    bridge = build(
-        source,
-        handler,
-        delivery={"batch": batch},
-        gameball={"rate_limits": {"enabled": False}},
-    )
+    source = FakeSource([rec(0, 0, "a"), rec(0, 1, "b"), rec(1, 0, "c"), rec(1, 1, "d")])
+    batch = {"mode": "always", "first_poll": 0.01, "poll_interval": 0.01}
+    limits = {
+        "events": {"per_second": 1000, "per_30s": 30000},
+        "payments": {"per_second": 30, "per_30s": 30},  # Gameball's "others": batch calls
+        "share": 1.0,
+    }
+    bridge = build(source, handler, delivery={"batch": batch}, gameball={"rate_limits": limits})
 
     async def scenario() -> None:
         async with running(bridge):
-            await until(lambda: len(jobs) == 1)  # z's job: created, not finished
-            source.batches.append([rec(0, 0, "a"), rec(0, 1, "b"), rec(1, 1, "c"), rec(1, 2, "d")])
-            await until(lambda: bridge.in_flight == 5)
-            await asyncio.sleep(0.05)  # they are all in the open batch
-            assert len(jobs) == 1
+            await until(lambda: bridge.in_flight == 4)
+            await asyncio.sleep(0.3)  # the batch has gone to wait for its create call's slot
+            assert requests == []
             plan = await bridge.partitions_revoked([TP0])
             assert plan == {}
             source.assigned = [TP1]
-            first_read.set()
-            await until(lambda: bridge.in_flight == 0, timeout=3)
+            await until(lambda: bridge.in_flight == 0, timeout=5)
 
     asyncio.run(scenario())
     creates = [r for r in requests if r.method == "POST"]
-    assert len(creates) == 2
-    assert sent_ns(creates) == [0, 1, 2]  # partition 1's records only (n is the offset)
-    assert source.last_commit(TP1) == 3
+    assert len(creates) == 1
+    assert sent_ns(creates) == [0, 1]  # partition 1's records only (n is the offset)
+    assert source.last_commit(TP1) == 2
 
 
 def test_a_stop_cancels_nothing_that_is_in_the_air() -> None:
