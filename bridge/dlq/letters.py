@@ -28,7 +28,7 @@ from datetime import datetime
 
 from bridge.kafka.dead_letter_reason import HEADER_PREFIX as PREFIX
 from bridge.mapping.rules import TopicFilter
-from bridge.mapping.schema import MappingConfig
+from bridge.mapping.settings import MappingConfig
 from bridge.record import SourceRecord
 
 REPLAY_REASON = PREFIX + "replay.reason"

@@ -36,7 +36,7 @@ from bridge.replay.ranges import Ranges, replay_ranges
 
 log = structlog.get_logger("bridge.replay")
 
-REPLAY_GROUP_SUFFIX = "-dlq-replay"
+DLQ_REPLAY_GROUP_SUFFIX = "-dlq-replay"
 # Replays in a row that may fail for the same reason before the loop guard holds a dead
 # letter back: the third replay of a record that keeps failing does not happen.
 MAX_FAILED_REPLAYS = 2
@@ -154,7 +154,7 @@ async def replay(
     counters = await replay_ranges(
         config,
         ranges,
-        group=config.kafka.group_id + REPLAY_GROUP_SUFFIX,
+        group=config.kafka.group_id + DLQ_REPLAY_GROUP_SUFFIX,
         restore=restore,
         select=selection,
         stop=stop,

@@ -54,7 +54,7 @@ def test_a_fixed_mapping_recovers_what_the_old_one_dead_lettered(
     assert sorted(b["events"]["tick"]["seq"] for b in bodies) == list(range(12))
     assert {b["customerId"] for b in bodies} == {f"c{i}" for i in range(12)}
     # Committed under the replay group, up to the end of the replayed range.
-    replay_group = f"{group}{dead_letters.REPLAY_GROUP_SUFFIX}"
+    replay_group = f"{group}{dead_letters.DLQ_REPLAY_GROUP_SUFFIX}"
     assert kafka_tools.committed_offsets(bootstrap, replay_group, dead_letter_topic(topic)) == {
         0: 12
     }
