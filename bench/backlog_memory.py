@@ -4,9 +4,20 @@ Produces --records small records (default 1,000,000) to a topic, starts the Game
 emulator in an outage (every request answers 503), runs `bridge run` as its own process
 against both for --seconds, and samples the process's resident memory (VmRSS, and the kernel's
 peak VmHWM) every half second. The same measurement with a backlog a hundred times smaller
-is the baseline: flat memory means the two peaks are about equal.
+is the baseline: flat memory means the two peaks are about equal. The bridge's `stats` lines
+say what it held: the most records in flight, and whether it was batching (`auto` switches
+to batches in an outage, and then holds `delivery.batch.max_in_flight`, 10,000, not 500).
 
     .venv/bin/python bench/backlog_memory.py [--records 1000000] [--seconds 60]
+        [--mode auto|always|never]
+
+Measured at the defaults (auto, which batches in an outage and holds 10,000 records; one run
+each on 2 shared cores): peak RSS 237 MB with the 1,000,000-record backlog before a batch item
+kept a right-sized copy of its body (orjson's result keeps a 4 KiB buffer), lanes made no
+deque for a single job and librdkafka's read-ahead was held to 10,000 messages a partition;
+150 MB after. tracemalloc over the same outage (10,000 in flight): ~6.5 KB of Python objects
+per record in flight, most of it the lane's task and its coroutine chain (lane, delivery,
+sender, batch: ~4.5 KB), the rest the record, its operation and its batch item.
 
 Loopback only; bounded in records and time.
 """
@@ -14,11 +25,13 @@ Loopback only; bounded in records and time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -38,7 +51,7 @@ def memory_kb(pid: int) -> tuple[int, int]:
 
 
 def measure(
-    bootstrap: str, url: str, records: int, seconds: float, workdir: Path
+    bootstrap: str, url: str, records: int, seconds: float, workdir: Path, mode: str
 ) -> dict[str, float]:
     topic = create_topic(bootstrap, "backlog", 3)
     started = time.monotonic()
@@ -57,14 +70,17 @@ def measure(
         topic,
         group=f"{topic}-group",
         gameball={"rate_limits": {"enabled": False}},
-        delivery={"retry": {"max_backoff": 2}},
-        logging={"level": "error"},
+        delivery={"retry": {"max_backoff": 2}, "batch": {"mode": mode}},
+        # info: the stats lines (what was in flight, the modes); warnings are the retries.
+        logging={"level": "info", "stats_interval": 5},
     )
     path = workdir / f"{topic}.yaml"
     path.write_text(yaml.safe_dump(config))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "run", "-c", str(path)], stdout=subprocess.DEVNULL
-    )
+    log_path = workdir / f"{topic}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bridge.cli", "run", "-c", str(path)], stdout=log
+        )
     samples: list[int] = []
     peak = 0
     try:
@@ -76,28 +92,46 @@ def measure(
     finally:
         proc.terminate()
         proc.wait(60)
+    stats = [doc for doc in _lines(log_path) if doc.get("event") == "stats"]
     return {
         "produced_s": produced_in,
         "peak_mb": peak / 1024,
         "last_mb": samples[-1] / 1024,
         "median_mb": sorted(samples)[len(samples) // 2] / 1024,
+        "in_flight": max((doc["in_flight"] for doc in stats), default=0),
+        "batching": float(any("batch" in doc.get("modes", {}).values() for doc in stats)),
     }
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    out = []
+    for raw in path.read_bytes().splitlines():
+        with contextlib.suppress(orjson.JSONDecodeError):
+            out.append(orjson.loads(raw))
+    return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--mode", choices=("auto", "always", "never"), default="auto")
     args = parser.parse_args()
     with emulator_process() as url:
         httpx.post(f"{url}/_emulator/faults", json={"outage": 503}).raise_for_status()
         with LocalKafka(heap_mb=1024) as kafka, tempfile.TemporaryDirectory() as tmp:
             for records in (max(args.records // 100, 1000), args.records):
-                r = measure(kafka.bootstrap_servers, url, records, args.seconds, Path(tmp))
+                r = measure(
+                    kafka.bootstrap_servers, url, records, args.seconds, Path(tmp), args.mode
+                )
                 print(
                     f"backlog {records:>9,} records, Gameball down for {args.seconds:.0f} s: "
                     f"bridge RSS peak {r['peak_mb']:.0f} MB, median {r['median_mb']:.0f} MB, "
-                    f"at the end {r['last_mb']:.0f} MB (produced in {r['produced_s']:.0f} s)"
+                    f"at the end {r['last_mb']:.0f} MB; {args.mode}: at most "
+                    f"{r['in_flight']:,.0f} records in flight, "
+                    f"{'batching' if r['batching'] else 'single calls'} "
+                    f"(produced in {r['produced_s']:.0f} s)",
+                    flush=True,
                 )
     return 0
 

@@ -165,6 +165,7 @@ _CONSUMER_ONLY = {
     "max.poll.interval.ms",
     "enable.partition.eof",
     "queued.max.messages.kbytes",
+    "queued.min.messages",
     "enable.auto.commit",
     "enable.auto.offset.store",
     "group.protocol",
