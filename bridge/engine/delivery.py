@@ -180,7 +180,7 @@ class Delivery:
                     # A single call: the retry of a batch item whose outcome is unknown, and
                     # any operation Gameball's batch API does not take (a refund, a tag, an
                     # erasure, which count in a batched resource's bucket all the same).
-                    single=(unknown is not None and unknown.single) or not operation.batchable,
+                    single=unknown is not None and unknown.single,
                     wanted=wanted,
                     origin=origin,
                 )

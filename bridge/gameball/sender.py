@@ -119,6 +119,10 @@ class GameballSender:
         at the last moment before the request reaches the wire (its rate-limit slot taken,
         or its batch's create call about to go): False withdraws it (`Withdrawn`). `origin`
         goes with a batched operation to the `jobs_created` listener."""
+        if not operation.batchable:
+            # No batch endpoint for it (a refund, tags, an erasure): a single call, and not
+            # counted among the resource's waiting operations, which decide its mode.
+            return await self._single(operation, wanted)
         resource = operation.resource
         switch = self._modes[resource]
         self._waiting[resource] += 1

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from bridge.gameball.retry_policy import RetryPolicy, parse_rule
 from bridge.gameball.tls import TlsConfig
+from bridge.operations.table import TRACKING
 from bridge.record import Resource
 from bridge.settings import DAY, MASK, Frozen
 
@@ -223,9 +224,9 @@ class RetryTable(Frozen):
         return RetryPolicy(self.by_code, self.by_status)
 
 
-# Gameball's batch endpoints (API.md, "Batches"): payments have none, so they always travel as
-# single calls.
-BATCH_RESOURCES = (Resource.EVENTS, Resource.ORDERS, Resource.CUSTOMERS)
+# Gameball's batch endpoints (API.md, "Batches"), from the operations' table: the resources
+# whose tracking call has one (payments have none, so they always travel as single calls).
+BATCH_RESOURCES = tuple(r for r, d in TRACKING.items() if d.batch_path is not None)
 MAX_BATCH_ITEMS = 1000
 
 
