@@ -23,6 +23,10 @@ The issue's aims are printed beside the figures with whether each is met; nothin
     .venv/bin/python bench/backlog_drain.py [--records 200000] [--customers 2000]
         [--never-seconds 60] [--live-seconds 30] [--batch-delay-ms 200] [--latency-ms 50]
 
+Several --customers or --batch-delay-ms values make a sweep instead (bench/_sweep.py): one row
+per pair, always and auto over a backlog of --records-per-customer records per customer (at
+most --records), never measured once, and the table of rates against each row's bound.
+
 Loopback only; every phase is bounded in records and time.
 """
 
@@ -35,6 +39,7 @@ import io
 import multiprocessing
 import os
 import pstats
+import socket
 import statistics
 import sys
 import threading
@@ -45,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, cast
 
+import httpx
 import orjson
 from _config import bridge_config, create_topic
 from _emulator import Emulator, accepted_events, cpu_seconds, emulator_server, received, stats
@@ -215,6 +221,14 @@ class Phase:
     counters: Counters | None = None
     live: Live | None = None
     profile: cProfile.Profile | None = None
+    # The bridge's mean time of a completed job from creation to being read (with metrics).
+    job_seconds: float | None = None
+
+    @property
+    def drain_rate(self) -> float:
+        """Records/s from the first record received to the last (the group join left out)."""
+        assert self.first_at is not None
+        return (self.last_count - self.first_count) / max(self.last_at - self.first_at, 1e-9)
 
     @property
     def rate(self) -> float:
@@ -325,16 +339,44 @@ def await_live(url: str, before: int, count: int) -> bool:
 
 
 def config_for(
-    bootstrap: str, url: str, topic: str, group: str, mode: str, *, quick_stop: bool = False
+    bootstrap: str,
+    url: str,
+    topic: str,
+    group: str,
+    mode: str,
+    *,
+    quick_stop: bool = False,
+    metrics_port: int | None = None,
 ) -> BridgeConfig:
     delivery: dict[str, Any] = {"batch": {"mode": mode}}
     if quick_stop:
         # never is stopped with hundreds of records still waiting for the rate limit: do not
         # wait the default 30 s for them (they are not counted anyway).
         delivery["drain_timeout"] = 1
-    return parse_config(
-        bridge_config(bootstrap, url, topic, group=group, delivery=delivery), env={}
-    )
+    sections: dict[str, Any] = {"delivery": delivery}
+    if metrics_port is not None:
+        sections["observability"] = {"port": metrics_port, "host": "127.0.0.1"}
+    return parse_config(bridge_config(bootstrap, url, topic, group=group, **sections), env={})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def mean_job_seconds(port: int) -> float | None:
+    """The bridge's own figure (its /metrics): the mean time of completed event jobs from
+    their creation to the status call that read them; None before any."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    labels = '{resource="events",state="completed"}'
+    found = {}
+    for line in text.splitlines():
+        for part in ("sum", "count"):
+            if line.startswith(f"gameball_bridge_batch_job_seconds_{part}{labels}"):
+                found[part] = float(line.split()[-1])
+    return found["sum"] / found["count"] if found.get("count") else None
 
 
 def run_backlog(
@@ -345,11 +387,18 @@ def run_backlog(
     ends: dict[int, int],
     logs: LogCapture,
     args: argparse.Namespace,
+    *,
+    metrics: bool = False,
 ) -> Phase:
+    """One mode over the backlog. `metrics`: the bridge serves /metrics, read for the mean
+    job time at the end."""
     phase = Phase(mode, emulator, args.records)
     group = f"{topic}-{mode}"
     never = mode == "never"
-    config = config_for(bootstrap, emulator.url, topic, group, mode, quick_stop=never)
+    port = free_port() if metrics else None
+    config = config_for(
+        bootstrap, emulator.url, topic, group, mode, quick_stop=never, metrics_port=port
+    )
     profile = cProfile.Profile() if args.profile and not never else None
     mark = logs.mark()
     bridge = BridgeThread(config, profile)
@@ -360,6 +409,8 @@ def run_backlog(
         seconds = args.never_seconds if never else args.max_drain_seconds
         watch(phase, bridge, usage, until=args.records, seconds=seconds)
         usage.close()
+        if port is not None:
+            phase.job_seconds = mean_job_seconds(port)
         if not never and phase.complete:
             phase.committed_at = wait_committed(bootstrap, group, topic, ends)
         if mode == "auto" and phase.complete and args.live_seconds > 0:
@@ -710,7 +761,13 @@ def print_profile(mode: str, profile: cProfile.Profile) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
-    parser.add_argument("--customers", type=int, default=2_000)
+    parser.add_argument(
+        "--customers",
+        type=int,
+        nargs="+",
+        default=[2_000],
+        help="several: a sweep (bench/_sweep.py), one row per customers x --batch-delay-ms",
+    )
     parser.add_argument(
         "--never-seconds", type=float, default=60.0, help="never's measuring window"
     )
@@ -718,7 +775,17 @@ def main() -> int:
     parser.add_argument("--live-rate", type=float, default=20.0, help="live records per second")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="the emulator's, per call")
     parser.add_argument(
-        "--batch-delay-ms", type=float, default=200.0, help="a batch job's processing time"
+        "--batch-delay-ms",
+        type=float,
+        nargs="+",
+        default=[200.0],
+        help="a batch job's processing time; several: a sweep",
+    )
+    parser.add_argument(
+        "--records-per-customer",
+        type=int,
+        default=20,
+        help="a sweep's backlog per row: this many per customer, at most --records",
     )
     parser.add_argument(
         "--max-drain-seconds",
@@ -741,6 +808,11 @@ def main() -> int:
     logs = LogCapture()
     # info: the mode changes and partition assignments are read from the bridge's log lines.
     configure_logging(level="info", stream=cast(TextIO, logs))
+    if len(args.customers) > 1 or len(args.batch_delay_ms) > 1:
+        from _sweep import run_sweep
+
+        return run_sweep(args, logs)
+    args.customers, args.batch_delay_ms = args.customers[0], args.batch_delay_ms[0]
     emulator_options = (
         "--rate-limits",
         "--latency-ms",
