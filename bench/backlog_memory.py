@@ -15,9 +15,10 @@ Measured at the defaults (auto, which batches in an outage and holds 10,000 reco
 each on 2 shared cores): peak RSS 237 MB with the 1,000,000-record backlog before a batch item
 kept a right-sized copy of its body (orjson's result keeps a 4 KiB buffer), lanes made no
 deque for a single job and librdkafka's read-ahead was held to 10,000 messages a partition;
-150 MB after; 87 MB with --mode never (500 in flight). tracemalloc over the same outage (10,000 in flight): ~6.5 KB of Python objects
-per record in flight, most of it the lane's task and its coroutine chain (lane, delivery,
-sender, batch: ~4.5 KB), the rest the record, its operation and its batch item.
+150 MB after; 87 MB with --mode never (500 in flight). tracemalloc over the same outage
+(10,000 in flight): ~6.5 KB of Python objects per record in flight, most of it the lane's
+task and its coroutine chain (lane, delivery, sender, batch: ~4.5 KB), the rest the record,
+its operation and its batch item.
 
 Loopback only; bounded in records and time.
 """
