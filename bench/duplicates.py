@@ -18,7 +18,7 @@ are exact counts from what the emulator accepted (its own process; its bodies re
              the broker right after the process died): every one of them is read again. A
              repeat above `exposed` would be a committed record sent again (a bug); repeats
              above `bound` but within `exposed` are records confirmed in the last
-             commit_interval (1 s) before the kill, not committed yet;
+             commit_interval (0.25 s) before the kill, not committed yet;
   429s, overlaps  the emulator's `rate_limited` and `overlap_violations` (two requests for
              one customer at once, 2001);
   longest gap  the longest time between two consecutive acceptances of events at Gameball,
@@ -39,7 +39,7 @@ are exact counts from what the emulator accepted (its own process; its bodies re
 The scenarios (`--scenarios`, each under each of `--protocols`: kafka.group_protocol classic
 and consumer (KIP-848)). Each has a fresh topic (--partitions), group and emulator (Gameball's
 auth, --latency-ms per call, batch jobs of --batch-delay-ms). The bridges run with the
-defaults (commit_interval 1 s, max_in_flight 500, batch.max_in_flight 10,000, drain_timeout
+defaults (commit_interval 0.25 s, max_in_flight 500, batch.max_in_flight 10,000, drain_timeout
 30 s, session_timeout_ms 45 s; with `consumer` the broker's 45 s session) but what is said.
 A bridge that exits by itself (not signalled) is restarted with its config as a supervisor
 would, after 1, 2, 4, then every 8 s (at most 12 times a scenario); each such exit is noted
