@@ -44,8 +44,11 @@ class AccessGate:
             # Wake up at the next probe time, or, while a probe is out, now and then: the
             # gate may have opened without waking us (it does, but a timeout costs nothing).
             timeout = max(self._retry_at - now, 0.5)
+            # Not `wait_for`: on Python 3.11 it swallows a cancellation that comes in the turn
+            # the gate opens, and the cancelled request would then be sent after all.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._open.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._open.wait()
         return False
 
     def succeeded(self) -> None:
