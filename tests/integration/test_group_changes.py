@@ -110,6 +110,21 @@ def _outcome(emu: GameballEmulator, produced: int, since: float) -> dict[str, An
     }
 
 
+def _finish(stream: LiveStream, bootstrap: str, topic: str) -> None:
+    """Ten seconds more of the stream, then stop it and wait until the group committed all."""
+    time.sleep(10)
+    stream.stop()
+    assert wait_until(lambda: kafka_tools.fully_committed(bootstrap, f"{topic}-group", topic), 60)
+
+
+def _stop(bridges: list[BridgeProcess]) -> None:
+    """SIGTERM every bridge, and each exits cleanly."""
+    for bridge in bridges:
+        bridge.signal(signal.SIGTERM)
+    for bridge in bridges:
+        assert bridge.wait(30) == 0
+
+
 @pytest.fixture
 def limited_emulator() -> Any:
     with GameballEmulator(
@@ -142,15 +157,8 @@ def test_three_started_together_then_members_joining_and_leaving_never_stall_or_
                     leaving.signal(signal.SIGTERM)
                     assert leaving.wait(30) == 0
                     stopped.append(leaving)
-            time.sleep(10)
-            stream.stop()
-            assert wait_until(
-                lambda: kafka_tools.fully_committed(bootstrap, f"{topic}-group", topic), 60
-            )
-        for bridge in running:
-            bridge.signal(signal.SIGTERM)
-        for bridge in running:
-            assert bridge.wait(30) == 0
+            _finish(stream, bootstrap, topic)
+        _stop(running)
     finally:
         for bridge in running + stopped:
             bridge.kill()
@@ -190,15 +198,8 @@ def test_a_rolling_restart_of_three_neither_stops_nor_repeats(
                 leaving.signal(signal.SIGTERM)
                 assert leaving.wait(30) == 0
                 time.sleep(4)
-            time.sleep(10)
-            stream.stop()
-            assert wait_until(
-                lambda: kafka_tools.fully_committed(bootstrap, f"{topic}-group", topic), 60
-            )
-        for bridge in new:
-            bridge.signal(signal.SIGTERM)
-        for bridge in new:
-            assert bridge.wait(30) == 0
+            _finish(stream, bootstrap, topic)
+        _stop(new)
     finally:
         for bridge in old + new:
             bridge.kill()
