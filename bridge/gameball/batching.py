@@ -309,12 +309,9 @@ class ResourceBatches:
 
     async def outcome_of(self, job_id: int, count: int) -> JobStatus | None:
         """A job another process created (found in the journal): its final status, asked
-        until it finishes; None when it does not within `job_timeout`, or Gameball does not
-        know it (a 404)."""
-        status = await self._until_finished(job_id, count, self._clock(), learn=False)
-        if status is not None and status.message.startswith("status call refused"):
-            return None
-        return status
+        until it finishes; None when it does not within `job_timeout`. A job Gameball does
+        not know (a 404) comes back failed, no item known: the journal sends them again."""
+        return await self._until_finished(job_id, count, self._clock(), learn=False)
 
     async def _stop(self, job_id: int) -> None:
         """Stop a job given up on, before its items are sent again: left running, it would

@@ -45,7 +45,7 @@ GENERATION_ERRORS = frozenset(
         KafkaError.ILLEGAL_GENERATION,
         KafkaError.REBALANCE_IN_PROGRESS,
         # KIP-848's name for the same: the member's epoch moved on.
-        getattr(KafkaError, "STALE_MEMBER_EPOCH", KafkaError.ILLEGAL_GENERATION),
+        KafkaError.STALE_MEMBER_EPOCH,
     }
 )
 

@@ -40,6 +40,17 @@ from bridge.operations.shapes import (
 # found", 4004 "not found": Gameball's error page gives an invalid transactionId as 4004's
 # example): the order may still be on its way on another topic or partition.
 _ORDER_NOT_THERE_YET = frozenset({4004, 9002, 9005})
+# What a refund and a cancellation (a refund of everything) both carry.
+_REVERSAL: Mapping[str, Field] = {
+    "customerId": ID,
+    "email": STRING,
+    "mobile": MOBILE,
+    "refundTransactionId": ID,
+    # The order's orderId (Gameball's Refund tutorial: it must match one).
+    "reverseTransactionId": ID,
+    "transactionTime": REQUIRED_DATE_TIME,
+    "merchant": MERCHANT_BRANCH_WITH_ID,
+}
 # The spec's CustomerTagsUpdateRequest: one string, "a comma-separated list of tags".
 _TAGS = Field("string", required=True, non_empty=True, joined=",")
 
@@ -147,16 +158,9 @@ _TABLE = (
         "transactions/refund",
         Resource.PAYMENTS,
         body={
-            "customerId": ID,
-            "email": STRING,
-            "mobile": MOBILE,
-            "refundTransactionId": ID,
-            # The order's orderId (Gameball's Refund tutorial: it must match one).
-            "reverseTransactionId": ID,
-            "transactionTime": REQUIRED_DATE_TIME,
+            **_REVERSAL,
             # Left out: a full refund (the spec).
             "refundAmount": NUMBER,
-            "merchant": MERCHANT_BRANCH_WITH_ID,
             # Left out: Gameball refunds by amount, the cashback only (the tutorial).
             "lineItems": Field("array", items=LINE_ITEM),
         },
@@ -177,15 +181,7 @@ _TABLE = (
         "POST",
         "transactions/refund",
         Resource.PAYMENTS,
-        body={
-            "customerId": ID,
-            "email": STRING,
-            "mobile": MOBILE,
-            "refundTransactionId": ID,
-            "reverseTransactionId": ID,
-            "transactionTime": REQUIRED_DATE_TIME,
-            "merchant": MERCHANT_BRANCH_WITH_ID,
-        },
+        body=_REVERSAL,
         output="cancel_order",
         idempotency_key="refundTransactionId",
         pending_codes=_ORDER_NOT_THERE_YET,
