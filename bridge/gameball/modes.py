@@ -89,6 +89,9 @@ class ModeSwitch:
         self._arrivals_at_calm = 0
         self.changes = 0
 
+    def batching(self) -> bool:
+        return self.mode is Mode.BATCH
+
     def arrived(self) -> None:
         """One operation of the resource was handed over (for its arrival rate)."""
         self._arrivals += 1

@@ -46,6 +46,11 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 from bridge.record import Resource
 
+
+class SlotDeclined(Exception):  # not an error: the caller chose another way
+    """A call left the queue for a slot because its `declined` said so."""
+
+
 # Seconds added to each window.
 WINDOW_MARGIN = {1.0: 0.05, 30.0: 0.5}
 # The part of the longest window's margin that buckets may burst into (the rest is for a
@@ -167,9 +172,13 @@ class ResourceLimiter:
         self._blocked_until = 0.0
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[float]:
-        """Hold a place in the windows for one request; yields the seconds spent waiting."""
-        waited = await self._acquire()
+    async def slot(self, declined: Callable[[], bool] | None = None) -> AsyncIterator[float]:
+        """Hold a place in the windows for one request; yields the seconds spent waiting.
+        `declined` is asked whenever the call could be let go and after every `wake`: True
+        leaves the queue without a place (`SlotDeclined`), so the calls behind it move up at
+        once (a resource that switched to batches takes its queued single calls along). The
+        calls queue in order: those behind one that does not decline ask when it is let go."""
+        waited = await self._acquire(declined)
         try:
             yield waited
         finally:
@@ -197,17 +206,19 @@ class ResourceLimiter:
         """Calls per second that can go for as long as it takes (inf: no limits)."""
         return self._pacer.rate if self._pacer is not None else math.inf
 
-    async def _acquire(self) -> float:
+    async def _acquire(self, declined: Callable[[], bool] | None) -> float:
         started = self._clock()
         self._queued += 1
         try:
-            return await self._acquired(started)
+            return await self._acquired(started, declined)
         finally:
             self._queued -= 1
 
-    async def _acquired(self, started: float) -> float:
+    async def _acquired(self, started: float, declined: Callable[[], bool] | None) -> float:
         async with self._lock:
             while True:
+                if declined is not None and declined():
+                    raise SlotDeclined
                 now = self._clock()
                 waits = [w.wait_time(now) for w in self._windows]
                 if self._pacer is not None:
@@ -235,6 +246,10 @@ class ResourceLimiter:
             self._pacer.share(share, self._clock())
         self._completion.set()  # waiters look again: a larger share may let them go
 
+    def wake(self) -> None:
+        """Have the waiting calls ask their `declined` again now."""
+        self._completion.set()
+
     def hold(self, seconds: float) -> None:
         """Gameball said 429 anyway (another client on the account, or a smaller limit than
         documented): let nothing more go for `seconds`."""
@@ -258,8 +273,10 @@ class RateLimiter:
         }
         self.share = share
 
-    def slot(self, resource: Resource) -> contextlib.AbstractAsyncContextManager[float]:
-        return self._limiters[resource].slot()
+    def slot(
+        self, resource: Resource, declined: Callable[[], bool] | None = None
+    ) -> contextlib.AbstractAsyncContextManager[float]:
+        return self._limiters[resource].slot(declined)
 
     def of(self, resource: Resource) -> ResourceLimiter:
         return self._limiters[resource]

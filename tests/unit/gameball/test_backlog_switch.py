@@ -15,7 +15,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from bridge.gameball.modes import BATCH_ADVANTAGE, KEEP_UP, Mode, ModeSwitch
-from bridge.gameball.rate_limits import ResourceLimiter
+from bridge.gameball.rate_limits import ResourceLimiter, SlotDeclined
 from bridge.gameball.sender import GameballSender
 from bridge.gameball.settings import BatchConfig, GameballConfig
 from bridge.record import Operation, Resource
@@ -133,6 +133,36 @@ def test_a_429_hold_is_not_a_backlog_and_no_limits_means_no_wait() -> None:
     unlimited = ResourceLimiter({}, clock=clock)
     assert unlimited.wait_ahead() == 0.0
     assert unlimited.sustained_rate() == float("inf")
+
+
+def test_calls_whose_way_changed_leave_the_limiters_queue_at_once_and_keep_no_place() -> None:
+    clock = FakeClock()  # stands still: no call is let go on its own
+
+    async def go() -> tuple[list[str], float | None]:
+        limiter = ResourceLimiter(EVENTS, clock=clock)
+        batching = False
+        outcomes: list[str] = []
+
+        async def call(declines: bool) -> None:
+            try:
+                async with limiter.slot((lambda: batching) if declines else None):
+                    outcomes.append("sent")
+            except SlotDeclined:
+                outcomes.append("declined")
+
+        tasks = [asyncio.create_task(call(declines=n != 9)) for n in range(10)]
+        await asyncio.sleep(0.01)
+        assert outcomes == []  # all queued behind the empty pacer
+        batching = True
+        limiter.wake()
+        await asyncio.sleep(0.01)
+        ahead = limiter.wait_ahead()  # only the one that cannot decline is still queued
+        await cancel(tasks)
+        return outcomes, ahead
+
+    outcomes, ahead = asyncio.run(go())
+    assert outcomes == ["declined"] * 9
+    assert ahead == pytest.approx(2 / PACED)
 
 
 # -- up ------------------------------------------------------------------------------------------
@@ -282,3 +312,53 @@ def test_the_sender_batches_a_few_customers_backlog_once_single_calls_fall_behin
     assert singles + sum(batched) == 100  # each once
     # Up at the 0.5 s threshold: about 0.5 s of calls at ~39/s went single, not all 100.
     assert singles <= PACED * 0.5 + 2
+
+
+def test_single_calls_queued_when_the_resource_switches_join_the_batches() -> None:
+    # 150 customers queue for single calls (held ~3.8 s: under switch_up_wait, so no switch);
+    # 60 more make 210 waiting, past switch_up (200). The 150 already queued must not wait
+    # their turn at 40/s (their lanes held for seconds): they leave the queue for the batches.
+    paths: list[str] = []
+    batched: list[int] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api/v4.0/integrations/")
+        paths.append(path)
+        if request.method == "GET":
+            count = batched[int(path.split("/")[1]) - 1]
+            items = [{"index": i, "status": "success"} for i in range(count)]
+            return httpx.Response(200, json={"status": "completed", "results": items})
+        if path.startswith("batch/"):
+            batched.append(len(orjson.loads(request.content)["body"]))
+            return httpx.Response(200, json={"jobId": len(batched)})
+        return httpx.Response(200, json={})
+
+    gameball = GameballConfig.model_validate({"base_url": "https://gb.test", "api_key": "k"})
+    batch = BatchConfig(
+        mode="auto", max_wait=0.01, first_poll=0.01, poll_interval=0.01, switch_up_wait=10.0
+    )
+
+    def op(n: int) -> Operation:
+        return Operation(Resource.EVENTS, f"c{n}", {"customerId": f"c{n}", "events": {"e": {}}})
+
+    async def go() -> list[dict[str, Any]]:
+        sender = GameballSender(gameball, transport=httpx.MockTransport(handler), batch=batch)
+        try:
+            with capture_logs() as logs:
+                first = [asyncio.create_task(sender.send(op(n))) for n in range(150)]
+                await asyncio.sleep(0.1)
+                assert not batched  # queued for single calls, no switch yet
+                await asyncio.gather(*first, *(sender.send(op(n)) for n in range(150, 210)))
+                return logs
+        finally:
+            await sender.aclose()
+
+    logs = asyncio.run(go())
+    changes = [line for line in logs if line["event"] == "delivery.mode_changed"]
+    assert [c["mode"] for c in changes] == ["batch"]
+    assert "operations waiting (switch_up: 200)" in changes[0]["reason"]
+    singles = paths.count("events")
+    assert singles + sum(batched) == 210  # each once
+    # Only what went in the first 0.1 s went single (~4 at 39/s, the pacer starting empty);
+    # before, the 150 queued all did, one every 25 ms: 3.8 s.
+    assert singles <= 10
