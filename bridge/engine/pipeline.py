@@ -203,7 +203,10 @@ class Pipeline:
                 self._loop_turned_at = time.monotonic()
                 if self._assignment_changed:
                     await self._share_rate_limits()
-                limit = self._config.in_flight_limit(self._sender.status().batching)
+                sender = self._sender.status()
+                # More records for batches only while Gameball answers: in an outage they
+                # would only wait in their retries, 10,000 of them (~60 MB) for nothing.
+                limit = self._config.in_flight_limit(sender.batching and sender.answering)
                 await self._pausing.update(
                     self._generation.keys(),
                     max_in_flight=limit,

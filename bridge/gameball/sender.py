@@ -17,13 +17,20 @@ An outcome is the return (accepted) or one of the bridge's `DeliveryError`s.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import httpx
 import structlog
 
 from bridge.backoff import Backoff
-from bridge.errors import RateLimitedError, Withdrawn
+from bridge.errors import (
+    DeliveryError,
+    GameballAccessError,
+    RateLimitedError,
+    RetryableDeliveryError,
+    Withdrawn,
+)
 from bridge.gameball.batch_status import JobStatus
 from bridge.gameball.batching import BatchCounters, ResourceBatches
 from bridge.gameball.client import GameballClient, RequestObserver
@@ -40,9 +47,37 @@ log = structlog.get_logger("bridge.gameball")
 # batches)": batch creates and status calls count where payments do.
 OTHERS = Resource.PAYMENTS
 
+# Gameball stops counting as answering once every call has failed for this long: an outage,
+# not one record's bad answer among good ones.
+FAILING_AFTER = 1.0
+
 # Told of each finished batch job: resource, final state (completed, failed, timed_out),
 # items, seconds from creation (bridge.observability.metrics).
 JobObserver = Callable[[Resource, str, int, float], None]
+
+
+class AnswerWatch:
+    """Whether Gameball is answering, from its calls' outcomes: any answer but a 5xx or a
+    refusal of the keys counts (a 4xx is an answer); none at all (a timeout, a refused
+    connection) does not. Not known to answer before the first answer."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._answered: float | None = None
+        self._failed: float | None = None
+
+    def answered(self) -> None:
+        self._answered = self._clock()
+
+    def failed(self) -> None:
+        self._failed = self._clock()
+
+    def answering(self) -> bool:
+        if self._answered is None:
+            return False
+        if self._failed is None or self._failed < self._answered:
+            return True
+        return self._clock() - self._answered < FAILING_AFTER
 
 
 class GameballSender:
@@ -80,6 +115,7 @@ class GameballSender:
         # 429s in a row per resource: each hold without Retry-After grows like a backoff.
         self._rate_limited: dict[Resource, int] = {}
         self._waiting = dict.fromkeys(Resource, 0)
+        self._answers = AnswerWatch()
         self._batch_counters = BatchCounters()
         self._batches = {
             resource: ResourceBatches(
@@ -185,8 +221,24 @@ class GameballSender:
         async with self._limits.slot(resource, declined) as waited, self._connections:
             try:
                 result = await call()
+            except Withdrawn:
+                raise  # never sent: says nothing of Gameball
             except RateLimitedError as exc:
+                self._answers.answered()
                 raise self._held(resource, exc) from None
+            except GameballAccessError:
+                self._answers.failed()
+                raise
+            except RetryableDeliveryError as exc:
+                if exc.status is None or exc.status >= 500:
+                    self._answers.failed()
+                else:
+                    self._answers.answered()
+                raise
+            except DeliveryError:
+                self._answers.answered()
+                raise
+            self._answers.answered()
             self._rate_limited.pop(resource, None)
             return waited, result
 
@@ -238,6 +290,7 @@ class GameballSender:
             batch_items_failed_by_reason=dict(counters.failed_by_reason),
             mode_changes=sum(s.changes for s in self._modes.values()),
             share=self._limits.share,
+            answering=self._answers.answering(),
         )
 
     def _held(self, resource: Resource, exc: RateLimitedError) -> RateLimitedError:

@@ -19,6 +19,9 @@ class SenderStatus:
     mode_changes: int = 0
     # The fraction of the account's rate limits this instance uses now.
     share: float = 1.0
+    # Gameball answers (bridge/gameball/sender.py): False before its first answer, and once
+    # every call has failed for a while (an outage, or the keys refused).
+    answering: bool = True
 
     @property
     def batching(self) -> bool:

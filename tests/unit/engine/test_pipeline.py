@@ -59,7 +59,11 @@ def build(
     bridge = Pipeline(
         config.delivery,
         source=source,
-        sender=GameballSender(config.gameball, transport=httpx.MockTransport(handler)),
+        sender=GameballSender(
+            config.gameball,
+            transport=httpx.MockTransport(handler),
+            batch=config.delivery.batching() if "batch" in delivery else None,
+        ),
         dead_letters=dead,
         mapper=Mapper(config.mappings, max_record_bytes=10_000),
         stats_interval=config.logging.stats_interval,
@@ -168,6 +172,59 @@ def test_backpressure_pauses_at_the_bound_and_resumes_at_half() -> None:
     asyncio.run(scenario())
     assert source.resumed
     assert source.last_commit(TP0) == 10
+
+
+def test_while_gameball_fails_a_batched_resource_holds_no_more_than_single_calls() -> None:
+    # Batches raise the in-flight bound (here 4 -> 40) so that they can fill; in an outage the
+    # records would only wait in their retries, 10,000 of them by default (~60 MB). Down, then
+    # up: the bound stays at max_in_flight while every call fails, and rises once one lands.
+    up = False
+    jobs: list[int] = []
+    most: dict[str, int] = {"down": 0, "up": 0}
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if not up:
+            return httpx.Response(503)
+        path = request.url.path.removeprefix("/api/v4.0/integrations/")
+        if request.method == "GET":
+            items = [{"index": i, "status": "success"} for i in range(jobs[-1])]
+            return httpx.Response(200, json={"status": "completed", "results": items})
+        if path.startswith("batch/"):
+            jobs.append(len(orjson.loads(request.content)["body"]))
+            return httpx.Response(200, json={"jobId": len(jobs)})
+        return httpx.Response(200)
+
+    source = FakeSource([rec(0, i, f"c{i}") for i in range(400)])
+    bridge, _ = build(
+        source,
+        handler,
+        max_in_flight=4,
+        retry={"initial_backoff": 0.01, "max_backoff": 0.02},
+        batch={"mode": "auto", "max_in_flight": 40, "max_wait": 0.01, "first_poll": 0.01},
+    )
+
+    async def watch(phase: str) -> None:
+        while True:
+            most[phase] = max(most[phase], bridge.in_flight)
+            await asyncio.sleep(0.002)
+
+    async def scenario() -> None:
+        nonlocal up
+        async with running(bridge):
+            down = asyncio.create_task(watch("down"))
+            await until(lambda: bridge.counters.retried >= 50)
+            await asyncio.sleep(0.2)  # every retry failing, the resource in batches
+            down.cancel()
+            assert bridge._sender.status().batching
+            up = True
+            rising = asyncio.create_task(watch("up"))
+            await until(lambda: bridge.counters.delivered == 400)
+            rising.cancel()
+
+    asyncio.run(scenario())
+    assert most["down"] <= 4
+    assert most["up"] > 4  # batching again once Gameball answers
+    assert source.last_commit(TP0) == 400
 
 
 def test_partition_revoked_while_its_request_is_out_is_not_committed_by_us() -> None:

@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from bridge.gameball.modes import BATCH_ADVANTAGE, KEEP_UP, Mode, ModeSwitch
 from bridge.gameball.rate_limits import ResourceLimiter, SlotDeclined
-from bridge.gameball.sender import GameballSender
+from bridge.gameball.sender import AnswerWatch, GameballSender
 from bridge.gameball.settings import BatchConfig, GameballConfig
 from bridge.record import Operation, Resource
 
@@ -362,3 +362,24 @@ def test_single_calls_queued_when_the_resource_switches_join_the_batches() -> No
     # Only what went in the first 0.1 s went single (~4 at 39/s, the pacer starting empty);
     # before, the 150 queued all did, one every 25 ms: 3.8 s.
     assert singles <= 10
+
+
+# -- whether Gameball answers (the engine holds batches' records only then) ----------------------
+
+
+def test_gameball_answers_after_an_answer_and_not_after_a_second_of_failures_only() -> None:
+    clock = FakeClock()
+    watch = AnswerWatch(clock)
+    assert not watch.answering()  # nothing known yet
+    watch.failed()
+    assert not watch.answering()
+    watch.answered()
+    assert watch.answering()
+    clock.now += 0.5
+    watch.failed()  # one bad answer among good ones is no outage
+    assert watch.answering()
+    clock.now += 0.5
+    watch.failed()
+    assert not watch.answering()  # a second of failures, no answer: an outage
+    watch.answered()
+    assert watch.answering()
