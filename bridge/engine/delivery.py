@@ -122,7 +122,7 @@ class Delivery:
         self, job: Job, wanted: Callable[[], bool], started: Callable[[], bool]
     ) -> None:
         for index, operation in enumerate(job.operations):
-            if index in job.done_operations or index in job.sent:
+            if index in job.done_operations or (job.sent and index in job.sent):
                 continue
             origin = (job.tp[0], job.tp[1], job.offset, index)
             failure, attempts = await self._send(job, operation, wanted, started, origin)
@@ -137,9 +137,11 @@ class Delivery:
                 )
                 await self.dead_letter(job, reason)
                 return
+            if job.sent is None:
+                job.sent = set()
             job.sent.add(index)
             job.attempts = 0
-            job.pending_since.clear()
+            job.pending_since = None
         self._counters.delivered += 1
 
     async def _send(
@@ -158,10 +160,7 @@ class Delivery:
         # Answers under a `retry:N` rule, per Gameball code (or status): N of *those* answers
         # dead-letter the record. Timeouts and 5xx during an outage are not the record's
         # fault and must not use up the budget of a later generic failure.
-        bounded: dict[int | None, int] = {}
-        # Answers under a `retry_for:S` rule: when the first of each came (a refund whose
-        # order is not there yet waits S seconds from then, however many attempts that is).
-        since = job.pending_since
+        bounded: dict[int | None, int] | None = None  # made when first needed
         unknown: OutcomeUnknownError | None = None  # the last attempt may have landed
         while True:
             attempt += 1
@@ -204,15 +203,21 @@ class Delivery:
                 if probe:
                     self.gate.probe_ended(sent=True)
                 if exc.max_attempts is not None:
+                    bounded = bounded if bounded is not None else {}
                     key = exc.code if exc.code is not None else exc.status
                     bounded[key] = bounded.get(key, 0) + 1
                     if bounded[key] >= exc.max_attempts:
                         return exc, attempt
                 delay = self._retry_delay(exc, attempt)
                 if exc.retry_for is not None:
+                    # When the first answer under a `retry_for:S` rule came, per code (a
+                    # refund whose order is not there yet waits S seconds from then, however
+                    # many attempts that is).
+                    if job.pending_since is None:
+                        job.pending_since = {}
                     key = exc.code if exc.code is not None else exc.status
                     now = time.monotonic()
-                    first = since.setdefault(key, now)
+                    first = job.pending_since.setdefault(key, now)
                     if now - first >= exc.retry_for:
                         return exc, attempt
                     # The last attempt at the end of the wait, not a backoff past it.

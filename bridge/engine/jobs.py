@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bridge.errors import MappingError
 from bridge.record import Operation, SourceRecord, TopicPartition
@@ -28,11 +28,13 @@ class Job:
     # fence keeps erasures in (bridge/engine/fences.py).
     seq: int = 0
     # Operations (by index) Gameball confirmed in an earlier turn of this job in its lane:
-    # a job parked (a refund whose order is not there yet) comes back for the rest.
-    sent: set[int] = field(default_factory=set)
+    # a job parked (a refund whose order is not there yet) comes back for the rest. Made
+    # when first needed: most jobs never need it, and an empty set is 216 bytes of each of
+    # the 10,000 records in flight while batching.
+    sent: set[int] | None = None
     # When Gameball first answered that what an operation refers to is not there yet (per
     # code), and the attempts so far: a parked job's retries go on counting from them.
-    pending_since: dict[int | None, float] = field(default_factory=dict)
+    pending_since: dict[int | None, float] | None = None
     attempts: int = 0
 
     @property
