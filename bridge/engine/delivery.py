@@ -89,43 +89,52 @@ class Delivery:
             reason = DeadLetterReason(error.kind, error.message, schema_id=error.schema_id)
             await self.dead_letter(job, reason)
             return
-        started = False
-
-        def wanted() -> bool:
-            # Asked by the sender at the last moment before the wire. Once one request of the
-            # job went, the job finishes (its record's later operations too) while its
-            # partition is ours, revoking or not: stopping half-way would make the next
-            # owner send the first ones again.
-            nonlocal started
-            if started:
-                return self._is_current(job)
-            if not self._sendable(job):
-                return False
-            started = True
-            self._busy[job.tp] += 1
-            return True
-
+        turn = _Turn(self, job)
         if job.sent:
             # Back from being parked, some of its operations delivered: it finishes while its
             # partition is ours, as a job whose first request went does.
-            started = True
-            self._busy[job.tp] += 1
+            turn.begin()
         try:
-            await self._operations(job, wanted, lambda: started)
+            await self._operations(turn)
         finally:
-            if started:
-                self._busy[job.tp] -= 1
-                if not self._busy[job.tp]:
-                    del self._busy[job.tp]
+            turn.end()
 
-    async def _operations(
-        self, job: Job, wanted: Callable[[], bool], started: Callable[[], bool]
-    ) -> None:
+    async def deliver_merged(self, jobs: list[Job], merged: Operation) -> list[Job]:
+        """Send `merged`, the events of `jobs` (consecutive records of one customer and one
+        partition: bridge/engine/coalescing.py), as one operation. Return the jobs still to
+        be delivered one by one: none once Gameball accepted it; all of them when it was
+        refused for good, its retries ran out, or it would park, so that each record gets
+        its own verdict. Raises `Abandoned`."""
+        lead = jobs[0]
+        group = Job(lead.record, [merged], None, lead.generation, lead.fetched, seq=lead.seq)
+        turn = _Turn(self, group)
+        origins = tuple((job.tp[0], job.tp[1], job.offset, 0) for job in jobs)
+        try:
+            failure, _ = await self._send(turn, merged, origins)
+        except Parked:
+            return jobs
+        finally:
+            turn.end()
+        if failure is not None:
+            log.info(
+                "delivery.merged_refused",
+                **group.log_context(),
+                records=len(jobs),
+                kind=failure.kind,
+                code=failure.code,
+                error=failure.message,
+            )
+            return jobs
+        self._counters.delivered += len(jobs)
+        return []
+
+    async def _operations(self, turn: _Turn) -> None:
+        job = turn.job
         for index, operation in enumerate(job.operations):
             if index in job.done_operations or (job.sent and index in job.sent):
                 continue
             origin = (job.tp[0], job.tp[1], job.offset, index)
-            failure, attempts = await self._send(job, operation, wanted, started, origin)
+            failure, attempts = await self._send(turn, operation, origin)
             if failure is not None:
                 exhausted = isinstance(failure, RetryableDeliveryError)
                 reason = DeadLetterReason(
@@ -145,17 +154,14 @@ class Delivery:
         self._counters.delivered += 1
 
     async def _send(
-        self,
-        job: Job,
-        operation: Operation,
-        wanted: Callable[[], bool],
-        started: Callable[[], bool],
-        origin: tuple[str, int, int, int],
+        self, turn: _Turn, operation: Operation, origin: object
     ) -> tuple[DeliveryError | None, int]:
         """Post until accepted (None) or failed for good (the error); with the attempt count.
         Raises `Parked` when Gameball says what the operation refers to is not there yet and
         this delivery parks such jobs (the attempts and the wait so far are kept in the
-        job, and go on counting when it comes back)."""
+        job, and go on counting when it comes back). `origin`: where the operation comes
+        from, for the batch-job journal (one origin, or a merged operation's several)."""
+        job = turn.job
         attempt = job.attempts
         # Answers under a `retry:N` rule, per Gameball code (or status): N of *those* answers
         # dead-letter the record. Timeouts and 5xx during an outage are not the record's
@@ -167,7 +173,7 @@ class Delivery:
             probe = await self.gate.enter()
             sent = False
             try:
-                if not (self._is_current(job) if started() else self._sendable(job)):
+                if not (self._is_current(job) if turn.started else self._sendable(job)):
                     raise Abandoned
                 # From here the request may reach the wire: a probe that ends without a
                 # verdict then waits an interval before the next one.
@@ -180,7 +186,7 @@ class Delivery:
                     # any operation Gameball's batch API does not take (a refund, a tag, an
                     # erasure, which count in a batched resource's bucket all the same).
                     single=unknown is not None and unknown.single,
-                    wanted=wanted,
+                    wanted=turn.wanted,
                     origin=origin,
                 )
                 if waited > 0.001:
@@ -297,3 +303,40 @@ class Delivery:
     def _check_current(self, job: Job) -> None:
         if not self._is_current(job):
             raise Abandoned
+
+
+class _Turn:
+    """One turn of a job in its lane, as the sender sees it (an object rather than closures:
+    one of these is kept for each of the 10,000 records in flight while batching)."""
+
+    __slots__ = ("_delivery", "job", "started")
+
+    def __init__(self, delivery: Delivery, job: Job) -> None:
+        self._delivery = delivery
+        self.job = job
+        # A request of the job reached the wire (or a created batch job holds it).
+        self.started = False
+
+    def wanted(self) -> bool:
+        """Asked by the sender at the last moment before the wire. Once one request of the
+        job went, the job finishes (its record's later operations too) while its partition
+        is ours, revoking or not: stopping half-way would make the next owner send the
+        first ones again."""
+        if self.started:
+            return self._delivery._is_current(self.job)
+        if not self._delivery._sendable(self.job):
+            return False
+        self.begin()
+        return True
+
+    def begin(self) -> None:
+        self.started = True
+        self._delivery._busy[self.job.tp] += 1
+
+    def end(self) -> None:
+        if self.started:
+            busy = self._delivery._busy
+            tp = self.job.tp
+            busy[tp] -= 1
+            if not busy[tp]:
+                del busy[tp]
