@@ -15,7 +15,9 @@ or that Gameball no longer knows, and single calls in the air.
 
 The entry names each item by (topic, partition, offset, operation index), the operation's
 place in its record's mapped operations: a record that maps to an order and a customer
-upsert has both in different jobs, and one of them may have landed without the other.
+upsert has both in different jobs, and one of them may have landed without the other. An
+item that carries several records' events (`coalesce_events`) names each of them, with the
+item's position (a version-2 entry: older versions do not read it, and send its items again).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 import orjson
 import structlog
@@ -47,6 +49,8 @@ RECOVERY_TIMEOUT = 30.0
 # or sent again long since (an entry normally goes within a commit interval of its job).
 MAX_ENTRY_AGE = 7 * 24 * 3600.0
 _VERSION = 1
+# An entry with an item carrying several records' operations: its origins have positions.
+_VERSION_MERGED = 2
 
 
 class JournalDoor(Protocol):
@@ -70,29 +74,49 @@ class JournalEntry:
     job_id: int
     resource: Resource
     created_at: float  # wall clock, seconds
-    items: tuple[Origin, ...]  # by item index
+    items: tuple[Origin, ...]
+    # The job's item each origin is in; None: one origin per item, in order.
+    positions: tuple[int, ...] | None = None
 
     def encode(self) -> bytes:
-        return orjson.dumps(
-            {
-                "v": _VERSION,
-                "resource": self.resource.value,
-                "createdAt": self.created_at,
-                "items": self.items,
-            }
-        )
+        doc: dict[str, Any] = {
+            "v": _VERSION if self.positions is None else _VERSION_MERGED,
+            "resource": self.resource.value,
+            "createdAt": self.created_at,
+            "items": self.items,
+        }
+        if self.positions is not None:
+            doc["positions"] = self.positions
+        return orjson.dumps(doc)
 
     @classmethod
     def decode(cls, job_id: int, raw: bytes) -> JournalEntry | None:
         """The entry, or None for anything this version did not write."""
         try:
             doc: Any = orjson.loads(raw)
-            if doc.get("v") != _VERSION:
+            version = doc.get("v")
+            if version not in (_VERSION, _VERSION_MERGED):
                 return None
             items = tuple((str(t), int(p), int(o), int(k)) for t, p, o, k in doc["items"])
-            return cls(job_id, Resource(doc["resource"]), float(doc["createdAt"]), items)
+            positions = None
+            if version == _VERSION_MERGED:
+                positions = tuple(int(i) for i in doc["positions"])
+                if len(positions) != len(items) or min(positions, default=0) < 0:
+                    return None
+            created = float(doc["createdAt"])
+            return cls(job_id, Resource(doc["resource"]), created, items, positions)
         except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
             return None
+
+    def position(self, index: int) -> int:
+        """The job's item that origin `index` is in."""
+        return index if self.positions is None else self.positions[index]
+
+    def count(self) -> int:
+        """The job's items."""
+        if self.positions is None:
+            return len(self.items)
+        return max(self.positions, default=-1) + 1
 
     def partitions(self) -> set[TopicPartition]:
         return {(t, p) for t, p, _, _ in self.items}
@@ -143,10 +167,22 @@ class JobJournal:
     def created(self, resource: Resource, job_id: int, origins: list[object]) -> None:
         if not self._enabled:
             return
-        items = tuple(origin for origin in origins if _is_origin(origin))
-        if len(items) != len(origins):  # an item without an origin (a replay's, a test's)
-            return
-        entry = JournalEntry(job_id, resource, self._clock(), items)  # type: ignore[arg-type]
+        items: list[Origin] = []
+        positions: list[int] = []
+        merged = False
+        for position, origin in enumerate(origins):
+            # One origin, or a merged operation's tuple of them (bridge/engine/coalescing.py).
+            ones: tuple[object, ...] = (origin,)
+            if isinstance(origin, tuple) and origin and isinstance(origin[0], tuple):
+                ones, merged = origin, True
+            for one in ones:
+                if not _is_origin(one):  # an item without an origin (a replay's, a test's)
+                    return
+                items.append(one)
+                positions.append(position)
+        entry = JournalEntry(
+            job_id, resource, self._clock(), tuple(items), tuple(positions) if merged else None
+        )
         self._door.write(job_id, entry.encode())
         carried: dict[TopicPartition, set[int]] = {}
         for topic, partition, offset, _ in entry.items:
@@ -221,10 +257,11 @@ class JobJournal:
         if not entries:
             return recovered
         statuses = await asyncio.gather(*(self._ask(ask, entry, timeout) for entry, _ in entries))
-        for (_entry, mine), status in zip(entries, statuses, strict=True):
+        for (entry, mine), status in zip(entries, statuses, strict=True):
             recovered.jobs += 1
             for index, (topic, partition, offset, op_index) in mine:
-                outcome = status.outcome(index) if status is not None else False
+                position = entry.position(index)
+                outcome = status.outcome(position) if status is not None else False
                 if outcome is None:
                     by_offset = recovered.done.setdefault((topic, partition), {})
                     by_offset.setdefault(offset, set()).add(op_index)
@@ -259,7 +296,7 @@ class JobJournal:
     async def _ask(self, ask: AskJob, entry: JournalEntry, timeout: float) -> JobStatus | None:
         try:
             return await asyncio.wait_for(
-                ask(entry.resource, entry.job_id, len(entry.items)), timeout
+                ask(entry.resource, entry.job_id, entry.count()), timeout
             )
         except TimeoutError:
             return None
@@ -268,7 +305,7 @@ class JobJournal:
             return None
 
 
-def _is_origin(origin: object) -> bool:
+def _is_origin(origin: object) -> TypeGuard[Origin]:
     return (
         isinstance(origin, tuple)
         and len(origin) == 4

@@ -55,6 +55,13 @@ class Lanes:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def take_following(self, key: Hashable, take: Callable[[Job], bool]) -> None:
+        """Offer the jobs queued behind the running one in `key`'s lane to `take`, in order,
+        until it declines one: those it took leave the lane (the running job carries them)."""
+        lane = self._lanes.get(key)
+        while lane is not None and lane.behind and take(lane.behind[0]):
+            lane.behind.popleft()
+
     async def _drain(self, key: Hashable, lane: _Lane) -> None:
         try:
             while True:

@@ -272,6 +272,11 @@ class BatchConfig(Frozen):
     # instead of sending it all again. A compacted topic, created at start unless it exists.
     # "": <kafka.group_id>-batch-jobs; null: no journal (a crash repeats unfinished jobs).
     journal_topic: str | None = ""
+    # One customer's consecutive events (distinct names, the same contacts) waiting in its
+    # lane go as one operation, up to 50 (bridge/engine/coalescing.py): a backlog of few
+    # customers carries more per job. Off: Gameball's docs do not say in which order it
+    # applies the names of one call.
+    coalesce_events: bool = False
 
     @field_validator("status_path")
     @classmethod

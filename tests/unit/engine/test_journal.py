@@ -143,6 +143,31 @@ def test_a_takeover_learns_which_operations_the_previous_owners_jobs_delivered()
     assert (recovered.jobs, recovered.confirmed, recovered.unknown) == (2, 1, 2)
 
 
+def test_an_item_carrying_several_records_events_names_each_and_they_land_together() -> None:
+    # Job 7's item 0 is three records' events merged into one operation (coalesce_events),
+    # item 1 a record of its own; item 0 landed, item 1 was refused.
+    door = MemoryDoor()
+    merged = (("t", 0, 5, 0), ("t", 0, 6, 0), ("t", 0, 7, 0))
+    JobJournal(door, clock=lambda: 1000.0).created(Resource.EVENTS, 7, [merged, ("t", 0, 9, 0)])
+    entry = JournalEntry.decode(7, door.entries[7])
+    assert entry is not None
+    assert entry.count() == 2
+    assert [entry.position(i) for i in range(4)] == [0, 0, 0, 1]
+    # An older version reads only version 1: it ignores this entry (and sends the items
+    # again) rather than take item 1's outcome for offset 6's.
+    assert orjson.loads(door.entries[7])["v"] == 2
+    asked: list[int] = []
+
+    async def ask(resource: Resource, job_id: int, count: int) -> JobStatus | None:
+        asked.append(count)
+        return completed(0, failed=(1,))
+
+    recovered = asyncio.run(JobJournal(door, clock=lambda: 1000.0).recover([TP0], {}, ask))
+    assert asked == [2]
+    assert recovered.done == {TP0: {5: {0}, 6: {0}, 7: {0}}}
+    assert (recovered.confirmed, recovered.unknown) == (3, 0)
+
+
 def test_a_takeover_that_cannot_read_the_journal_sends_everything_again() -> None:
     door = MemoryDoor()
     door.fail_reads = True
