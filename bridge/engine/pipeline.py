@@ -1,5 +1,5 @@
-"""The engine's main loop: fetch, map, schedule on lanes, and the rebalances and shutdown
-around it.
+"""The engine's main loop: fetch, map, schedule on lanes, and the shutdown around it (the
+group's rebalances are handled in bridge/engine/rebalancing.py).
 
     Source.poll ──> Mapper.map ──> CustomerFence ──> Lanes (per customer) ──> Delivery ──> Sender
         ^   ^          │           (an erasure after        ^          │    └──> DeadLetters
@@ -30,24 +30,21 @@ from bridge.engine.delivery import Delivery
 from bridge.engine.fences import CustomerFence
 from bridge.engine.holding import SchemaHolds
 from bridge.engine.jobs import Abandoned, Job, Parked
-from bridge.engine.journal import JobJournal, Recovered
+from bridge.engine.journal import JobJournal
 from bridge.engine.lanes import Lanes
 from bridge.engine.pausing import Pausing
 from bridge.engine.protocols import DeadLetters, Sender, Source
+from bridge.engine.rebalancing import Rebalancing
 from bridge.engine.settings import DeliveryConfig
 from bridge.errors import KafkaClientError, MappingError, SchemaPending
 from bridge.kafka.dead_letter_reason import DeadLetterReason
 from bridge.mapping.mapper import Mapper
 from bridge.observability.health import EngineStatus, PartitionStatus
-from bridge.observability.stats import Counters, log_stats_periodically, partition_names
+from bridge.observability.stats import Counters, log_stats_periodically
 from bridge.record import OffsetCommit, Operation, SourceRecord, TopicPartition
 
 log = structlog.get_logger("bridge.engine")
 
-# How long a revoke waits at most for the revoked partitions' records that are in the air (a
-# request sent, a batch job created): the group's rebalance waits for us meanwhile, so this is
-# kept short. Records not yet sent are withdrawn at once and do not count.
-MAX_REVOKE_WAIT = 10.0
 # At the end of a stop's drain, how long what is in the air may take at most.
 MAX_SHUTDOWN_AIR_WAIT = 5.0
 POLL_TIMEOUT = 0.1
@@ -100,11 +97,6 @@ class Pipeline:
             source, self._checkpoint, interval=config.commit_interval, enabled=commit_offsets
         )
         self._pausing = Pausing(source, config, span_per_in_flight=SPAN_PER_IN_FLIGHT)
-        self._generation: dict[TopicPartition, int] = {}
-        self._next_generation = 0
-        # Partitions being revoked (or all, while shutting down): their records that have
-        # not reached the wire are withdrawn; those in the air finish and are committed.
-        self._revoking: set[TopicPartition] = set()
         self._lanes = Lanes(self._process)
         self._by_customer = config.ordering == "customer"
         # Records are numbered as they are consumed (all partitions together), and those
@@ -126,22 +118,30 @@ class Pipeline:
         )
         self._in_flight = 0
         self._in_flight_bytes = 0
-        self._closing = False
         self._progress = asyncio.Event()
-        # For `status()`: when the main loop last turned, and how many assignments the group
-        # has made (an empty one too: more instances than partitions leaves some idle).
+        # For `status()`: when the main loop last turned.
         self._loop_turned_at = time.monotonic()
-        self._assignments = 0
-        # The subscription's partition count, for the sender's share of the rate limits;
-        # looked up again after each rebalance (`_share_rate_limits`).
-        self._partition_count = 0
-        self._assignment_changed = False
         # Records waiting for their schema from the registry (bridge.engine.holding).
         self._holds = SchemaHolds(
             schema_backoff or Backoff(0.5, 30.0),
             resume=self._resume,
             count=self._count_held,
-            is_current=lambda tp, generation: self._generation.get(tp) == generation,
+            is_current=lambda tp, generation: self._rebalancing.generation.get(tp) == generation,
+        )
+        # The group's assignments, revokes and losses, and each partition's generation.
+        self._rebalancing = Rebalancing(
+            config,
+            source=source,
+            sender=sender,
+            journal=journal,
+            counters=self.counters,
+            checkpoint=self._checkpoint,
+            committer=self._committer,
+            pausing=self._pausing,
+            holds=self._holds,
+            delivery=self._delivery,
+            progress=self._progress,
+            drop_deferred=self._drop_deferred,
         )
 
     @property
@@ -155,10 +155,11 @@ class Pipeline:
 
     async def status(self) -> EngineStatus:
         """The engine's state now, for health checks and metrics (bridge.observability)."""
-        ends = await self._source.end_offsets(list(self._generation))
+        assigned = self._rebalancing.generation
+        ends = await self._source.end_offsets(list(assigned))
         committed = self._checkpoint.committed_offsets()
         partitions = {}
-        for tp in self._generation:
+        for tp in assigned:
             position, end = committed.get(tp), ends.get(tp)
             partitions[tp] = PartitionStatus(
                 pending=self._checkpoint.pending(tp),
@@ -168,7 +169,7 @@ class Pipeline:
         return EngineStatus(
             at=time.monotonic(),
             loop_turned_at=self._loop_turned_at,
-            assignments=self._assignments,
+            assignments=self._rebalancing.assignments,
             partitions=partitions,
             in_flight=self._in_flight + len(self._holds),
             gameball_open=self._delivery.gate.is_open,
@@ -201,14 +202,14 @@ class Pipeline:
         try:
             while not stop.is_set():
                 self._loop_turned_at = time.monotonic()
-                if self._assignment_changed:
-                    await self._share_rate_limits()
+                if self._rebalancing.assignment_changed:
+                    await self._rebalancing.share_rate_limits()
                 sender = self._sender.status()
                 # More records for batches only while Gameball answers: in an outage they
                 # would only wait in their retries, 10,000 of them (~60 MB) for nothing.
                 limit = self._config.in_flight_limit(sender.batching and sender.answering)
                 await self._pausing.update(
-                    self._generation.keys(),
+                    self._rebalancing.generation.keys(),
                     max_in_flight=limit,
                     in_flight=self._in_flight,
                     in_flight_bytes=self._in_flight_bytes,
@@ -224,7 +225,7 @@ class Pipeline:
 
     def _admit(self, record: SourceRecord) -> None:
         tp = (record.topic, record.partition)
-        generation = self._generation.get(tp)
+        generation = self._rebalancing.generation.get(tp)
         if generation is None:  # fetched just before its partition was revoked
             return
         try:
@@ -396,129 +397,41 @@ class Pipeline:
             self.counters.abandoned += 1
 
     def _is_current(self, job: Job) -> bool:
-        return self._generation.get(job.tp) == job.generation
+        return self._rebalancing.generation.get(job.tp) == job.generation
 
     def _sendable(self, job: Job) -> bool:
         """Whether a job that has sent nothing yet may start: not while its partition is
         being revoked (it belongs to the next owner, who sends it)."""
-        return job.tp not in self._revoking and self._is_current(job)
-
-    async def _share_rate_limits(self) -> None:
-        """Tell the sender what part of the group's partitions this instance holds. Outside
-        the rebalance callbacks: the partition count asks the cluster, on the consumer's own
-        thread, which the callbacks occupy."""
-        self._assignment_changed = False
-        try:
-            self._partition_count = await self._source.partition_count()
-        except Exception:  # the count is asked again at the next rebalance
-            log.exception("engine.partition_count_failed")
-            return
-        self._sender.partitions_owned(len(self._generation), self._partition_count)
-
-    def _assignment_moved(self) -> None:
-        # A smaller share applies at once, with the count known so far (none yet at a first
-        # assignment: the sender then sends nothing until it is); the main loop asks for the
-        # current count and tells the sender again.
-        self._assignment_changed = True
-        self._sender.partitions_owned(len(self._generation), self._partition_count or None)
+        return job.tp not in self._rebalancing.revoking and self._is_current(job)
 
     # -- commits ------------------------------------------------------------------------------
 
     async def commit(self) -> None:
         await self._committer.commit()
 
-    # -- rebalances (called by KafkaSource on the event loop) --------------------------------
+    # -- rebalances (called by KafkaSource on the event loop; bridge/engine/rebalancing.py) --
 
     async def partitions_assigned(
         self, partitions: list[TopicPartition], committed: dict[TopicPartition, OffsetCommit]
     ) -> None:
-        self._assignments += 1
-        if self._partition_count and partitions:
-            # The larger share at once (the previous owners let go before this assignment):
-            # the journal's status calls below need it, and a member whose first assignment
-            # was empty would otherwise ask them with none.
-            self._sender.partitions_owned(
-                len(self._generation.keys() | set(partitions)), self._partition_count
-            )
-        recovered = Recovered()
-        if self._journal is not None and partitions:
-            # Before any record of these partitions is handed out: what did the jobs a
-            # previous owner left unfinished deliver? (The consumer's thread waits for this.)
-            offsets = {tp: commit.offset for tp, commit in committed.items()}
-            recovered = await self._journal.recover(partitions, offsets, self._sender.job_outcome)
-            self.counters.resent_unknown += recovered.unknown
-        done_before = {}
-        for tp in partitions:
-            self._next_generation += 1
-            self._generation[tp] = self._next_generation
-            done_before[tp] = self._checkpoint.assign(tp, committed.get(tp), recovered.done.get(tp))
-            self._pausing.assigned(tp)
-        self._assignment_moved()
-        log.info(
-            "partition.assigned",
-            partitions=_names(partitions),
-            done_before={f"{t}[{p}]": len(o) for (t, p), o in done_before.items() if o},
-        )
+        await self._rebalancing.partitions_assigned(partitions, committed)
 
     async def partitions_revoked(
         self, partitions: list[TopicPartition]
     ) -> dict[TopicPartition, OffsetCommit]:
-        revoked = set(partitions) & self._generation.keys()
-        self._revoking |= revoked
-        # The share drops when the partitions are released, after the wait: what is in the
-        # air may still need it (a batch job's status calls), and the next owner can take it
-        # only at its assignment, which comes after this revoke returns (rate_limits.py).
-        if not self._closing:
-            await self._wait_for_the_air(revoked, min(self._config.drain_timeout, MAX_REVOKE_WAIT))
-        plan = self._committer.plan_for_revoke(revoked)
-        in_the_air = {tp: n for tp in revoked if (n := self._delivery.busy(tp))}
-        self._release(partitions)
-        committing = {tp: c.offset for tp, c in plan.items()}
-        log.info(
-            "partition.revoked",
-            partitions=_names(partitions),
-            committing=partition_names(committing),
-            # Given up while still in the air: the next owner sends them again.
-            abandoned_in_the_air=partition_names(in_the_air),
-        )
-        return plan
-
-    async def _wait_for_the_air(self, partitions: set[TopicPartition], timeout: float) -> None:
-        """Wait (at most `timeout`) until no record of `partitions` is in the air. Records
-        not sent yet are withdrawn meanwhile (`_sendable`), so this waits only for requests
-        already out and batch jobs already created."""
-        deadline = time.monotonic() + timeout
-        while any(self._delivery.busy(tp) for tp in partitions):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            self._progress.clear()
-            try:
-                await asyncio.wait_for(self._progress.wait(), remaining)
-            except TimeoutError:
-                return
+        return await self._rebalancing.partitions_revoked(partitions)
 
     async def partitions_lost(self, partitions: list[TopicPartition]) -> None:
-        self._release(partitions)
-        log.warning("partition.lost", partitions=_names(partitions))
+        await self._rebalancing.partitions_lost(partitions)
 
-    def _release(self, partitions: list[TopicPartition]) -> None:
-        # Jobs of these partitions still queued find their generation gone and are dropped.
-        if self._journal is not None:
-            self._journal.released(partitions)
-        for tp in partitions:
-            self._generation.pop(tp, None)
-            self._revoking.discard(tp)
-            self._checkpoint.forget(tp)
-            self._pausing.released(tp)
-            self._holds.drop(tp)
-        # Deferred by the fence and never sent: their next owner reads them again. (Parked
-        # jobs of these partitions find their generation gone when they come back.)
+    def _drop_deferred(self, partitions: list[TopicPartition]) -> None:
+        """Released partitions' jobs deferred by the fence and never sent: their next owner
+        reads them again. (Parked jobs of these partitions find their generation gone when
+        they come back.)"""
         for job in self._fence.drop(partitions):
             self.counters.abandoned += 1
             self._uncount(job)
         self._to_lanes(self._fence.release())
-        self._assignment_moved()
 
     # -- shutdown -----------------------------------------------------------------------------
 
@@ -541,9 +454,9 @@ class Pipeline:
             )
             waiter.cancel()
             forcer.cancel()
-        self._revoking |= self._generation.keys()
+        self._rebalancing.withdraw_all()
         if self._in_flight and not force.is_set():
-            await self._wait_for_the_air(set(self._generation), air_time)
+            await self._rebalancing.wait_for_the_air(set(self._rebalancing.generation), air_time)
         self._holds.drop_all()  # not done: their partitions' next owner reads them again
         for task in background:
             task.cancel()
@@ -556,7 +469,7 @@ class Pipeline:
         abandoned = await self._lanes.cancel()
         self.counters.abandoned += abandoned + len(aside)
         await self.commit()
-        self._closing = True
+        self._rebalancing.closing_source()
         await self._source.close()
         if self._journal is not None:
             await self._journal.close()
@@ -566,7 +479,3 @@ class Pipeline:
         log.info(
             "shutdown.complete", dead_letters_unacknowledged=unacked, **self.counters.snapshot()
         )
-
-
-def _names(partitions: list[TopicPartition]) -> list[str]:
-    return [f"{t}[{p}]" for t, p in partitions]
