@@ -295,9 +295,7 @@ class JobJournal:
 
     async def _ask(self, ask: AskJob, entry: JournalEntry, timeout: float) -> JobStatus | None:
         try:
-            return await asyncio.wait_for(
-                ask(entry.resource, entry.job_id, entry.count()), timeout
-            )
+            return await asyncio.wait_for(ask(entry.resource, entry.job_id, entry.count()), timeout)
         except TimeoutError:
             return None
         except Exception as exc:  # a refused or failed status call: its items are sent again
