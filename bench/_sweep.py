@@ -69,7 +69,7 @@ def run_sweep(args: argparse.Namespace, logs: LogCapture) -> int:
             row_args = copy.copy(args)
             row_args.records, row_args.customers, row_args.live_seconds = records, customers, 0
             topic = create_topic(bootstrap, "sweep", PARTITIONS)
-            produce_backlog(bootstrap, topic, records, customers)
+            produce_backlog(bootstrap, topic, records, customers, args.event_names)
             ends = kafka_tools.end_offsets(bootstrap, topic)
             options = ("--rate-limits", "--latency-ms", str(args.latency_ms))
             options += ("--batch-delay-ms", str(delay))

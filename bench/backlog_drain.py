@@ -278,17 +278,22 @@ def wait_committed(bootstrap: str, group: str, topic: str, ends: dict[int, int])
 # -- records -------------------------------------------------------------------------------------
 
 
-def record(seq: int, customers: int) -> tuple[bytes, bytes]:
+def record(seq: int, customers: int, names: int = 1) -> tuple[bytes, bytes]:
+    """Record `seq`: customer `seq % customers`; with `names` > 1 each customer's records
+    cycle through that many event names (what `coalesce_events` can merge)."""
     customer = f"cust_{seq % customers}"
-    doc = {"type": "tick", "seq": seq, "user": {"id": customer}}
+    name = "tick" if names <= 1 else f"e{seq // customers % names}"
+    doc = {"type": name, "seq": seq, "user": {"id": customer}}
     return orjson.dumps(doc), customer.encode()
 
 
-def produce_backlog(bootstrap: str, topic: str, records: int, customers: int) -> None:
+def produce_backlog(
+    bootstrap: str, topic: str, records: int, customers: int, names: int = 1
+) -> None:
     """In a child process: the producer's buffers (hundreds of MB for 200,000 records) would
     stay in this process's RSS, which is the bridge's."""
     child = multiprocessing.get_context("spawn").Process(
-        target=_produce, args=(bootstrap, topic, records, customers)
+        target=_produce, args=(bootstrap, topic, records, customers, names)
     )
     child.start()
     child.join()
@@ -296,8 +301,8 @@ def produce_backlog(bootstrap: str, topic: str, records: int, customers: int) ->
         raise RuntimeError(f"producing the backlog failed (exit code {child.exitcode})")
 
 
-def _produce(bootstrap: str, topic: str, records: int, customers: int) -> None:
-    values, keys = zip(*(record(i, customers) for i in range(records)), strict=True)
+def _produce(bootstrap: str, topic: str, records: int, customers: int, names: int) -> None:
+    values, keys = zip(*(record(i, customers, names) for i in range(records)), strict=True)
     kafka_tools.produce(bootstrap, topic, values, keys=keys)
 
 
@@ -347,8 +352,9 @@ def config_for(
     *,
     quick_stop: bool = False,
     metrics_port: int | None = None,
+    coalesce: bool = False,
 ) -> BridgeConfig:
-    delivery: dict[str, Any] = {"batch": {"mode": mode}}
+    delivery: dict[str, Any] = {"batch": {"mode": mode, "coalesce_events": coalesce}}
     if quick_stop:
         # never is stopped with hundreds of records still waiting for the rate limit: do not
         # wait the default 30 s for them (they are not counted anyway).
@@ -397,7 +403,14 @@ def run_backlog(
     never = mode == "never"
     port = free_port() if metrics else None
     config = config_for(
-        bootstrap, emulator.url, topic, group, mode, quick_stop=never, metrics_port=port
+        bootstrap,
+        emulator.url,
+        topic,
+        group,
+        mode,
+        quick_stop=never,
+        metrics_port=port,
+        coalesce=args.coalesce and not never,
     )
     profile = cProfile.Profile() if args.profile and not never else None
     mark = logs.mark()
@@ -800,6 +813,18 @@ def main() -> int:
         default=["never", "always", "auto"],
     )
     parser.add_argument(
+        "--event-names",
+        type=int,
+        default=1,
+        help="each customer's records cycle through this many event names (default: one)",
+    )
+    parser.add_argument(
+        "--coalesce",
+        action="store_true",
+        help="always and auto with delivery.batch.coalesce_events (one customer's waiting "
+        "events of distinct names as one operation)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="cProfile the bridge thread of always and auto (slows them: figures include it)",
@@ -826,6 +851,8 @@ def main() -> int:
         f"{PARTITIONS} partitions, real local broker; each mode a fresh group and its own "
         f"emulator process: Gameball's limits, {args.latency_ms:g} ms per call, batch jobs "
         f"take {args.batch_delay_ms:g} ms; bridge defaults but delivery.batch.mode"
+        + (f"; {args.event_names} event names per customer" if args.event_names > 1 else "")
+        + ("; always and auto with coalesce_events" if args.coalesce else "")
     )
     print(f"load average at the start: {load} ({os.cpu_count()} cores, shared)", flush=True)
     backlog: dict[str, Phase] = {}
@@ -835,7 +862,7 @@ def main() -> int:
         topic = create_topic(bootstrap, "drain", PARTITIONS)
         started = time.perf_counter()
         rss_before = rss_kb()
-        produce_backlog(bootstrap, topic, args.records, args.customers)
+        produce_backlog(bootstrap, topic, args.records, args.customers, args.event_names)
         ends = kafka_tools.end_offsets(bootstrap, topic)
         print(
             f"produced in {time.perf_counter() - started:.1f} s (this process's RSS "

@@ -25,6 +25,7 @@ import structlog
 
 from bridge.backoff import Backoff
 from bridge.engine.checkpoint import Checkpoint
+from bridge.engine.coalescing import Coalescing, mergeable
 from bridge.engine.committing import Committer
 from bridge.engine.delivery import Delivery
 from bridge.engine.fences import CustomerFence
@@ -99,6 +100,9 @@ class Pipeline:
         self._pausing = Pausing(source, config, span_per_in_flight=SPAN_PER_IN_FLIGHT)
         self._lanes = Lanes(self._process)
         self._by_customer = config.ordering == "customer"
+        # One customer's waiting events as one operation (bridge/engine/coalescing.py): only
+        # in customer lanes, where the jobs queued behind one are that customer's.
+        self._coalesce = config.batch.coalesce_events and self._by_customer
         # Records are numbered as they are consumed (all partitions together), and those
         # held for their schema remembered by (tp, offset): the fence keeps an erasure behind
         # every record of its customer consumed before it (bridge/engine/fences.py).
@@ -334,6 +338,51 @@ class Pipeline:
         return job.tp
 
     async def _process(self, job: Job) -> None:
+        """A lane's turn: the job, with the customer's events queued behind it when they may
+        travel together (`coalesce_events`)."""
+        if self._coalesce and mergeable(job):
+            gathered = Coalescing(job)
+            self._lanes.take_following(self._lane_key(job), gathered.add)
+            if len(gathered.jobs) > 1:
+                await self._process_merged(gathered)
+                return
+        await self._process_one(job)
+
+    async def _process_merged(self, gathered: Coalescing) -> None:
+        jobs = gathered.jobs
+        try:
+            if not self._is_current(jobs[0]):
+                raise Abandoned
+            try:
+                alone = await self._delivery.deliver_merged(jobs, gathered.operation())
+            except (Abandoned, asyncio.CancelledError):
+                raise
+            except Exception:  # a bug: each record goes alone, with its own verdict
+                log.exception("engine.unexpected_error", **jobs[0].log_context())
+                alone = jobs
+        except Abandoned:
+            self.counters.abandoned += len(jobs)
+            for job in jobs:
+                self._ended(job)
+            return
+        except BaseException:
+            for job in jobs:
+                self._ended(job)
+            raise
+        if not alone:
+            for job in jobs:
+                self._done(job)
+                self._ended(job)
+            return
+        for index, job in enumerate(alone):
+            try:
+                await self._process_one(job)
+            except BaseException:
+                for left in alone[index + 1 :]:
+                    self._ended(left)
+                raise
+
+    async def _process_one(self, job: Job) -> None:
         try:
             if not self._is_current(job):
                 raise Abandoned

@@ -474,3 +474,80 @@ def test_a_dead_letter_that_cannot_be_restored_is_dead_lettered_again_not_fatal(
     assert reason.kind == "internal_error"
     assert "not a number" in reason.message
     assert bridge.counters.delivered == 1
+
+
+# -- coalesce_events: one customer's waiting events as one operation ------------------------------
+
+
+def named(offset: int, customer: str, name: str) -> SourceRecord:
+    value = orjson.dumps({"user": {"id": customer}, "type": name, "n": offset})
+    return SourceRecord("t", 0, offset, value)
+
+
+def test_a_customers_waiting_events_travel_as_one_batch_item() -> None:
+    # 3 customers x 10 events of distinct names, consumed together: each customer's lane
+    # holds its 10 when its turn comes, and they go as one item, in their records' order.
+    jobs: list[list[dict[str, Any]]] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api/v4.0/integrations/")
+        if request.method == "GET":
+            count = len(jobs[int(path.split("/")[1]) - 1])
+            items = [{"index": i, "status": "success"} for i in range(count)]
+            return httpx.Response(200, json={"status": "completed", "results": items})
+        jobs.append(orjson.loads(request.content)["body"])
+        return httpx.Response(200, json={"jobId": len(jobs)})
+
+    records = [named(n, f"c{n % 3}", f"e{n // 3}") for n in range(30)]
+    source = FakeSource(records)
+    bridge, dead = build(
+        source,
+        handler,
+        batch={"mode": "always", "coalesce_events": True, "max_wait": 0.01, "first_poll": 0.01},
+    )
+    asyncio.run(run_until(bridge, lambda: source.last_commit(TP0) == 30))
+    assert len(jobs) == 1
+    items = sorted(jobs[0], key=lambda item: str(item["customerId"]))
+    assert [item["customerId"] for item in items] == ["c0", "c1", "c2"]
+    for customer, item in enumerate(items):
+        assert list(item["events"]) == [f"e{k}" for k in range(10)]
+        assert [meta["n"] for meta in item["events"].values()] == [
+            k * 3 + customer for k in range(10)
+        ]
+    assert bridge.counters.delivered == 30
+    assert not dead.written
+
+
+def test_a_merged_operation_refused_for_good_is_sent_again_record_by_record() -> None:
+    # One customer's e0, e1, bad, e3 go as one single call, refused because of "bad": each
+    # is sent again alone, and only "bad" is dead-lettered.
+    calls: list[list[str]] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        names = list(orjson.loads(request.content)["events"])
+        calls.append(names)
+        if "bad" in names:
+            return httpx.Response(422, json={"code": 3011, "message": "bad metadata"})
+        return httpx.Response(200)
+
+    records = [named(n, "c1", name) for n, name in enumerate(["e0", "e1", "bad", "e3"])]
+    source = FakeSource(records)
+    bridge, dead = build(source, handler, batch={"mode": "never", "coalesce_events": True})
+    asyncio.run(run_until(bridge, lambda: source.last_commit(TP0) == 4))
+    assert calls == [["e0", "e1", "bad", "e3"], ["e0"], ["e1"], ["bad"], ["e3"]]
+    assert [record.offset for record, _ in dead.written] == [2]
+    assert dead.written[0][1].gameball_code == 3011
+    assert bridge.counters.delivered == 3
+
+
+def test_without_coalesce_events_each_record_is_its_own_operation() -> None:
+    calls: list[list[str]] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(list(orjson.loads(request.content)["events"]))
+        return httpx.Response(200)
+
+    records = [named(n, "c1", f"e{n}") for n in range(5)]
+    bridge, _ = build(FakeSource(records), handler)
+    asyncio.run(run_until(bridge, lambda: bridge.counters.delivered == 5))
+    assert calls == [[f"e{n}"] for n in range(5)]

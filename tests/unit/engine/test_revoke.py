@@ -16,6 +16,7 @@ from bridge.engine.journal import JobJournal
 from bridge.engine.pipeline import Pipeline
 from bridge.gameball.sender import GameballSender
 from bridge.mapping.mapper import Mapper
+from bridge.record import SourceRecord
 from tests.support import TP0, TP1, FakeDeadLetters, FakeSource
 from tests.unit.engine.test_pipeline import Handler, rec, running, until
 
@@ -159,6 +160,52 @@ def test_batch_items_of_a_revoked_partition_are_left_out_of_the_job() -> None:
     creates = [r for r in requests if r.method == "POST"]
     assert len(creates) == 1
     assert sent_ns(creates) == [0, 1]  # partition 1's records only (n is the offset)
+    assert source.last_commit(TP1) == 2
+
+
+def test_a_merged_item_of_a_revoked_partition_is_left_out_whole() -> None:
+    # coalesce_events: partition 0's customer a (three events) and partition 1's customer b
+    # (two) wait as one item each for the create call's slot when partition 0 is revoked:
+    # a's item is withdrawn (its three records are the next owner's), b's goes.
+    requests: list[httpx.Request] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        if request.method == "GET":
+            count = len(orjson.loads(requests[0].content)["body"])
+            results = [{"index": i, "status": "success"} for i in range(count)]
+            return httpx.Response(200, json={"status": "completed", "results": results})
+        return httpx.Response(200, json={"jobId": 7})
+
+    def named(partition: int, offset: int, customer: str) -> SourceRecord:
+        doc = {"user": {"id": customer}, "type": f"e{offset}", "n": offset}
+        return SourceRecord("t", partition, offset, orjson.dumps(doc))
+
+    source = FakeSource([named(0, n, "a") for n in range(3)] + [named(1, n, "b") for n in range(2)])
+    batch = {"mode": "always", "first_poll": 0.01, "poll_interval": 0.01, "coalesce_events": True}
+    limits = {
+        "events": {"per_second": 1000, "per_30s": 30000},
+        "payments": {"per_second": 30, "per_30s": 30},  # Gameball's "others": batch calls
+        "share": 1.0,
+    }
+    bridge = build(source, handler, delivery={"batch": batch}, gameball={"rate_limits": limits})
+
+    async def scenario() -> None:
+        async with running(bridge):
+            await until(lambda: bridge.in_flight == 5)
+            await asyncio.sleep(0.3)  # the batch waits for its create call's slot
+            assert requests == []
+            assert await bridge.partitions_revoked([TP0]) == {}
+            source.assigned = [TP1]
+            await until(lambda: bridge.in_flight == 0, timeout=5)
+
+    asyncio.run(scenario())
+    creates = [r for r in requests if r.method == "POST"]
+    assert len(creates) == 1
+    body = orjson.loads(creates[0].content)["body"]
+    assert [item["customerId"] for item in body] == ["b"]
+    assert list(body[0]["events"]) == ["e0", "e1"]
+    assert bridge.counters.abandoned == 3
     assert source.last_commit(TP1) == 2
 
 
