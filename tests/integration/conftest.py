@@ -111,13 +111,17 @@ def make_config(*args: Any, **sections: dict[str, Any]) -> BridgeConfig:
     return parse_config(config_data(*args, **sections), env={})
 
 
-def event(seq: int, customers: int = 50) -> dict[str, Any]:
-    return {"type": "tick", "seq": seq, "user": {"id": f"cust_{seq % customers}"}}
+def event(seq: int, customers: int = 50, names: int = 1) -> dict[str, Any]:
+    """With `names` > 1, each customer's records cycle through that many event names."""
+    name = "tick" if names <= 1 else f"e{seq // customers % names}"
+    return {"type": name, "seq": seq, "user": {"id": f"cust_{seq % customers}"}}
 
 
-def produce_events(bootstrap: str, topic: str, seqs: range, customers: int = 50) -> None:
+def produce_events(
+    bootstrap: str, topic: str, seqs: range, customers: int = 50, names: int = 1
+) -> None:
     """Keyed by customer, so each customer's records share a partition and keep their order."""
-    docs = [event(i, customers) for i in seqs]
+    docs = [event(i, customers, names) for i in seqs]
     kafka_tools.produce(
         bootstrap,
         topic,

@@ -164,25 +164,33 @@ def test_failed_items_are_retried_or_dead_lettered_with_their_own_reason(
     assert counters.retried == errors[5000] + errors[2001]
 
 
+@pytest.mark.parametrize("coalesce", [False, True], ids=["one-per-item", "coalesced"])
 def test_sigkill_with_jobs_pending_loses_nothing_and_repeats_nothing_gameball_confirmed(
-    kafka: LocalKafka, emulator: GameballEmulator, topic: str, tmp_path: Path
+    kafka: LocalKafka, emulator: GameballEmulator, topic: str, tmp_path: Path, coalesce: bool
 ) -> None:
     bootstrap, group, total, customers = kafka.bootstrap_servers, f"{topic}-group", 6_000, 600
     delay = 2.0  # seconds a job takes: jobs are pending most of the time
     emulator.set_batch_delay(delay * 1000)
-    produce_events(bootstrap, topic, range(total), customers=customers)
-    # 600 customers, 200 items a job: three jobs a round, one record per customer each.
-    data = config_data(kafka, emulator, topic, delivery=batch_delivery(max_items=200))
+    # coalesced: each customer's 10 records have 10 event names, and those waiting in its
+    # lane travel as one item: the journal must name every record of such an item.
+    produce_events(bootstrap, topic, range(total), customers=customers, names=10 if coalesce else 1)
+    # 600 customers, 200 items a job: three jobs a round, one customer each item.
+    batch = batch_delivery(max_items=200, coalesce_events=coalesce)
+    data = config_data(kafka, emulator, topic, delivery=batch)
     # The restarted bridge gets the partitions once the killed one's session expired.
     data["kafka"]["session_timeout_ms"] = 6000
 
     def mid_round() -> bool:
-        """Two rounds delivered, and the jobs of the third pending for a second already."""
-        if emulator.stats()["accepted"] < 2 * customers:
+        """Two rounds delivered (coalesced: pending items carrying several records), and
+        the pending jobs a second old already."""
+        pending = [j for j in emulator.batch_jobs() if j.status not in TERMINAL]
+        if coalesce:
+            if not any(len(item["events"]) > 1 for j in pending for item in j.items):
+                return False
+        elif emulator.stats()["accepted"] < 2 * customers:
             return False
         now = time.time()
-        ages = [now - j.created_at for j in emulator.batch_jobs() if j.status not in TERMINAL]
-        return bool(ages) and min(ages) >= 1.0
+        return bool(pending) and min(now - j.created_at for j in pending) >= 1.0
 
     first = BridgeProcess(data, tmp_path).start()
     try:
@@ -192,7 +200,7 @@ def test_sigkill_with_jobs_pending_loses_nothing_and_repeats_nothing_gameball_co
     finally:
         first.kill()
     committed_at_kill = kafka_tools.committed_offsets(bootstrap, group, topic)
-    delivered_at_kill = len(emulator.received("events"))
+    delivered_at_kill = len(received_seqs(emulator))
     jobs_at_kill = emulator.batch_jobs()
     emulator.set_batch_delay(100)  # the restarted bridge's jobs: quick
 
@@ -231,8 +239,8 @@ def test_sigkill_with_jobs_pending_loses_nothing_and_repeats_nothing_gameball_co
     for seq in duplicated:
         partition, offset = position[seq]
         assert offset >= committed_at_kill[partition], f"seq {seq} was committed, then resent"
-    unfinished_items = sum(job.total_items for job in unfinished)
-    recent_items = sum(job.total_items for job in recent)
+    unfinished_items = sum(len(seqs_of(job)) for job in unfinished)  # records, not items
+    recent_items = sum(len(seqs_of(job)) for job in recent)
     recovered = [e for e in second.log_lines() if e.get("event") == "job_journal.recovered"]
     print(
         f"\nSIGKILL after {delivered_at_kill} of {total} delivered, "

@@ -19,7 +19,7 @@ from bridge.gameball.sender import GameballSender
 from bridge.mapping.mapper import Mapper
 from bridge.record import SourceRecord
 from tests.support import FakeDeadLetters, FakeSource
-from tests.unit.engine.test_pipeline import running, until
+from tests.unit.engine.harness import running, until
 from tests.unit.engine.test_schema_holds import V1, FlakyRegistry, encode
 
 RULES = [

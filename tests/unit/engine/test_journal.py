@@ -16,7 +16,7 @@ from bridge.engine.journal import MAX_ENTRY_AGE, JobJournal, JournalEntry
 from bridge.gameball.batch_status import ItemFailure, JobState, JobStatus
 from bridge.record import OffsetCommit, Resource
 from tests.support import FakeSource
-from tests.unit.engine.test_pipeline import rec, running, until
+from tests.unit.engine.harness import rec, running, until
 from tests.unit.engine.test_revoke import build
 
 TP0, TP1 = ("t", 0), ("t", 1)

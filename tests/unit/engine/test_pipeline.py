@@ -1,97 +1,20 @@
-"""The engine loop with a scripted Kafka source and Gameball behind httpx.MockTransport:
-commits, backpressure, revocation while a request is out, shutdown."""
+"""The engine loop with a scripted Kafka source and Gameball behind httpx.MockTransport
+(tests/unit/engine/harness.py): commits, backpressure, revocation while a request is out,
+shutdown, the in-flight bound while batching, one customer's events coalesced."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 import orjson
 
-from bridge.config import parse_config
-from bridge.engine.pipeline import SPAN_PER_IN_FLIGHT, Pipeline
-from bridge.gameball.sender import GameballSender
-from bridge.mapping.mapper import Mapper
+from bridge.engine.pipeline import SPAN_PER_IN_FLIGHT
 from bridge.record import SourceRecord, TopicPartition
-from tests.support import TP0, TP1, FakeDeadLetters, FakeSource
-
-
-def rec(partition: int, offset: int, customer: str) -> SourceRecord:
-    value = orjson.dumps({"user": {"id": customer}, "type": "e", "n": offset})
-    return SourceRecord("t", partition, offset, value)
-
-
-Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
-
-
-async def ok(_request: httpx.Request) -> httpx.Response:
-    return httpx.Response(200)
-
-
-def build(
-    source: FakeSource, handler: Handler, **delivery: Any
-) -> tuple[Pipeline, FakeDeadLetters]:
-    config = parse_config(
-        {
-            "kafka": {"bootstrap_servers": "unused:9092"},
-            "gameball": {"base_url": "https://gb.test", "api_key": "k"},
-            "dead_letter": {"topic": "dlq"},
-            "delivery": {"commit_interval": 0.01, "drain_timeout": 5, **delivery},
-            "mappings": [
-                {
-                    "name": "m",
-                    "topics": ["t"],
-                    "event": {
-                        "customer_id": "user.id",
-                        "name": {"path": "type"},
-                        "metadata": {"n": "n"},
-                    },
-                }
-            ],
-        },
-        env={},
-    )
-    dead = FakeDeadLetters()
-    bridge = Pipeline(
-        config.delivery,
-        source=source,
-        sender=GameballSender(
-            config.gameball,
-            transport=httpx.MockTransport(handler),
-            batch=config.delivery.batching() if "batch" in delivery else None,
-        ),
-        dead_letters=dead,
-        mapper=Mapper(config.mappings, max_record_bytes=10_000),
-        stats_interval=config.logging.stats_interval,
-    )
-    return bridge, dead
-
-
-@contextlib.asynccontextmanager
-async def running(bridge: Pipeline) -> AsyncIterator[None]:
-    """The bridge's loop in a task for the length of the block, then stopped and drained."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(bridge.run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
-
-
-async def run_until(bridge: Pipeline, condition: Callable[[], bool], timeout: float = 5) -> None:
-    async with running(bridge):
-        await until(condition, timeout)
+from tests.support import TP0, TP1, FakeSource
+from tests.unit.engine.harness import build, ok, rec, run_until, running, until
 
 
 def test_everything_delivered_is_committed_per_partition() -> None:
@@ -479,11 +402,6 @@ def test_a_dead_letter_that_cannot_be_restored_is_dead_lettered_again_not_fatal(
 # -- coalesce_events: one customer's waiting events as one operation ------------------------------
 
 
-def named(offset: int, customer: str, name: str) -> SourceRecord:
-    value = orjson.dumps({"user": {"id": customer}, "type": name, "n": offset})
-    return SourceRecord("t", 0, offset, value)
-
-
 def test_a_customers_waiting_events_travel_as_one_batch_item() -> None:
     # 3 customers x 10 events of distinct names, consumed together: each customer's lane
     # holds its 10 when its turn comes, and they go as one item, in their records' order.
@@ -498,7 +416,7 @@ def test_a_customers_waiting_events_travel_as_one_batch_item() -> None:
         jobs.append(orjson.loads(request.content)["body"])
         return httpx.Response(200, json={"jobId": len(jobs)})
 
-    records = [named(n, f"c{n % 3}", f"e{n // 3}") for n in range(30)]
+    records = [rec(0, n, f"c{n % 3}", f"e{n // 3}") for n in range(30)]
     source = FakeSource(records)
     bridge, dead = build(
         source,
@@ -530,7 +448,7 @@ def test_a_merged_operation_refused_for_good_is_sent_again_record_by_record() ->
             return httpx.Response(422, json={"code": 3011, "message": "bad metadata"})
         return httpx.Response(200)
 
-    records = [named(n, "c1", name) for n, name in enumerate(["e0", "e1", "bad", "e3"])]
+    records = [rec(0, n, "c1", name) for n, name in enumerate(["e0", "e1", "bad", "e3"])]
     source = FakeSource(records)
     bridge, dead = build(source, handler, batch={"mode": "never", "coalesce_events": True})
     asyncio.run(run_until(bridge, lambda: source.last_commit(TP0) == 4))
@@ -547,7 +465,7 @@ def test_without_coalesce_events_each_record_is_its_own_operation() -> None:
         calls.append(list(orjson.loads(request.content)["events"]))
         return httpx.Response(200)
 
-    records = [named(n, "c1", f"e{n}") for n in range(5)]
+    records = [rec(0, n, "c1", f"e{n}") for n in range(5)]
     bridge, _ = build(FakeSource(records), handler)
     asyncio.run(run_until(bridge, lambda: bridge.counters.delivered == 5))
     assert calls == [[f"e{n}"] for n in range(5)]

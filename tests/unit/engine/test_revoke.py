@@ -11,53 +11,26 @@ from typing import Any
 import httpx
 import orjson
 
-from bridge.config import parse_config
 from bridge.engine.journal import JobJournal
 from bridge.engine.pipeline import Pipeline
-from bridge.gameball.sender import GameballSender
-from bridge.mapping.mapper import Mapper
-from bridge.record import SourceRecord
-from tests.support import TP0, TP1, FakeDeadLetters, FakeSource
-from tests.unit.engine.test_pipeline import Handler, rec, running, until
+from tests.support import TP0, TP1, FakeSource
+from tests.unit.engine import harness
+from tests.unit.engine.harness import Handler, rec, running, until
 
 
 def build(
-    source: FakeSource, handler: Handler, *, journal: JobJournal | None = None, **sections: Any
+    source: FakeSource,
+    handler: Handler,
+    *,
+    journal: JobJournal | None = None,
+    gameball: dict[str, Any] | None = None,
+    delivery: dict[str, Any] | None = None,
 ) -> Pipeline:
-    delivery = sections.pop("delivery", {})
-    gameball = sections.pop("gameball", {})
-    config = parse_config(
-        {
-            "kafka": {"bootstrap_servers": "unused:9092"},
-            "gameball": {"base_url": "https://gb.test", "api_key": "k", **gameball},
-            "dead_letter": {"topic": "dlq"},
-            "delivery": {"commit_interval": 60, "drain_timeout": 5, **delivery},
-            "mappings": [
-                {
-                    "name": "m",
-                    "topics": ["t"],
-                    "event": {
-                        "customer_id": "user.id",
-                        "name": {"path": "type"},
-                        "metadata": {"n": "n"},
-                    },
-                }
-            ],
-        },
-        env={},
-    )
-    return Pipeline(
-        config.delivery,
-        source=source,
-        sender=GameballSender(
-            config.gameball,
-            transport=httpx.MockTransport(handler),
-            batch=config.delivery.batching(),
-        ),
-        dead_letters=FakeDeadLetters(),
-        mapper=Mapper(config.mappings, max_record_bytes=10_000),
-        journal=journal,
-    )
+    """The engine in `auto` mode, committing only when a revoke or a stop makes it (every
+    60 s otherwise): what a revoke commits is then its own doing."""
+    settings = {"commit_interval": 60, "batch": {}, **(delivery or {})}
+    bridge, _ = harness.build(source, handler, journal=journal, gameball=gameball, **settings)
+    return bridge
 
 
 def sent_ns(requests: list[httpx.Request]) -> list[int]:
@@ -177,11 +150,9 @@ def test_a_merged_item_of_a_revoked_partition_is_left_out_whole() -> None:
             return httpx.Response(200, json={"status": "completed", "results": results})
         return httpx.Response(200, json={"jobId": 7})
 
-    def named(partition: int, offset: int, customer: str) -> SourceRecord:
-        doc = {"user": {"id": customer}, "type": f"e{offset}", "n": offset}
-        return SourceRecord("t", partition, offset, orjson.dumps(doc))
-
-    source = FakeSource([named(0, n, "a") for n in range(3)] + [named(1, n, "b") for n in range(2)])
+    source = FakeSource(
+        [rec(0, n, "a", f"e{n}") for n in range(3)] + [rec(1, n, "b", f"e{n}") for n in range(2)]
+    )
     batch = {"mode": "always", "first_poll": 0.01, "poll_interval": 0.01, "coalesce_events": True}
     limits = {
         "events": {"per_second": 1000, "per_30s": 30000},

@@ -24,7 +24,7 @@ from bridge.gameball.sender import GameballSender
 from bridge.mapping.mapper import Mapper
 from bridge.record import SourceRecord
 from tests.support import TP0, TP1, FakeDeadLetters, FakeSource
-from tests.unit.engine.test_pipeline import running, until
+from tests.unit.engine.harness import running, until
 
 V1 = {
     "type": "record",
