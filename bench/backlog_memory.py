@@ -1,24 +1,28 @@
-"""Memory with a large backlog while Gameball is down: does the bridge stay flat?
+"""Memory with a large backlog while Gameball is down (or its jobs never finish): does the
+bridge stay flat?
 
 Produces --records small records (default 1,000,000) to a topic, starts the Gameball
-emulator in an outage (every request answers 503), runs `bridge run` as its own process
-against both for --seconds, and samples the process's resident memory (VmRSS, and the kernel's
-peak VmHWM) every half second. The same measurement with a backlog a hundred times smaller
-is the baseline: flat memory means the two peaks are about equal. The bridge's `stats` lines
-say what it held: the most records in flight, and whether it was batching (`auto` switches
-to batches in an outage, and then holds `delivery.batch.max_in_flight`, 10,000, not 500).
+emulator in an outage (every request answers 503; --gameball slow-jobs: calls are answered
+but a batch job outlasts the run), runs `bridge run` as its own process against both for
+--seconds, and samples the process's resident memory (VmRSS, and the kernel's peak VmHWM)
+every half second. The same measurement with a backlog a hundred times smaller is the
+baseline: flat memory means the two peaks are about equal. The bridge's `stats` lines say
+what it held: the most records in flight, and whether it was batching.
 
     .venv/bin/python bench/backlog_memory.py [--records 1000000] [--seconds 60]
-        [--mode auto|always|never]
+        [--mode auto|always|never] [--gameball down|slow-jobs]
 
-Measured at the defaults (auto, which batches in an outage and holds 10,000 records; one run
-each on 2 shared cores): peak RSS 237 MB with the 1,000,000-record backlog before a batch item
-kept a right-sized copy of its body (orjson's result keeps a 4 KiB buffer), lanes made no
-deque for a single job and librdkafka's read-ahead was held to 10,000 messages a partition;
-150 MB after; 87 MB with --mode never (500 in flight). tracemalloc over the same outage
-(10,000 in flight): ~6.5 KB of Python objects per record in flight, most of it the lane's
-task and its coroutine chain (lane, delivery, sender, batch: ~4.5 KB), the rest the record,
-its operation and its batch item.
+Measured at the defaults (one run each on 2 shared cores), peak RSS with the 1,000,000-record
+backlog: 237 MB before a batch item kept a right-sized copy of its body (orjson's result keeps
+a 4 KiB buffer), lanes made no deque for a single job and librdkafka's read-ahead was held to
+10,000 messages a partition; 150 MB after (auto batches in an outage, and held
+`batch.max_in_flight`, 10,000 records, that could only wait in their retries); 89 MB since
+batches hold more records only while Gameball answers (500 in flight in an outage, as with
+--mode never: 87 MB). What a batched record costs while it waits for its job, --gameball
+slow-jobs --records 100000 --seconds 40 (10,000 in flight): peak 136 MB, median 136 MB before
+a job's turn became one object instead of closures and a record's empty retry bookkeeping was
+no longer made up front; peak 137 MB, median 125 MB after, against 86 MB with 801 in flight:
+about 4 KB a record in flight, most of it its lane's task and coroutine chain (tracemalloc).
 
 Loopback only; bounded in records and time.
 """
@@ -117,16 +121,27 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--mode", choices=("auto", "always", "never"), default="auto")
+    parser.add_argument(
+        "--gameball",
+        choices=("down", "slow-jobs"),
+        default="down",
+        help="down: every call answers 503; slow-jobs: calls are answered, but a batch job "
+        "takes longer than the run (what a batched record costs while it waits for its job)",
+    )
     args = parser.parse_args()
-    with emulator_process() as url:
-        httpx.post(f"{url}/_emulator/faults", json={"outage": 503}).raise_for_status()
+    slow = args.gameball == "slow-jobs"
+    options = ("--batch-delay-ms", str((args.seconds + 60) * 1000)) if slow else ()
+    with emulator_process(*options) as url:
+        if not slow:
+            httpx.post(f"{url}/_emulator/faults", json={"outage": 503}).raise_for_status()
         with LocalKafka(heap_mb=1024) as kafka, tempfile.TemporaryDirectory() as tmp:
             for records in (max(args.records // 100, 1000), args.records):
                 r = measure(
                     kafka.bootstrap_servers, url, records, args.seconds, Path(tmp), args.mode
                 )
+                state = "jobs unfinished" if slow else "Gameball down"
                 print(
-                    f"backlog {records:>9,} records, Gameball down for {args.seconds:.0f} s: "
+                    f"backlog {records:>9,} records, {state} for {args.seconds:.0f} s: "
                     f"bridge RSS peak {r['peak_mb']:.0f} MB, median {r['median_mb']:.0f} MB, "
                     f"at the end {r['last_mb']:.0f} MB; {args.mode}: at most "
                     f"{r['in_flight']:,.0f} records in flight, "
