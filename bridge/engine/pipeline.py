@@ -98,11 +98,12 @@ class Pipeline:
             source, self._checkpoint, interval=config.commit_interval, enabled=commit_offsets
         )
         self._pausing = Pausing(source, config, span_per_in_flight=SPAN_PER_IN_FLIGHT)
-        self._lanes = Lanes(self._process)
         self._by_customer = config.ordering == "customer"
         # One customer's waiting events as one operation (bridge/engine/coalescing.py): only
-        # in customer lanes, where the jobs queued behind one are that customer's.
-        self._coalesce = config.batch.coalesce_events and self._by_customer
+        # in customer lanes, where the jobs queued behind one are that customer's. Without
+        # it a lane runs `_process_one` itself: one coroutine less for each record in flight.
+        coalesce = config.batch.coalesce_events and self._by_customer
+        self._lanes = Lanes(self._process if coalesce else self._process_one)
         # Records are numbered as they are consumed (all partitions together), and those
         # held for their schema remembered by (tp, offset): the fence keeps an erasure behind
         # every record of its customer consumed before it (bridge/engine/fences.py).
@@ -338,9 +339,9 @@ class Pipeline:
         return job.tp
 
     async def _process(self, job: Job) -> None:
-        """A lane's turn: the job, with the customer's events queued behind it when they may
-        travel together (`coalesce_events`)."""
-        if self._coalesce and mergeable(job):
+        """A lane's turn with `coalesce_events`: the job, with the customer's events queued
+        behind it when they may travel together."""
+        if mergeable(job):
             gathered = Coalescing(job)
             self._lanes.take_following(self._lane_key(job), gathered.add)
             if len(gathered.jobs) > 1:
