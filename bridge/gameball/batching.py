@@ -156,6 +156,16 @@ class ResourceBatches:
         """Return once Gameball confirmed the operation; raise its item's error otherwise.
         `wanted` is asked just before the job's create call: False withdraws the item.
         `origin` is handed to the `created` listener with the job's id."""
+        await self.enqueue(operation, wanted, origin)
+
+    def enqueue(
+        self,
+        operation: Operation,
+        wanted: Callable[[], bool] | None = None,
+        origin: object = None,
+    ) -> asyncio.Future[None]:
+        """`send` without a coroutine of its own (one less for each of the thousands of
+        operations waiting for their jobs): the item's outcome, to be awaited."""
         # A copy of its own size: orjson's result keeps its 4 KiB write buffer (tracemalloc:
         # 4,096 bytes for a 90-byte body), and an item waits a whole job cycle or an outage.
         body = bytes(memoryview(orjson.dumps(operation.body)))
@@ -176,7 +186,7 @@ class ResourceBatches:
                 wait = max(self._config.max_wait, self._cycle)
                 batch.timer = loop.call_later(wait, self._flush)
             self._look_soon(batch)
-        await item.result
+        return item.result
 
     def _look_soon(self, batch: _Open) -> None:
         """Look at the batch once the operations woken with the latest have come too (those

@@ -166,7 +166,7 @@ class GameballSender:
         switch.arrived()
         try:
             if switch.waiting(self._waiting[resource]) is Mode.BATCH and not single:
-                await self._batches[resource].send(operation, wanted, origin)
+                await self._batches[resource].enqueue(operation, wanted, origin)
                 return 0.0
             if single:
                 return await self._single(operation, wanted)
@@ -177,7 +177,7 @@ class GameballSender:
                 # for seconds: 200 calls at 40/s are 5 s).
                 return await self._single(operation, wanted, declined=switch.batching)
             except SlotDeclined:
-                await self._batches[resource].send(operation, wanted, origin)
+                await self._batches[resource].enqueue(operation, wanted, origin)
                 return 0.0
         finally:
             self._waiting[resource] -= 1
