@@ -37,6 +37,9 @@ MAX_METADATA_CHARS = 3000
 _METADATA_PREFIX = "gbb1:"
 _RANGE = re.compile(r"([0-9a-z]+)\+([0-9a-z]+)")
 
+# A record none of whose operations a previous owner delivered (most of them).
+NONE_DONE: frozenset[int] = frozenset()
+
 
 def encode_done_above(position: int, done: Iterable[int]) -> str:
     """``gbb1:`` then comma-separated ``start+length`` runs, base 36, relative to `position`.
@@ -193,7 +196,8 @@ class Checkpoint:
         """The operations (by index) of the record at `offset` that a previous owner's
         batch jobs delivered: asked once, when the record is mapped."""
         done = self._operations_done.get(tp, {}).pop(offset, None)
-        return frozenset(done) if done else frozenset()
+        # Not a new empty frozenset each time: 216 bytes of each record in flight.
+        return frozenset(done) if done else NONE_DONE
 
     def is_assigned(self, tp: TopicPartition) -> bool:
         return tp in self._partitions
