@@ -673,7 +673,12 @@ def print_report(
             figures["auto, after the switch"] = percentiles(steady)
             print(_live_line("auto, after the switch", steady, len(steady), 0, ""))
     print_aims(
-        backlog, never_rate, figures, found, live_found, rates=args.customers >= AIM_CUSTOMERS and args.records >= AIM_RECORDS
+        backlog,
+        never_rate,
+        figures,
+        found,
+        live_found,
+        rates=args.customers >= AIM_CUSTOMERS and args.records >= AIM_RECORDS,
     )
     for mode, phase in backlog.items():
         if phase.profile is not None:
