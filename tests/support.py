@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import httpx
+import orjson
 
 from bridge.config import BridgeConfig, parse_config
 from bridge.engine.checkpoint import encode_done_above
@@ -117,6 +118,33 @@ def scripted(answers: Iterable[Answer]) -> tuple[httpx.MockTransport, list[httpx
         return httpx.Response(status, json=doc, headers=headers[0] if headers else None)
 
     return httpx.MockTransport(handler), seen
+
+
+class BatchGameball:
+    """Gameball's batch API, scripted for MockTransport: each create gets the next job id
+    (1, 2, ...) and its items are kept; a status call finds that job completed, every item
+    a success; any other call answers 200."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+        self.jobs: list[list[dict[str, Any]]] = []  # each created job's items
+
+    @property
+    def paths(self) -> list[str]:
+        """Each request's path under /api/v4.0/integrations/."""
+        return [r.url.path.removeprefix("/api/v4.0/integrations/") for r in self.requests]
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        path = request.url.path.removeprefix("/api/v4.0/integrations/")
+        if request.method == "GET":  # batches/{id}/status
+            count = len(self.jobs[int(path.split("/")[1]) - 1])
+            items = [{"index": i, "status": "success"} for i in range(count)]
+            return httpx.Response(200, json={"status": "completed", "results": items})
+        if path.startswith("batch/"):
+            self.jobs.append(orjson.loads(request.content)["body"])
+            return httpx.Response(200, json={"jobId": len(self.jobs)})
+        return httpx.Response(200, json={})
 
 
 HTTPS_URL = "https://gameball.test"

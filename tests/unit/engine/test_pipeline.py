@@ -13,7 +13,7 @@ import orjson
 
 from bridge.engine.pipeline import SPAN_PER_IN_FLIGHT
 from bridge.record import SourceRecord, TopicPartition
-from tests.support import TP0, TP1, FakeSource
+from tests.support import TP0, TP1, BatchGameball, FakeSource
 from tests.unit.engine.harness import build, ok, rec, run_until, running, until
 
 
@@ -102,20 +102,11 @@ def test_while_gameball_fails_a_batched_resource_holds_no_more_than_single_calls
     # records would only wait in their retries, 10,000 of them by default (~60 MB). Down, then
     # up: the bound stays at max_in_flight while every call fails, and rises once one lands.
     up = False
-    jobs: list[int] = []
+    gameball = BatchGameball()
     most: dict[str, int] = {"down": 0, "up": 0}
 
     async def handler(request: httpx.Request) -> httpx.Response:
-        if not up:
-            return httpx.Response(503)
-        path = request.url.path.removeprefix("/api/v4.0/integrations/")
-        if request.method == "GET":
-            items = [{"index": i, "status": "success"} for i in range(jobs[-1])]
-            return httpx.Response(200, json={"status": "completed", "results": items})
-        if path.startswith("batch/"):
-            jobs.append(len(orjson.loads(request.content)["body"]))
-            return httpx.Response(200, json={"jobId": len(jobs)})
-        return httpx.Response(200)
+        return await gameball(request) if up else httpx.Response(503)
 
     source = FakeSource([rec(0, i, f"c{i}") for i in range(400)])
     bridge, _ = build(
@@ -410,22 +401,14 @@ def test_a_dead_letter_that_cannot_be_restored_is_dead_lettered_again_not_fatal(
 def test_a_customers_waiting_events_travel_as_one_batch_item() -> None:
     # 3 customers x 10 events of distinct names, consumed together: each customer's lane
     # holds its 10 when its turn comes, and they go as one item, in their records' order.
-    jobs: list[list[dict[str, Any]]] = []
-
-    async def handler(request: httpx.Request) -> httpx.Response:
-        path = request.url.path.removeprefix("/api/v4.0/integrations/")
-        if request.method == "GET":
-            count = len(jobs[int(path.split("/")[1]) - 1])
-            items = [{"index": i, "status": "success"} for i in range(count)]
-            return httpx.Response(200, json={"status": "completed", "results": items})
-        jobs.append(orjson.loads(request.content)["body"])
-        return httpx.Response(200, json={"jobId": len(jobs)})
+    gameball = BatchGameball()
+    jobs = gameball.jobs
 
     records = [rec(0, n, f"c{n % 3}", f"e{n // 3}") for n in range(30)]
     source = FakeSource(records)
     bridge, dead = build(
         source,
-        handler,
+        gameball,
         batch={"mode": "always", "coalesce_events": True, "max_wait": 0.01, "first_poll": 0.01},
     )
     asyncio.run(run_until(bridge, lambda: source.last_commit(TP0) == 30))

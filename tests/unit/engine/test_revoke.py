@@ -13,7 +13,7 @@ import orjson
 
 from bridge.engine.journal import JobJournal
 from bridge.engine.pipeline import Pipeline
-from tests.support import TP0, TP1, FakeSource
+from tests.support import TP0, TP1, BatchGameball, FakeSource
 from tests.unit.engine import harness
 from tests.unit.engine.harness import Handler, rec, running, until
 
@@ -100,15 +100,8 @@ def test_batch_items_of_a_revoked_partition_are_left_out_of_the_job() -> None:
     # Partition 0's and partition 1's records are in one batch whose create call waits for
     # the "others" rate limit (paced: 30 per 30 s, its first token a second away) when
     # partition 0 is revoked: the job that is created carries partition 1's items only.
-    requests: list[httpx.Request] = []
-
-    async def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        if request.method == "GET":
-            count = len(orjson.loads(requests[0].content)["body"])
-            results = [{"index": i, "status": "success"} for i in range(count)]
-            return httpx.Response(200, json={"status": "completed", "results": results})
-        return httpx.Response(200, json={"jobId": 7})
+    handler = BatchGameball()
+    requests = handler.requests
 
     source = FakeSource([rec(0, 0, "a"), rec(0, 1, "b"), rec(1, 0, "c"), rec(1, 1, "d")])
     batch = {"mode": "always", "first_poll": 0.01, "poll_interval": 0.01}
@@ -140,15 +133,8 @@ def test_a_merged_item_of_a_revoked_partition_is_left_out_whole() -> None:
     # coalesce_events: partition 0's customer a (three events) and partition 1's customer b
     # (two) wait as one item each for the create call's slot when partition 0 is revoked:
     # a's item is withdrawn (its three records are the next owner's), b's goes.
-    requests: list[httpx.Request] = []
-
-    async def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        if request.method == "GET":
-            count = len(orjson.loads(requests[0].content)["body"])
-            results = [{"index": i, "status": "success"} for i in range(count)]
-            return httpx.Response(200, json={"status": "completed", "results": results})
-        return httpx.Response(200, json={"jobId": 7})
+    handler = BatchGameball()
+    requests = handler.requests
 
     source = FakeSource(
         [rec(0, n, "a", f"e{n}") for n in range(3)] + [rec(1, n, "b", f"e{n}") for n in range(2)]

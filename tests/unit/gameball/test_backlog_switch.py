@@ -10,7 +10,6 @@ import contextlib
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from structlog.testing import capture_logs
 
@@ -19,6 +18,7 @@ from bridge.gameball.rate_limits import ResourceLimiter, SlotDeclined
 from bridge.gameball.sender import AnswerWatch, GameballSender
 from bridge.gameball.settings import BatchConfig, GameballConfig
 from bridge.record import Operation, Resource
+from tests.support import BatchGameball
 
 # Gameball's event limits, and the rate the bridge paces them at (the window with its margin).
 EVENTS = {1.0: 100, 30.0: 1200}
@@ -273,20 +273,7 @@ def test_a_drained_backlog_returns_to_single_calls_as_before() -> None:
 def test_the_sender_batches_a_few_customers_backlog_once_single_calls_fall_behind() -> None:
     # 100 customers, one event each, at Gameball's event limits: fewer than switch_up (200)
     # ever wait. Single calls go until ~0.5 s of them is queued; the rest travel in a batch.
-    paths: list[str] = []
-    batched: list[int] = []  # items per job
-
-    async def handler(request: httpx.Request) -> httpx.Response:
-        path = request.url.path.removeprefix("/api/v4.0/integrations/")
-        paths.append(path)
-        if request.method == "GET":  # batches/{id}/status, the id being the job's position
-            count = batched[int(path.split("/")[1]) - 1]
-            items = [{"index": i, "status": "success"} for i in range(count)]
-            return httpx.Response(200, json={"status": "completed", "results": items})
-        if path.startswith("batch/"):
-            batched.append(len(orjson.loads(request.content)["body"]))
-            return httpx.Response(200, json={"jobId": len(batched)})
-        return httpx.Response(200, json={})
+    handler = BatchGameball()
 
     gameball = GameballConfig.model_validate({"base_url": "https://gb.test", "api_key": "k"})
     batch = BatchConfig(mode="auto", max_wait=0.01, first_poll=0.01, poll_interval=0.01)
@@ -308,8 +295,8 @@ def test_the_sender_batches_a_few_customers_backlog_once_single_calls_fall_behin
     changes = [line for line in logs if line["event"] == "delivery.mode_changed"]
     assert changes[0]["mode"] == "batch"
     assert changes[0]["reason"].startswith("single calls held")
-    singles = paths.count("events")
-    assert singles + sum(batched) == 100  # each once
+    singles = handler.paths.count("events")
+    assert singles + sum(len(job) for job in handler.jobs) == 100  # each once
     # Up at the 0.5 s threshold: about 0.5 s of calls at ~39/s went single, not all 100.
     assert singles <= PACED * 0.5 + 2
 
@@ -318,20 +305,7 @@ def test_single_calls_queued_when_the_resource_switches_join_the_batches() -> No
     # 150 customers queue for single calls (held ~3.8 s: under switch_up_wait, so no switch);
     # 60 more make 210 waiting, past switch_up (200). The 150 already queued must not wait
     # their turn at 40/s (their lanes held for seconds): they leave the queue for the batches.
-    paths: list[str] = []
-    batched: list[int] = []
-
-    async def handler(request: httpx.Request) -> httpx.Response:
-        path = request.url.path.removeprefix("/api/v4.0/integrations/")
-        paths.append(path)
-        if request.method == "GET":
-            count = batched[int(path.split("/")[1]) - 1]
-            items = [{"index": i, "status": "success"} for i in range(count)]
-            return httpx.Response(200, json={"status": "completed", "results": items})
-        if path.startswith("batch/"):
-            batched.append(len(orjson.loads(request.content)["body"]))
-            return httpx.Response(200, json={"jobId": len(batched)})
-        return httpx.Response(200, json={})
+    handler = BatchGameball()
 
     gameball = GameballConfig.model_validate({"base_url": "https://gb.test", "api_key": "k"})
     batch = BatchConfig(
@@ -347,7 +321,7 @@ def test_single_calls_queued_when_the_resource_switches_join_the_batches() -> No
             with capture_logs() as logs:
                 first = [asyncio.create_task(sender.send(op(n))) for n in range(150)]
                 await asyncio.sleep(0.1)
-                assert not batched  # queued for single calls, no switch yet
+                assert not handler.jobs  # queued for single calls, no switch yet
                 await asyncio.gather(*first, *(sender.send(op(n)) for n in range(150, 210)))
                 return logs
         finally:
@@ -357,8 +331,8 @@ def test_single_calls_queued_when_the_resource_switches_join_the_batches() -> No
     changes = [line for line in logs if line["event"] == "delivery.mode_changed"]
     assert [c["mode"] for c in changes] == ["batch"]
     assert "operations waiting (switch_up: 200)" in changes[0]["reason"]
-    singles = paths.count("events")
-    assert singles + sum(batched) == 210  # each once
+    singles = handler.paths.count("events")
+    assert singles + sum(len(job) for job in handler.jobs) == 210  # each once
     # Only what went in the first 0.1 s went single (~4 at 39/s, the pacer starting empty);
     # before, the 150 queued all did, one every 25 ms: 3.8 s.
     assert singles <= 10
